@@ -1,0 +1,88 @@
+// Timeouts and abort signals for waits that must not lose data: the wait is
+// abandoned, the underlying read is not, so its bytes land in the buffer.
+import { TimeoutError } from "./errors.ts";
+
+/** How long an operation may wait, and a signal that stops it early. */
+export interface WaitOptions {
+  /**
+   * Milliseconds to wait before giving up with a `TimeoutError`. Nothing is
+   * lost on a timeout: bytes that arrive later are kept for the next read.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /**
+   * Stops the wait when aborted; the operation rejects with the signal's
+   * reason. Like a timeout, an abort loses no data.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/** Throws a `RangeError` unless `timeout` is a usable number of milliseconds. */
+export function checkTimeout(timeout: number | undefined): void {
+  if (timeout === undefined) return;
+  if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
+    throw new RangeError(
+      `Cannot use timeout ${timeout}: it must be a number of milliseconds >= 0`,
+    );
+  }
+}
+
+/**
+ * One deadline for a whole operation, however many waits it takes. Made
+ * only when the operation has to wait and has a timeout or a signal.
+ */
+export class Deadline {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+  #expired: Promise<never>;
+
+  constructor(options: WaitOptions, describe: () => string) {
+    const { timeout, signal } = options;
+    this.#expired = new Promise<never>((_, reject) => {
+      if (signal) {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        this.#signal = signal;
+        this.#onAbort = () => reject(signal.reason);
+        signal.addEventListener("abort", this.#onAbort, { once: true });
+      }
+      if (timeout !== undefined && timeout !== Infinity) {
+        this.#timer = setTimeout(() => {
+          reject(
+            new TimeoutError(
+              `${describe()}: timed out after ${timeout} ms`,
+              timeout,
+            ),
+          );
+        }, timeout);
+      }
+    });
+    this.#expired.catch(() => {});
+  }
+
+  /** Waits for `promise`, or rejects when the deadline passes first. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.#expired]);
+  }
+
+  /** Stops the timer and forgets the signal. */
+  clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#signal && this.#onAbort) {
+      this.#signal.removeEventListener("abort", this.#onAbort);
+    }
+  }
+}
+
+/** True when `options` asks for a timeout or carries a signal. */
+export function hasDeadline(options: WaitOptions | undefined): boolean {
+  return options !== undefined &&
+    ((options.timeout !== undefined && options.timeout !== Infinity) ||
+      options.signal !== undefined);
+}

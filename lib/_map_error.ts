@@ -1,0 +1,128 @@
+// One table from what Deno throws to sock's error classes.
+import {
+  AddressInUseError,
+  AddressNotAvailableError,
+  ConnectionClosedError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  type ErrorAddress,
+  HostNotFoundError,
+  PermissionError,
+  SocketError,
+  type SocketErrorOptions,
+  TimeoutError,
+} from "./errors.ts";
+
+/** What was being done when the error happened, for the message. */
+export interface ErrorContext {
+  /** A phrase that completes "Cannot …", e.g. "connect to 127.0.0.1:9231". */
+  action: string;
+  /** The address involved, when there is one. */
+  address?: ErrorAddress | undefined;
+}
+
+type Make = (message: string, options: SocketErrorOptions) => SocketError;
+
+const TABLE: ReadonlyArray<[new (...args: never[]) => Error, string, Make]> = [
+  [
+    Deno.errors.ConnectionRefused,
+    "connection refused (is a server listening there?)",
+    (m, o) => new ConnectionRefusedError(m, o),
+  ],
+  [
+    Deno.errors.AddrInUse,
+    "address already in use (choose another port, or port 0 for any free one)",
+    (m, o) => new AddressInUseError(m, o),
+  ],
+  [
+    Deno.errors.AddrNotAvailable,
+    "address not available on this machine",
+    (m, o) => new AddressNotAvailableError(m, o),
+  ],
+  [
+    Deno.errors.ConnectionReset,
+    "connection reset by peer",
+    (m, o) => new ConnectionResetError(m, o),
+  ],
+  [
+    Deno.errors.ConnectionAborted,
+    "connection aborted",
+    (m, o) => new ConnectionResetError(m, o),
+  ],
+  [
+    Deno.errors.BrokenPipe,
+    "the peer has closed the connection",
+    (m, o) => new ConnectionResetError(m, o),
+  ],
+  [
+    Deno.errors.NotConnected,
+    "the socket is not connected",
+    (m, o) => new ConnectionResetError(m, o),
+  ],
+  [
+    Deno.errors.BadResource,
+    "the socket is closed",
+    (m, o) => new ConnectionClosedError(m, o),
+  ],
+  [
+    Deno.errors.Interrupted,
+    "the socket was closed while waiting",
+    (m, o) => new ConnectionClosedError(m, o),
+  ],
+  [
+    Deno.errors.TimedOut,
+    "timed out",
+    (m, o) => new TimeoutError(m, 0, o),
+  ],
+  [
+    Deno.errors.NetworkUnreachable,
+    "network unreachable",
+    (m, o) => new SocketError(m, o),
+  ],
+];
+
+const NOT_CAPABLE_HOST = /net access to "([^"]+)"/;
+
+/**
+ * Turns whatever a Deno network call threw into a {@linkcode SocketError},
+ * keeping the original as `cause`. Errors that already are socket errors pass
+ * through, and so do errors that are not about the network (an abort reason,
+ * a `TypeError` for a bad argument).
+ */
+export function mapError(error: unknown, context: ErrorContext): unknown {
+  if (error instanceof SocketError) return error;
+  const options: SocketErrorOptions = { cause: error };
+  if (context.address) options.address = context.address;
+  const prefix = `Cannot ${context.action}`;
+  if (error instanceof Deno.errors.NotCapable) {
+    const host = NOT_CAPABLE_HOST.exec(error.message)?.[1] ??
+      (context.address
+        ? `${context.address.hostname}:${context.address.port}`
+        : "HOST:PORT");
+    return new PermissionError(prefix, `--allow-net=${host}`, options);
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new SocketError(
+      `${prefix}: the operating system denied it (${error.message})`,
+      options,
+    );
+  }
+  for (const [type, text, make] of TABLE) {
+    if (error instanceof type) return make(`${prefix}: ${text}`, options);
+  }
+  if (
+    error instanceof Error && error.constructor === Error &&
+    error.message.includes("failed to lookup address")
+  ) {
+    return new HostNotFoundError(
+      `${prefix}: host not found (check the spelling of "${
+        context.address?.hostname ?? ""
+      }")`,
+      options,
+    );
+  }
+  if (error instanceof Error && error.name in Deno.errors) {
+    return new SocketError(`${prefix}: ${error.message}`, options);
+  }
+  return error;
+}

@@ -1,0 +1,806 @@
+/**
+ * The connected stream socket: one buffer, read as bytes or as text.
+ *
+ * @module
+ */
+import {
+  checkTimeout,
+  Deadline,
+  hasDeadline,
+  type WaitOptions,
+} from "./_deadline.ts";
+import { describeAddr } from "./_addr.ts";
+import { mapError } from "./_map_error.ts";
+import {
+  ConnectionClosedError,
+  EndOfStreamError,
+  LimitExceededError,
+  type SocketError,
+} from "./errors.ts";
+
+export type { WaitOptions } from "./_deadline.ts";
+
+/** Options for a {@linkcode Socket}, given to `connect()` or `listen()`. */
+export interface SocketOptions {
+  /**
+   * The most bytes the read buffer may hold. A line, a delimited record or a
+   * Lisp datum longer than this cannot be read and gives a
+   * `LimitExceededError`; this is what keeps a peer from making the program
+   * buffer unbounded data. `readExactly()`, `readAll()` and `read()` copy out
+   * as they go and are not bound by it.
+   *
+   * @default {16777216}
+   */
+  maxBufferSize?: number;
+}
+
+/** Options for {@linkcode Socket.prototype.readLine}. */
+export interface ReadLineOptions extends WaitOptions {
+  /**
+   * The longest line accepted, in bytes, not counting the line end.
+   *
+   * @default {65536}
+   */
+  maxLength?: number;
+}
+
+/** Options for {@linkcode Socket.prototype.readUntil}. */
+export interface ReadUntilOptions extends WaitOptions {
+  /**
+   * The most bytes accepted before the delimiter.
+   *
+   * @default {65536}
+   */
+  maxLength?: number;
+}
+
+/** Options for {@linkcode Socket.prototype.readAll}. */
+export interface ReadAllOptions extends WaitOptions {
+  /**
+   * The most bytes accepted before the end of the stream.
+   *
+   * @default {Infinity}
+   */
+  maxLength?: number;
+}
+
+/** Options for {@linkcode Socket.prototype.close}. */
+export interface CloseOptions {
+  /**
+   * Close at once and drop buffered output, like Lisp's `(close s :abort t)`.
+   *
+   * @default {false}
+   */
+  abort?: boolean;
+}
+
+const INITIAL_BUFFER_SIZE = 4096;
+const GROW_READ_LIMIT = 256 * 1024;
+const WRITE_HIGH_WATER = 64 * 1024;
+const DEFAULT_MAX_LINE = 65536;
+const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
+const DONE: Promise<void> = Promise.resolve();
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const LF = 10;
+const CR = 13;
+
+/**
+ * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
+ * CL multivalent socket: bytes and text are read from one buffer, so
+ * `readLine()`, `readExactly()` and `read()` can be mixed freely, and writes
+ * of strings and bytes go to one output buffer that `flush()` sends.
+ *
+ * Every read takes a `timeout` and a `signal`. A timed-out read loses
+ * nothing: underneath there is at most one outstanding read per socket,
+ * feeding the buffer, and the bytes it brings are there for the next call.
+ *
+ * Writes are buffered; `flush()` (Lisp's `force-output`) sends them, and
+ * `write()` flushes by itself once 64 KiB are waiting. `close()` and
+ * `await using` flush before they close.
+ *
+ * @example A request and a reply
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * await using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ *
+ * await client.write("hello\r\n");
+ * await client.flush();
+ * assert.equal(await server.readLine(), "hello");
+ *
+ * await server.write(new Uint8Array([1, 2, 3]));
+ * await server.flush();
+ * assert.deepEqual(await client.readExactly(3), new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export class Socket {
+  readonly #conn: Deno.Conn;
+  readonly #maxBufferSize: number;
+  readonly #localAddr: Deno.Addr;
+  readonly #remoteAddr: Deno.Addr;
+
+  // Read side: bytes [#start, #end) of #buf are buffered input.
+  #buf: Uint8Array = EMPTY;
+  #start = 0;
+  #end = 0;
+  #eof = false;
+  #readError: SocketError | undefined;
+  #pending: Promise<void> | undefined;
+  #pulling = false;
+  #grow = false;
+
+  // Write side: bytes [0, #wlen) of #wbuf wait to be sent.
+  #wbuf: Uint8Array = EMPTY;
+  #wlen = 0;
+  #flushing: Promise<void> | undefined;
+  #draining = false;
+  #writeError: unknown;
+  #writeClosed = false;
+  #closed = false;
+
+  /**
+   * Wraps a connection that is already open. `connect()` and
+   * `Listener.accept()` make sockets; use this only for a `Deno.Conn` you got
+   * elsewhere (for example from `Deno.connectTls`).
+   *
+   * @param conn The connection to own; the socket closes it.
+   * @param options Buffer limits.
+   */
+  constructor(conn: Deno.Conn, options: SocketOptions = {}) {
+    this.#conn = conn;
+    this.#maxBufferSize = options.maxBufferSize ?? DEFAULT_MAX_BUFFER;
+    if (!(this.#maxBufferSize >= 1)) {
+      throw new RangeError(
+        `Cannot use maxBufferSize ${options.maxBufferSize}: it must be at least 1`,
+      );
+    }
+    this.#localAddr = conn.localAddr;
+    this.#remoteAddr = conn.remoteAddr;
+  }
+
+  /** This end's address. */
+  get localAddr(): Deno.Addr {
+    return this.#localAddr;
+  }
+
+  /** The peer's address. */
+  get remoteAddr(): Deno.Addr {
+    return this.#remoteAddr;
+  }
+
+  /** How many bytes can be read now without waiting. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /**
+   * True when a read would not wait: bytes are buffered, the peer has ended
+   * the stream, or the socket has failed or been closed.
+   */
+  get hasInput(): boolean {
+    return this.#end > this.#start || this.#eof ||
+      this.#readError !== undefined;
+  }
+
+  /** True once `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Waits until a read would not wait (see {@linkcode Socket.prototype.hasInput}),
+   * like usocket's `wait-for-input` on one socket.
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns `true` when input is ready, `false` when the timeout passed first.
+   */
+  async waitForInput(options: WaitOptions = {}): Promise<boolean> {
+    checkTimeout(options.timeout);
+    if (this.hasInput) return true;
+    const deadline = new Deadline(options, () => "");
+    try {
+      await deadline.race(this.#fill());
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === "TimeoutError") return false;
+      throw error;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * Reads up to `into.length` bytes into `into`.
+   *
+   * @param into Where to put the bytes.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The number of bytes read (at least 1), or `null` at the end of
+   * the stream.
+   */
+  async read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
+    if (into.length === 0) return 0;
+    let deadline: Deadline | undefined;
+    try {
+      while (this.#end === this.#start) {
+        if (!await this.#more(deadline ??= this.#deadline(options, "read"))) {
+          return null;
+        }
+      }
+      const n = Math.min(into.length, this.#end - this.#start);
+      into.set(this.#buf.subarray(this.#start, this.#start + n));
+      this.#start += n;
+      return n;
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /**
+   * Reads exactly `n` bytes.
+   *
+   * @param n How many bytes.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns A new array of `n` bytes that the caller owns.
+   * @throws {EndOfStreamError} when the stream ends first; its `partial`
+   * holds the bytes that came.
+   */
+  async readExactly(n: number, options?: WaitOptions): Promise<Uint8Array> {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(
+        `Cannot read ${n} bytes: the count must be a whole number >= 0`,
+      );
+    }
+    if (this.#end - this.#start >= n) return this.#take(n);
+    const out = new Uint8Array(n);
+    let have = 0;
+    let deadline: Deadline | undefined;
+    try {
+      for (;;) {
+        const k = Math.min(n - have, this.#end - this.#start);
+        out.set(this.#buf.subarray(this.#start, this.#start + k), have);
+        this.#start += k;
+        have += k;
+        if (have === n) return out;
+        if (
+          !await this.#more(
+            deadline ??= this.#deadline(options, `read ${n} bytes`),
+          )
+        ) {
+          throw new EndOfStreamError(
+            `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
+            out.slice(0, have),
+          );
+        }
+      }
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /**
+   * Reads one line of text, ending in LF or CRLF; the line end is not part of
+   * the result. A last line without a line end is returned as it is.
+   *
+   * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
+   * @returns The line, or `null` at the end of the stream.
+   * @throws {LimitExceededError} when the line is longer than `maxLength`;
+   * its bytes stay buffered.
+   */
+  async readLine(options?: ReadLineOptions): Promise<string | null> {
+    const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
+    let scanned = 0;
+    let deadline: Deadline | undefined;
+    try {
+      for (;;) {
+        const start = this.#start;
+        const i = this.#buf.subarray(start + scanned, this.#end).indexOf(LF);
+        if (i >= 0) {
+          const lf = start + scanned + i;
+          const stop = lf > start && this.#buf[lf - 1] === CR ? lf - 1 : lf;
+          if (stop - start > maxLength) this.#tooLong("line", maxLength);
+          this.#start = lf + 1;
+          return decoder.decode(this.#buf.subarray(start, stop));
+        }
+        scanned = this.#end - start;
+        if (scanned > maxLength + 1) this.#tooLong("line", maxLength);
+        if (
+          !await this.#more(deadline ??= this.#deadline(options, "read a line"))
+        ) {
+          if (this.#end === this.#start) return null;
+          const rest = this.#buf.subarray(this.#start, this.#end);
+          if (rest.length > maxLength) this.#tooLong("line", maxLength);
+          this.#start = this.#end;
+          return decoder.decode(rest);
+        }
+      }
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /**
+   * Reads up to a delimiter, which is consumed but not returned.
+   *
+   * @param delimiter The bytes (or the text, as UTF-8) that end the record.
+   * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
+   * @returns The bytes before the delimiter, or `null` at the end of the
+   * stream when nothing is buffered.
+   * @throws {EndOfStreamError} when the stream ends inside a record.
+   * @throws {LimitExceededError} when more than `maxLength` bytes come before
+   * the delimiter; they stay buffered.
+   */
+  async readUntil(
+    delimiter: Uint8Array | string,
+    options?: ReadUntilOptions,
+  ): Promise<Uint8Array | null> {
+    const delim = typeof delimiter === "string"
+      ? encoder.encode(delimiter)
+      : delimiter;
+    if (delim.length === 0) {
+      throw new RangeError("Cannot read until an empty delimiter");
+    }
+    const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
+    let scanned = 0;
+    let deadline: Deadline | undefined;
+    try {
+      for (;;) {
+        const at = indexOfBytes(
+          this.#buf,
+          delim,
+          this.#start + scanned,
+          this.#end,
+        );
+        if (at >= 0) {
+          if (at - this.#start > maxLength) this.#tooLong("record", maxLength);
+          const record = this.#take(at - this.#start);
+          this.#start += delim.length;
+          return record;
+        }
+        scanned = Math.max(0, this.#end - this.#start - delim.length + 1);
+        if (scanned > maxLength) this.#tooLong("record", maxLength);
+        if (
+          !await this.#more(
+            deadline ??= this.#deadline(options, "read a record"),
+          )
+        ) {
+          if (this.#end === this.#start) return null;
+          const partial = this.#take(this.#end - this.#start);
+          throw new EndOfStreamError(
+            `Cannot read a record from ${this.#peer()}: the stream ended before the delimiter`,
+            partial,
+          );
+        }
+      }
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /**
+   * Reads everything until the peer ends the stream.
+   *
+   * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
+   * @returns All the bytes, in a new array the caller owns.
+   */
+  async readAll(options?: ReadAllOptions): Promise<Uint8Array> {
+    const maxLength = options?.maxLength ?? Infinity;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    let deadline: Deadline | undefined;
+    try {
+      for (;;) {
+        const n = this.#end - this.#start;
+        if (n > 0) {
+          if (total + n > maxLength) this.#tooLong("stream", maxLength);
+          chunks.push(this.#take(n));
+          total += n;
+        }
+        if (
+          !await this.#more(
+            deadline ??= this.#deadline(options, "read to the end"),
+          )
+        ) {
+          break;
+        }
+      }
+    } finally {
+      deadline?.clear();
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    return all;
+  }
+
+  /**
+   * Looks at the buffered input without consuming it, reading more only when
+   * `more` is true or nothing is buffered. The view is valid until the next
+   * read. This is the hook for parsers that work on bytes (the Lisp reader
+   * uses it).
+   *
+   * @param more Wait for bytes beyond those already buffered.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The buffered bytes and whether the stream has ended after them.
+   */
+  async peek(
+    more: boolean,
+    options?: WaitOptions,
+  ): Promise<{ bytes: Uint8Array; eof: boolean }> {
+    if (more || this.#end === this.#start) {
+      const deadline = this.#deadline(options, "read");
+      try {
+        await this.#more(deadline);
+      } finally {
+        deadline?.clear();
+      }
+    }
+    return {
+      bytes: this.#buf.subarray(this.#start, this.#end),
+      eof: this.#eof,
+    };
+  }
+
+  /**
+   * Drops `n` buffered bytes, after a {@linkcode Socket.prototype.peek}.
+   *
+   * @param n How many bytes to drop; at most {@linkcode Socket.prototype.buffered}.
+   */
+  consume(n: number): void {
+    if (!(n >= 0 && n <= this.#end - this.#start)) {
+      throw new RangeError(
+        `Cannot consume ${n} bytes: only ${
+          this.#end - this.#start
+        } are buffered`,
+      );
+    }
+    this.#start += n;
+  }
+
+  /**
+   * Queues bytes or text (as UTF-8) for sending. Nothing is sent until
+   * `flush()`, until 64 KiB are waiting, or until `close()`.
+   *
+   * Arrays of 64 KiB or more are sent from the caller's memory without a
+   * copy: leave them unchanged until the returned promise settles.
+   *
+   * @param data What to send.
+   * @returns A promise that settles at once, or when a flush this write
+   * started is done; await it to keep memory bounded.
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
+    if (this.#writeClosed || this.#closed) {
+      return Promise.reject(
+        new ConnectionClosedError(
+          `Cannot write to ${this.#peer()}: the socket is ${
+            this.#closed ? "closed" : "closed for writing"
+          }`,
+        ),
+      );
+    }
+    if (typeof data === "string") {
+      this.#reserve(data.length * 3);
+      this.#wlen += encoder.encodeInto(data, this.#wbuf.subarray(this.#wlen))
+        .written;
+    } else if (
+      data.length >= WRITE_HIGH_WATER && this.#wlen === 0 &&
+      this.#flushing === undefined
+    ) {
+      return this.#startDrain(data);
+    } else {
+      this.#reserve(data.length);
+      this.#wbuf.set(data, this.#wlen);
+      this.#wlen += data.length;
+    }
+    return this.#wlen >= WRITE_HIGH_WATER ? this.flush() : DONE;
+  }
+
+  /**
+   * Sends everything written so far (Lisp's `force-output`), looping until
+   * the OS has taken every byte.
+   *
+   * @returns A promise that settles when the bytes are sent.
+   */
+  flush(): Promise<void> {
+    if (this.#flushing !== undefined) return this.#flushing;
+    if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
+    if (this.#wlen === 0) return DONE;
+    return this.#startDrain(undefined);
+  }
+
+  /**
+   * Flushes, then ends this side of the stream (a half-close): the peer reads
+   * end of stream, and this socket can still read what the peer sends.
+   *
+   * @returns A promise that settles when the stream is half-closed.
+   */
+  async closeWrite(): Promise<void> {
+    if (this.#writeClosed || this.#closed) return;
+    await this.flush();
+    this.#writeClosed = true;
+    try {
+      await this.#conn.closeWrite();
+    } catch (error) {
+      throw mapError(error, { action: `end the stream to ${this.#peer()}` });
+    }
+  }
+
+  /**
+   * Flushes buffered output, then closes the socket. Calling it again does
+   * nothing. A pending read fails with `ConnectionClosedError`. Output that
+   * cannot be sent (the peer is gone) is dropped: call `flush()` first to
+   * learn of that.
+   *
+   * @param options `abort: true` closes at once without flushing.
+   * @returns A promise that settles when the socket is closed; it never
+   * rejects.
+   */
+  async close(options?: CloseOptions): Promise<void> {
+    if (this.#closed) return;
+    if (!options?.abort && this.#writeError === undefined) {
+      try {
+        await this.flush();
+      } catch {
+        // The peer is gone; the bytes cannot be delivered.
+      }
+      if (this.#closed) return;
+    }
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed underneath.
+    }
+  }
+
+  /** Flushes, then closes; this is what `await using` calls. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Enables or disables Nagle's algorithm (`TCP_NODELAY`).
+   *
+   * @param noDelay `true` sends small writes at once.
+   */
+  setNoDelay(noDelay: boolean): void {
+    if ("setNoDelay" in this.#conn) {
+      (this.#conn as Deno.TcpConn).setNoDelay(noDelay);
+    }
+  }
+
+  /**
+   * Enables or disables TCP keep-alive probes.
+   *
+   * @param keepAlive `true` turns them on.
+   */
+  setKeepAlive(keepAlive: boolean): void {
+    if ("setKeepAlive" in this.#conn) {
+      (this.#conn as Deno.TcpConn).setKeepAlive(keepAlive);
+    }
+  }
+
+  /**
+   * Describes the socket the way Allegro CL prints one.
+   *
+   * @returns For example `#<multivalent stream socket connected from 127.0.0.1/40226 to 127.0.0.1/9231>`.
+   */
+  toString(): string {
+    const link = `connected from ${describeAddr(this.#localAddr)} to ${
+      describeAddr(this.#remoteAddr)
+    }`;
+    return `#<multivalent stream socket ${
+      this.#closed ? `closed, was ${link}` : link
+    }>`;
+  }
+
+  /** The same as {@linkcode Socket.prototype.toString}, for `console.log`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  // --- reading underneath -------------------------------------------------
+
+  #peer(): string {
+    return describeAddr(this.#remoteAddr, ":");
+  }
+
+  #deadline(
+    options: WaitOptions | undefined,
+    what: string,
+  ): Deadline | undefined {
+    if (!hasDeadline(options)) return undefined;
+    checkTimeout(options!.timeout);
+    return new Deadline(options!, () => `Cannot ${what} from ${this.#peer()}`);
+  }
+
+  /** Waits for more input. Returns false at the end of the stream. */
+  async #more(deadline: Deadline | undefined): Promise<boolean> {
+    if (this.#readError !== undefined) throw this.#readError;
+    if (this.#eof) return false;
+    const pending = this.#fill();
+    await (deadline ? deadline.race(pending) : pending);
+    if (this.#readError !== undefined) throw this.#readError;
+    return !this.#eof || this.#end > this.#start;
+  }
+
+  /** The one outstanding read into the buffer, started if none is. */
+  #fill(): Promise<void> {
+    if (this.#pending !== undefined) return this.#pending;
+    if (this.#closed) {
+      this.#readError ??= this.#closedError();
+      return DONE;
+    }
+    if (this.#eof || this.#readError !== undefined) return DONE;
+    this.#makeSpace();
+    const pending = this.#pull();
+    if (this.#pulling) this.#pending = pending;
+    return pending;
+  }
+
+  async #pull(): Promise<void> {
+    this.#pulling = true;
+    try {
+      const space = this.#buf.subarray(this.#end);
+      const n = await this.#conn.read(space);
+      if (n === null) {
+        this.#eof = true;
+      } else {
+        this.#end += n;
+        if (n === space.length) this.#grow = true;
+      }
+    } catch (error) {
+      this.#readError = this.#closed ? this.#closedError() : (mapError(error, {
+        action: `read from ${this.#peer()}`,
+      }) as SocketError);
+    } finally {
+      this.#pulling = false;
+      this.#pending = undefined;
+    }
+  }
+
+  /** Makes room at the end of the buffer; only called with no read pending. */
+  #makeSpace(): void {
+    const used = this.#end - this.#start;
+    if (used === 0) this.#start = this.#end = 0;
+    const size = this.#buf.length;
+    const free = size - this.#end;
+    if (size === 0) {
+      this.#buf = new Uint8Array(
+        Math.min(INITIAL_BUFFER_SIZE, this.#maxBufferSize),
+      );
+      return;
+    }
+    if (free >= size >> 2 && !(this.#grow && size < GROW_READ_LIMIT)) return;
+    if (!this.#grow && this.#start > 0 && used <= size >> 1) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end = used;
+      this.#start = 0;
+      return;
+    }
+    this.#grow = false;
+    if (free > 0 && size >= GROW_READ_LIMIT && used < size >> 1) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end = used;
+      this.#start = 0;
+      return;
+    }
+    const bigger = Math.min(size * 2, this.#maxBufferSize);
+    if (bigger - used <= 0) {
+      if (free > 0) return;
+      if (this.#start > 0) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+        this.#end = used;
+        this.#start = 0;
+        return;
+      }
+      throw new LimitExceededError(
+        `Cannot buffer more than ${this.#maxBufferSize} bytes from ${this.#peer()}: raise maxBufferSize or read in smaller pieces`,
+        this.#maxBufferSize,
+      );
+    }
+    const buf = new Uint8Array(bigger);
+    buf.set(this.#buf.subarray(this.#start, this.#end));
+    this.#buf = buf;
+    this.#end = used;
+    this.#start = 0;
+  }
+
+  #take(n: number): Uint8Array {
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  #tooLong(what: string, limit: number): never {
+    throw new LimitExceededError(
+      `Cannot read a ${what} from ${this.#peer()}: it is longer than ${limit} bytes`,
+      limit,
+    );
+  }
+
+  #closedError(): ConnectionClosedError {
+    return new ConnectionClosedError(
+      `Cannot read from ${this.#peer()}: the socket is closed`,
+    );
+  }
+
+  // --- writing underneath -------------------------------------------------
+
+  #reserve(n: number): void {
+    const need = this.#wlen + n;
+    if (need <= this.#wbuf.length) return;
+    let size = Math.max(this.#wbuf.length * 2, INITIAL_BUFFER_SIZE);
+    while (size < need) size *= 2;
+    const buf = new Uint8Array(size);
+    buf.set(this.#wbuf.subarray(0, this.#wlen));
+    this.#wbuf = buf;
+  }
+
+  #startDrain(first: Uint8Array | undefined): Promise<void> {
+    const drain = this.#drain(first);
+    if (this.#draining) this.#flushing = drain;
+    return drain;
+  }
+
+  async #drain(first: Uint8Array | undefined): Promise<void> {
+    this.#draining = true;
+    try {
+      if (first) await this.#writeAll(first);
+      while (this.#wlen > 0) {
+        const n = this.#wlen;
+        await this.#writeAll(this.#wbuf.subarray(0, n));
+        this.#wbuf.copyWithin(0, n, this.#wlen);
+        this.#wlen -= n;
+      }
+    } catch (error) {
+      this.#wlen = 0;
+      this.#writeError = this.#closed
+        ? new ConnectionClosedError(
+          `Cannot write to ${this.#peer()}: the socket is closed`,
+          { cause: error },
+        )
+        : mapError(error, { action: `write to ${this.#peer()}` });
+      throw this.#writeError;
+    } finally {
+      this.#draining = false;
+      this.#flushing = undefined;
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let view = bytes;
+    while (view.length > 0) {
+      const n = await this.#conn.write(view);
+      view = view.subarray(n);
+    }
+  }
+}
+
+/** Finds `needle` in `haystack[from, to)`; -1 when it is not there. */
+function indexOfBytes(
+  haystack: Uint8Array,
+  needle: Uint8Array,
+  from: number,
+  to: number,
+): number {
+  const first = needle[0]!;
+  const last = to - needle.length;
+  const window = haystack.subarray(0, to);
+  for (let i = window.indexOf(first, from); i >= 0 && i <= last;) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+    i = window.indexOf(first, i + 1);
+  }
+  return -1;
+}

@@ -1,0 +1,61 @@
+/**
+ * sock: sockets for Deno with the ergonomics of Common Lisp's usocket and
+ * Allegro CL's `:sock` module.
+ *
+ * - {@linkcode listen} opens a passive socket, {@linkcode connect} an active
+ *   one. Both give a {@linkcode Socket}: one buffered stream that reads and
+ *   writes bytes and text alike (`readLine`, `readExactly`, `readUntil`,
+ *   `read`, `write`, `flush`, `closeWrite`).
+ * - Every read takes a `timeout` or an `AbortSignal` and loses nothing when
+ *   it fires; {@linkcode waitForInput} waits on many sockets at once.
+ * - Failures are {@linkcode SocketError}s whose messages say what to do,
+ *   including the exact `--allow-net` flag that is missing.
+ *
+ * @example A server and a client on loopback
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ hostname: "127.0.0.1", port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ *
+ * await server.write("Hello World\n");
+ * await server.flush();
+ * assert.equal(await client.readLine(), "Hello World");
+ * ```
+ *
+ * @module
+ */
+export {
+  AddressInUseError,
+  AddressNotAvailableError,
+  ConnectionClosedError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  EndOfStreamError,
+  type ErrorAddress,
+  HostNotFoundError,
+  LimitExceededError,
+  PermissionError,
+  SocketError,
+  type SocketErrorOptions,
+  TimeoutError,
+} from "./lib/errors.ts";
+export {
+  type CloseOptions,
+  type ReadAllOptions,
+  type ReadLineOptions,
+  type ReadUntilOptions,
+  Socket,
+  type SocketOptions,
+  type WaitOptions,
+} from "./lib/socket.ts";
+export {
+  connect,
+  type ConnectOptions,
+  listen,
+  Listener,
+  type ListenOptions,
+} from "./lib/tcp.ts";
+export { type Waitable, waitForInput } from "./lib/wait_for_input.ts";
