@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import {
+  AddressInUseError,
+  connect,
+  ConnectionClosedError,
+  ConnectionRefusedError,
+  listen,
+  type Socket,
+  SocketError,
+  TimeoutError,
+  waitForInput,
+} from "../mod.ts";
+import { delay, socketPair } from "./_helpers.ts";
+
+Deno.test("listen() on port 0 reports the port the OS chose", () => {
+  using listener = listen({ port: 0 });
+  assert.ok(listener.port > 1024);
+  assert.deepEqual({ ...listener.addr }, {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+});
+
+Deno.test("listen() throws AddressInUseError when the port is taken", () => {
+  using first = listen({ port: 0 });
+  assert.throws(() => listen({ port: first.port }), (e) => {
+    assert.ok(e instanceof AddressInUseError);
+    assert.match(e.message, /^Cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+    assert.ok(e.cause instanceof Deno.errors.AddrInUse);
+    assert.deepEqual(e.address, { hostname: "127.0.0.1", port: first.port });
+    return true;
+  });
+});
+
+Deno.test("connect() throws ConnectionRefusedError when nothing listens", async () => {
+  const listener = listen({ port: 0 });
+  const port = listener.port;
+  listener.close();
+  await assert.rejects(connect({ port }), (e) => {
+    assert.ok(e instanceof ConnectionRefusedError);
+    assert.equal(e.message, `Cannot connect to 127.0.0.1:${port}: connection refused (is a server listening there?)`);
+    return true;
+  });
+});
+
+Deno.test("using closes a listener: connecting afterwards is refused", async () => {
+  let port: number;
+  {
+    using listener = listen({ port: 0 });
+    port = listener.port;
+  }
+  await assert.rejects(connect({ port }), ConnectionRefusedError);
+});
+
+Deno.test("connect() times out against a full backlog", async () => {
+  using listener = listen({ port: 0, backlog: 1 });
+  const held: Socket[] = [];
+  try {
+    let timedOut: unknown;
+    for (let i = 0; i < 8 && timedOut === undefined; i++) {
+      try {
+        held.push(await connect({ port: listener.port, timeout: 150 }));
+      } catch (error) {
+        timedOut = error;
+      }
+    }
+    assert.ok(timedOut instanceof TimeoutError, `got ${timedOut}`);
+    assert.match(timedOut.message, /^Cannot connect to 127\.0\.0\.1:\d+: timed out after 150 ms$/);
+  } finally {
+    for (const socket of held) await socket.close({ abort: true });
+  }
+});
+
+Deno.test("connect() with an aborted signal rejects with the signal's reason", async () => {
+  using listener = listen({ port: 0 });
+  const controller = new AbortController();
+  controller.abort(new Error("never mind"));
+  await assert.rejects(connect({ port: listener.port, signal: controller.signal }), /never mind/);
+});
+
+Deno.test("accept() timeout loses no connection", async () => {
+  using listener = listen({ port: 0 });
+  await assert.rejects(listener.accept({ timeout: 20 }), TimeoutError);
+  await using client = await connect({ port: listener.port });
+  await using server = await listener.accept({ timeout: 2000 });
+  await client.write("hi\n");
+  await client.flush();
+  assert.equal(await server.readLine(), "hi");
+});
+
+Deno.test("accept() serves concurrent callers one connection each", async () => {
+  using listener = listen({ port: 0 });
+  const accepts = [listener.accept(), listener.accept(), listener.accept()];
+  const clients = await Promise.all([1, 2, 3].map(() => connect({ port: listener.port })));
+  const servers = await Promise.all(accepts);
+  assert.equal(new Set(servers).size, 3);
+  const ports = new Set(servers.map((s) => (s.remoteAddr as Deno.NetAddr).port));
+  assert.equal(ports.size, 3);
+  for (const s of [...servers, ...clients]) await s.close();
+});
+
+Deno.test("for await over a listener ends cleanly when it is closed", async () => {
+  const listener = listen({ port: 0 });
+  const seen: string[] = [];
+  const loop = (async () => {
+    for await (const socket of listener) {
+      seen.push((await socket.readLine()) ?? "");
+      await socket.close();
+    }
+    return "ended";
+  })();
+  for (const word of ["a", "b"]) {
+    await using client = await connect({ port: listener.port });
+    await client.write(`${word}\n`);
+    await client.flush();
+    await client.readAll();
+  }
+  listener.close();
+  assert.equal(await loop, "ended");
+  assert.deepEqual(seen, ["a", "b"]);
+});
+
+Deno.test("accept() on a closed listener throws ConnectionClosedError", async () => {
+  const listener = listen({ port: 0 });
+  const pending = listener.accept();
+  listener.close();
+  await assert.rejects(pending, ConnectionClosedError);
+  await assert.rejects(listener.accept(), ConnectionClosedError);
+  listener.close();
+  assert.match(String(listener), /^#<passive socket closed, was waiting for connection at 127\.0\.0\.1\/\d+>$/);
+});
+
+Deno.test("a client that resets before accept() does not stop the listener", async () => {
+  using listener = listen({ port: 0 });
+  // Connect and close at once, several times, before anything is accepted.
+  for (let i = 0; i < 5; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+    conn.close();
+  }
+  await using good = await connect({ port: listener.port });
+  await good.write("still here\n");
+  await good.flush();
+  let line: string | null = null;
+  for (let i = 0; i < 6 && line === null; i++) {
+    const server = await listener.accept({ timeout: 2000 });
+    line = await server.readLine().catch(() => null);
+    await server.close();
+  }
+  assert.equal(line, "still here");
+});
+
+Deno.test("waitForInput() returns the ready sockets, or none on timeout", async () => {
+  await using a = await socketPair();
+  await using b = await socketPair();
+  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 20 }), []);
+  await b.client.write("x\n");
+  await b.client.flush();
+  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 2000 }), [b.server]);
+  assert.deepEqual(await waitForInput(b.server), [b.server]);
+  assert.equal(await b.server.readLine(), "x");
+  await a.client.closeWrite();
+  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 2000 }), [a.server]);
+  assert.equal(await a.server.readLine(), null);
+});
+
+Deno.test("waitForInput() on a listener tells when a connection is waiting", async () => {
+  using listener = listen({ port: 0 });
+  assert.deepEqual(await waitForInput(listener, { timeout: 20 }), []);
+  await using client = await connect({ port: listener.port });
+  assert.deepEqual(await waitForInput([listener], { timeout: 2000 }), [listener]);
+  await using server = await listener.accept({ timeout: 10 });
+  assert.equal(server.remoteAddr.transport, "tcp");
+  assert.ok(client);
+});
+
+Deno.test("every SocketError keeps the Deno error as its cause", async () => {
+  const listener = listen({ port: 0 });
+  const port = listener.port;
+  listener.close();
+  const error = await connect({ port }).catch((e) => e);
+  assert.ok(error instanceof SocketError);
+  assert.ok(error.cause instanceof Deno.errors.ConnectionRefused);
+});
+
+Deno.test("timeouts are checked: a negative one is a RangeError", async () => {
+  await using pair = await socketPair();
+  await assert.rejects(pair.server.readLine({ timeout: -1 }), RangeError);
+  await assert.rejects(connect({ port: pair.listener.port, timeout: Number.NaN }), RangeError);
+  await delay(0);
+});
