@@ -59,3 +59,12 @@ export {
   type ListenOptions,
 } from "./lib/tcp.ts";
 export { type Waitable, waitForInput } from "./lib/wait_for_input.ts";
+export {
+  connectDatagram,
+  type ConnectDatagramOptions,
+  type Datagram,
+  DatagramSocket,
+  listenDatagram,
+  type ListenDatagramOptions,
+  MAX_DATAGRAM_SIZE,
+} from "./lib/udp.ts";
