@@ -11,6 +11,15 @@ export class UsageError extends Error {
   }
 }
 
+/** A failure to report as one line, without the usage. */
+export class Failure extends Error {
+  /** Makes the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "Failure";
+  }
+}
+
 /** Parses `Deno.args` with node:util's parseArgs, turning its errors into UsageErrors. */
 export function parseFlags<
   const O extends NonNullable<ParseArgsConfig["options"]>,
@@ -91,4 +100,9 @@ export function onStopSignal(stop: () => void): Disposable {
       for (const signal of signals) Deno.removeSignalListener(signal, handler);
     },
   };
+}
+
+/** Prints bytes the way Lisp prints an octet vector: `#(1 2 3)`. */
+export function lispVector(bytes: Uint8Array): string {
+  return `#(${bytes.join(" ")})`;
 }

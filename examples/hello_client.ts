@@ -16,7 +16,7 @@
  * @module
  */
 import { connect, waitForInput } from "../mod.ts";
-import { parseFlags, portFlag, run } from "./_cli.ts";
+import { Failure, parseFlags, portFlag, run } from "./_cli.ts";
 
 const USAGE =
   "hello_client.ts [--host 127.0.0.1] [--port 12321] [--timeout 5000]";
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     timeout,
   });
   if ((await waitForInput(socket, { timeout })).length === 0) {
-    throw new Error(`no input from the server within ${timeout} ms`);
+    throw new Failure(`no input from the server within ${timeout} ms`);
   }
   console.log(`Input is: ${await socket.readLine()}`);
 }

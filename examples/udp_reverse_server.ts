@@ -1,0 +1,55 @@
+#!/usr/bin/env -S deno run --unstable-net --allow-net=127.0.0.1
+/**
+ * The UDP half of the usocket tutorial, server side: it receives datagrams
+ * on 127.0.0.1:12321, prints each as a Lisp vector like `#(1 2 3 4 5 6 7 8)`
+ * and sends the same bytes back reversed to whoever sent them. `--once`
+ * stops after one datagram, as the tutorial's server does; `--quiet` drops
+ * the per-datagram line. Ctrl-C (or SIGTERM) stops it.
+ *
+ * ```sh
+ * deno run --unstable-net --allow-net=127.0.0.1 examples/udp_reverse_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]
+ * deno run --unstable-net --allow-net=127.0.0.1 jsr:@sock/sock/udp-reverse-server
+ * deno run --unstable-net --allow-net=127.0.0.1 https://jsr.io/@sock/sock/0.1.0/examples/udp_reverse_server.ts
+ * ```
+ *
+ * The grant is host-wide because Deno checks every destination a datagram
+ * is sent to, and clients write from ports nobody knows in advance. With
+ * `--host H`, grant `--allow-net=H`.
+ *
+ * @module
+ */
+import { listenDatagram } from "../mod.ts";
+import { lispVector, onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
+
+const USAGE =
+  "udp_reverse_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]";
+
+async function main(): Promise<void> {
+  const { values } = parseFlags({
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string" },
+    once: { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+  });
+  using socket = listenDatagram({
+    hostname: values.host,
+    port: portFlag(values.port, 12321),
+  });
+  using _stop = onStopSignal(() => socket.close());
+  console.log(`listening on ${socket.addr.hostname}:${socket.port}`);
+  for await (const { data, remoteAddr } of socket) {
+    if (!values.quiet) console.log(lispVector(data));
+    try {
+      await socket.send(data.reverse(), remoteAddr);
+    } catch (error) {
+      console.error(
+        `could not answer ${remoteAddr.hostname}:${remoteAddr.port}: ${
+          (error as Error).message
+        }`,
+      );
+    }
+    if (values.once) break;
+  }
+}
+
+if (import.meta.main) await run(main, USAGE);
