@@ -51,7 +51,10 @@ export function portFlag(value: string | undefined, fallback: number): number {
 
 /** One line for an error a user can fix; a stack trace only for a bug. */
 export function describe(error: unknown): string {
-  if (error instanceof SocketError || error instanceof UsageError) {
+  if (
+    error instanceof SocketError || error instanceof UsageError ||
+    error instanceof Failure
+  ) {
     return error.message;
   }
   if (error instanceof Deno.errors.NotCapable) {
