@@ -142,6 +142,7 @@ export class Socket {
   #writeError: unknown;
   #writeClosed = false;
   #closed = false;
+  #lastActive = performance.now();
 
   /**
    * Wraps a connection that is already open. `connect()` and
@@ -190,6 +191,14 @@ export class Socket {
   /** True once `close()` has been called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Milliseconds since a byte last arrived or was sent on this socket; what
+   * `serve()`'s `idleTimeout` checks.
+   */
+  get idleTime(): number {
+    return performance.now() - this.#lastActive;
   }
 
   /**
@@ -656,6 +665,7 @@ export class Socket {
         this.#eof = true;
       } else {
         this.#end += n;
+        this.#lastActive = performance.now();
         if (n === space.length) this.#grow = true;
       }
     } catch (error) {
@@ -781,6 +791,7 @@ export class Socket {
     let view = bytes;
     while (view.length > 0) {
       const n = await this.#conn.write(view);
+      this.#lastActive = performance.now();
       view = view.subarray(n);
     }
   }

@@ -1,0 +1,44 @@
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:0
+/**
+ * "Lisp One" of the Allegro CL socket tutorial: a passive socket on a port
+ * the operating system chooses. It prints `listening on HOST:PORT`, accepts
+ * one connection, reads one Lisp datum and prints it (`HELLO` when the peer
+ * wrote `hello `), answers `bye `, and closes both sockets. Run
+ * `active_socket.ts --port PORT` (or a Lisp peer) against it.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1:0 examples/passive_socket.ts [--host 127.0.0.1] [--port 0]
+ * deno run --allow-net=127.0.0.1:0 jsr:@sock/sock/passive-socket
+ * deno run --allow-net=127.0.0.1:0 https://jsr.io/@sock/sock/0.1.0/examples/passive_socket.ts
+ * ```
+ *
+ * `127.0.0.1:0` is exactly the grant to listen on an OS-chosen port; with
+ * `--host H --port P` grant `--allow-net=H:P` instead.
+ *
+ * @module
+ */
+import { formatLisp, listen, readLisp } from "../mod.ts";
+import { parseFlags, portFlag, run } from "./_cli.ts";
+
+const USAGE =
+  "passive_socket.ts [--host 127.0.0.1] [--port 0] [--timeout 30000]";
+
+async function main(): Promise<void> {
+  const { values } = parseFlags({
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string" },
+    timeout: { type: "string", default: "30000" },
+  });
+  const timeout = Number(values.timeout);
+  using passive = listen({
+    hostname: values.host,
+    port: portFlag(values.port, 0),
+  });
+  console.log(`listening on ${passive.hostname}:${passive.port}`);
+  await using socket = await passive.accept({ timeout });
+  console.log(formatLisp(await readLisp(socket, { timeout })));
+  await socket.write("bye ");
+  await socket.flush();
+}
+
+if (import.meta.main) await run(main, USAGE);

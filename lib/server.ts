@@ -1,0 +1,466 @@
+/**
+ * Server loops: {@linkcode serve} for TCP and {@linkcode serveDatagram} for
+ * UDP, usocket's `socket-server` made robust.
+ *
+ * @module
+ */
+import { formatHostPort } from "./_addr.ts";
+import { listen, type Listener } from "./tcp.ts";
+import type { Socket, SocketOptions } from "./socket.ts";
+import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
+
+/** Reports an error a handler threw, or one the loop met. */
+export type ErrorReporter = (error: unknown, where: string) => void;
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions extends SocketOptions {
+  /**
+   * The local address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The port; 0 lets the operating system choose.
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * Aborting it shuts the server down gracefully, as `shutdown()` does.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * The most connections handled at once. Past it the server stops
+   * accepting: further clients wait in the operating system's backlog and
+   * are accepted, in order, as handlers finish.
+   *
+   * @default {1024}
+   */
+  maxConnections?: number;
+  /**
+   * Milliseconds a connection may go without a byte in either direction
+   * before it is closed (its handler's pending read fails). This is what
+   * stops a client that connects and never sends, or sends a byte a minute.
+   *
+   * @default {30000}
+   */
+  idleTimeout?: number;
+  /**
+   * On shutdown, how long in-flight handlers may run on, in milliseconds,
+   * before their connections are closed.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+  /**
+   * How many bytes one connection may have buffered unread (the
+   * per-connection read limit); a longer line or datum fails with
+   * `LimitExceededError`.
+   *
+   * @default {1048576}
+   */
+  maxBufferSize?: number;
+  /**
+   * Let several servers share the port (Linux `SO_REUSEPORT`); needs
+   * `--unstable-net`.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
+   * Where handler errors go.
+   *
+   * @default {one line on stderr}
+   */
+  onError?: ErrorReporter;
+}
+
+/** A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}. */
+export interface Server {
+  /** The address listened on, with the real port when 0 was asked for. */
+  readonly addr: Deno.NetAddr;
+  /** The port listened on. */
+  readonly port: number;
+  /** Settles when the server has stopped and every handler has ended. */
+  readonly finished: Promise<void>;
+  /** How many connections (or datagrams) are being handled now. */
+  readonly active: number;
+  /**
+   * Stops accepting, lets in-flight handlers finish (up to the shutdown
+   * timeout), then closes what is left.
+   *
+   * @returns The same promise as `finished`.
+   */
+  shutdown(): Promise<void>;
+  /** Shuts down; this is what `await using` calls. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A TCP connection handler; the socket is closed when it returns or throws. */
+export type Handler = (socket: Socket) => unknown;
+
+const defaultReporter: ErrorReporter = (error, where) => {
+  const text = error instanceof Error ? error.message : String(error);
+  console.error(`${where}: ${text}`);
+};
+
+function peerOf(addr: Deno.Addr): string {
+  return addr.transport === "tcp" || addr.transport === "udp"
+    ? formatHostPort(addr.hostname, addr.port)
+    : addr.transport;
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0)) {
+    throw new RangeError(`Cannot use ${name} ${value}: it must be more than 0`);
+  }
+  return value;
+}
+
+/**
+ * Runs `handler` for every connection to a TCP port, concurrently, like
+ * usocket's `socket-server`. Nothing a client does takes the server down:
+ * a handler that throws is reported through `onError` and its connection
+ * closed; idle clients are cut off after `idleTimeout`; no client can make
+ * it buffer more than `maxBufferSize` bytes; a client that resets before it
+ * is accepted is skipped.
+ *
+ * Requires `allow-net` permission for the address it listens on.
+ *
+ * @param handler Called with each connected socket; the socket is flushed
+ * and closed when the handler's promise settles.
+ * @param options Where to listen, the limits, and the shutdown signal.
+ * @returns The running server.
+ *
+ * @example A line echo server
+ * ```ts
+ * import { connect, serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve(async (socket) => {
+ *   const line = await socket.readLine();
+ *   await socket.write(`echo: ${line}\n`);
+ * }, { port: 0 });
+ *
+ * await using client = await connect({ port: server.port });
+ * await client.write("hi\n");
+ * await client.flush();
+ * assert.equal(await client.readLine(), "echo: hi");
+ * ```
+ *
+ * @tags allow-net
+ */
+export function serve(handler: Handler, options: ServeOptions = {}): Server {
+  const maxConnections = positive(
+    "maxConnections",
+    options.maxConnections ?? 1024,
+  );
+  const idleTimeout = positive("idleTimeout", options.idleTimeout ?? 30_000);
+  const shutdownTimeout = options.shutdownTimeout ?? 10_000;
+  const report = options.onError ?? defaultReporter;
+  const listener: Listener = listen({
+    ...options,
+    maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
+  });
+  const sockets = new Set<Socket>();
+  const handlers = new Set<Promise<void>>();
+  let slotFreed: (() => void) | undefined;
+  let stopping = false;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+
+  function sweep(): void {
+    for (const socket of sockets) {
+      if (socket.idleTime > idleTimeout) socket.close({ abort: true });
+    }
+  }
+
+  async function handle(socket: Socket): Promise<void> {
+    try {
+      await handler(socket);
+    } catch (error) {
+      if (!socket.closed) {
+        report(error, `handler for ${peerOf(socket.remoteAddr)}`);
+      }
+    } finally {
+      await socket.close();
+      sockets.delete(socket);
+      slotFreed?.();
+    }
+  }
+
+  async function acceptLoop(): Promise<void> {
+    while (!stopping) {
+      if (sockets.size >= maxConnections) {
+        await new Promise<void>((resolve) => slotFreed = resolve);
+        slotFreed = undefined;
+        continue;
+      }
+      let socket: Socket;
+      try {
+        socket = await listener.accept();
+      } catch (error) {
+        if (stopping || listener.closed) return;
+        report(error, `accept on ${peerOf(listener.addr)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      sockets.add(socket);
+      const done = handle(socket);
+      handlers.add(done);
+      done.finally(() => handlers.delete(done));
+    }
+  }
+
+  if (idleTimeout !== Infinity) {
+    sweeper = setInterval(sweep, Math.max(10, Math.min(1000, idleTimeout / 4)));
+  }
+  const accepting = acceptLoop();
+  let finished: Promise<void> | undefined;
+  let settle: () => void = () => {};
+  const whenFinished = new Promise<void>((resolve) => settle = resolve);
+
+  function shutdown(): Promise<void> {
+    return finished ??= (async () => {
+      stopping = true;
+      listener.close();
+      slotFreed?.();
+      await accepting;
+      if (handlers.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.all(handlers),
+          new Promise((resolve) =>
+            timer = setTimeout(resolve, shutdownTimeout)
+          ),
+        ]);
+        clearTimeout(timer);
+        for (const socket of sockets) socket.close({ abort: true });
+        await Promise.all(handlers);
+      }
+      if (sweeper !== undefined) clearInterval(sweeper);
+      options.signal?.removeEventListener("abort", onAbort);
+      settle();
+    })();
+  }
+  const onAbort = () => void shutdown();
+  if (options.signal?.aborted) void shutdown();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  return {
+    get addr() {
+      return listener.addr;
+    },
+    get port() {
+      return listener.port;
+    },
+    get active() {
+      return sockets.size;
+    },
+    get finished() {
+      return whenFinished;
+    },
+    shutdown,
+    [Symbol.asyncDispose]() {
+      return this.shutdown();
+    },
+  };
+}
+
+/** What a datagram handler may return: a reply to send back, or nothing. */
+export type DatagramReply = Uint8Array | string | undefined | void;
+
+/** A datagram handler: gets each datagram, may return a reply for its sender. */
+export type DatagramHandler = (
+  datagram: Datagram,
+) => DatagramReply | Promise<DatagramReply>;
+
+/** Options for {@linkcode serveDatagram}. */
+export interface ServeDatagramOptions {
+  /**
+   * The local address to receive on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The port; 0 lets the operating system choose.
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * Aborting it shuts the server down gracefully.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * The most datagrams whose (async) handlers run at once; receiving
+   * pauses past it.
+   *
+   * @default {1024}
+   */
+  maxInFlight?: number;
+  /**
+   * On shutdown, how long running handlers may go on, in milliseconds.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+  /**
+   * Where handler errors go.
+   *
+   * @default {one line on stderr}
+   */
+  onError?: ErrorReporter;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Runs `handler` for every datagram received on a UDP port and sends back
+ * what it returns, like usocket's `socket-server` with `:protocol
+ * :datagram`. A handler that throws is reported, not fatal.
+ *
+ * Requires `--unstable-net`, and `allow-net` permission for the bound
+ * address and for every client answered: a server that replies to clients
+ * on any port needs the host-wide grant, e.g. `--allow-net=127.0.0.1`.
+ *
+ * @param handler Called with each datagram; a returned array or string is
+ * sent back to the sender.
+ * @param options Where to listen, limits, and the shutdown signal.
+ * @returns The running server.
+ *
+ * @example A reverse server
+ * ```ts
+ * import { connectDatagram, serveDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serveDatagram(({ data }) => data.reverse(), { port: 0 });
+ * using client = connectDatagram({ remotePort: server.port });
+ * await client.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual((await client.receive({ timeout: 1000 })).data, new Uint8Array([3, 2, 1]));
+ * ```
+ *
+ * @tags allow-net, unstable
+ */
+export function serveDatagram(
+  handler: DatagramHandler,
+  options: ServeDatagramOptions = {},
+): Server {
+  const report = options.onError ?? defaultReporter;
+  const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
+  const shutdownTimeout = options.shutdownTimeout ?? 10_000;
+  const socket: DatagramSocket = listenDatagram(options);
+  const inFlight = new Set<Promise<void>>();
+  let slotFreed: (() => void) | undefined;
+  let stopping = false;
+
+  async function reply(
+    datagram: Datagram,
+    answer: DatagramReply,
+  ): Promise<void> {
+    if (answer === undefined || stopping && socket.closed) return;
+    const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
+    try {
+      await socket.send(bytes, datagram.remoteAddr);
+    } catch (error) {
+      report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
+    }
+  }
+
+  async function handleAsync(
+    datagram: Datagram,
+    pending: Promise<DatagramReply>,
+  ): Promise<void> {
+    try {
+      await reply(datagram, await pending);
+    } catch (error) {
+      report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
+    } finally {
+      slotFreed?.();
+    }
+  }
+
+  async function receiveLoop(): Promise<void> {
+    while (!stopping) {
+      if (inFlight.size >= maxInFlight) {
+        await new Promise<void>((resolve) => slotFreed = resolve);
+        slotFreed = undefined;
+        continue;
+      }
+      let datagram: Datagram;
+      try {
+        datagram = await socket.receive();
+      } catch (error) {
+        if (stopping || socket.closed) return;
+        report(error, `receive on ${peerOf(socket.addr)}`);
+        continue;
+      }
+      let answer: DatagramReply | Promise<DatagramReply>;
+      try {
+        answer = handler(datagram);
+      } catch (error) {
+        report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
+        continue;
+      }
+      if (answer instanceof Promise) {
+        const done = handleAsync(datagram, answer);
+        inFlight.add(done);
+        done.finally(() => inFlight.delete(done));
+      } else {
+        await reply(datagram, answer);
+      }
+    }
+  }
+
+  const receiving = receiveLoop();
+  let finished: Promise<void> | undefined;
+  let settle: () => void = () => {};
+  const whenFinished = new Promise<void>((resolve) => settle = resolve);
+  function shutdown(): Promise<void> {
+    return finished ??= (async () => {
+      stopping = true;
+      slotFreed?.();
+      if (inFlight.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.all(inFlight),
+          new Promise((resolve) =>
+            timer = setTimeout(resolve, shutdownTimeout)
+          ),
+        ]);
+        clearTimeout(timer);
+      }
+      socket.close();
+      await receiving;
+      options.signal?.removeEventListener("abort", onAbort);
+      settle();
+    })();
+  }
+  const onAbort = () => void shutdown();
+  if (options.signal?.aborted) void shutdown();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  return {
+    get addr() {
+      return socket.addr;
+    },
+    get port() {
+      return socket.port;
+    },
+    get active() {
+      return inFlight.size;
+    },
+    get finished() {
+      return whenFinished;
+    },
+    shutdown,
+    [Symbol.asyncDispose]() {
+      return this.shutdown();
+    },
+  };
+}
