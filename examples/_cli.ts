@@ -24,10 +24,10 @@ export class Failure extends Error {
 export function parseFlags<
   const O extends NonNullable<ParseArgsConfig["options"]>,
   const P extends boolean = false,
->(options: O, allowPositionals?: P) {
+>(options: O, allowPositionals?: P, args: string[] = Deno.args) {
   try {
     return parseArgs({
-      args: Deno.args,
+      args,
       options,
       allowPositionals: (allowPositionals ?? false) as P,
       strict: true,

@@ -1,5 +1,11 @@
 // Shared test fixtures: real sockets on 127.0.0.1, closed when done.
-import { connect, listen, type Listener, type Socket, type SocketOptions } from "../mod.ts";
+import {
+  connect,
+  listen,
+  type Listener,
+  type Socket,
+  type SocketOptions,
+} from "../mod.ts";
 
 /** A listener with one connected client and the server side of it. */
 export interface Pair {

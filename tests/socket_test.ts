@@ -5,7 +5,13 @@ import {
   LimitExceededError,
   TimeoutError,
 } from "../mod.ts";
-import { delay, pattern, rawConnect, socketPair, writeAllRaw } from "./_helpers.ts";
+import {
+  delay,
+  pattern,
+  rawConnect,
+  socketPair,
+  writeAllRaw,
+} from "./_helpers.ts";
 
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
 async function sendInPieces(
@@ -36,7 +42,9 @@ Deno.test("readLine() reads a line that spans many chunks", async () => {
   const long = "x".repeat(300_000);
   const line = server.readLine({ maxLength: 400_000 });
   const pieces: string[] = [];
-  for (let i = 0; i < long.length; i += 7_000) pieces.push(long.slice(i, i + 7_000));
+  for (let i = 0; i < long.length; i += 7_000) {
+    pieces.push(long.slice(i, i + 7_000));
+  }
   pieces.push("\nnext\n");
   const sent = (async () => {
     for (const piece of pieces) await writeAllRaw(raw, piece);
@@ -52,7 +60,11 @@ Deno.test("readLine() decodes UTF-8 split inside a character", async () => {
   await using server = await pair.listener.accept();
   const bytes = new TextEncoder().encode("héllo wörld €\n");
   const line = server.readLine();
-  await sendInPieces(raw, [bytes.subarray(0, 2), bytes.subarray(2, 14), bytes.subarray(14)]);
+  await sendInPieces(raw, [
+    bytes.subarray(0, 2),
+    bytes.subarray(2, 14),
+    bytes.subarray(14),
+  ]);
   assert.equal(await line, "héllo wörld €");
 });
 
@@ -71,7 +83,10 @@ Deno.test("readLine() throws LimitExceededError past maxLength and keeps the byt
   await pair.client.write("0123456789\nok\n");
   await pair.client.flush();
   while (pair.server.buffered < 14) await pair.server.peek(true);
-  await assert.rejects(pair.server.readLine({ maxLength: 5 }), LimitExceededError);
+  await assert.rejects(
+    pair.server.readLine({ maxLength: 5 }),
+    LimitExceededError,
+  );
   assert.equal(await pair.server.readLine({ maxLength: 10 }), "0123456789");
   assert.equal(await pair.server.readLine(), "ok");
 });
@@ -79,11 +94,14 @@ Deno.test("readLine() throws LimitExceededError past maxLength and keeps the byt
 Deno.test("readLine() stops a line with no end at maxLength without buffering the rest", async () => {
   await using pair = await socketPair();
   const flood = pair.client.write("y".repeat(200_000));
-  const error = await assert.rejects(pair.server.readLine({ maxLength: 1000 }), (e) => {
-    assert.ok(e instanceof LimitExceededError);
-    assert.equal(e.limit, 1000);
-    return true;
-  });
+  const error = await assert.rejects(
+    pair.server.readLine({ maxLength: 1000 }),
+    (e) => {
+      assert.ok(e instanceof LimitExceededError);
+      assert.equal(e.limit, 1000);
+      return true;
+    },
+  );
   assert.equal(error, undefined);
   assert.ok(pair.server.buffered < 200_000);
   await pair.client.close({ abort: true });
@@ -96,7 +114,12 @@ Deno.test("readExactly() gathers bytes across chunks", async () => {
   await using server = await pair.listener.accept();
   const data = pattern(10_000);
   const read = server.readExactly(9_999);
-  await sendInPieces(raw, [data.subarray(0, 1), data.subarray(1, 4096), data.subarray(4096, 9000), data.subarray(9000)]);
+  await sendInPieces(raw, [
+    data.subarray(0, 1),
+    data.subarray(1, 4096),
+    data.subarray(4096, 9000),
+    data.subarray(9000),
+  ]);
   assert.deepEqual(await read, data.subarray(0, 9_999));
   assert.deepEqual(await server.readExactly(1), data.subarray(9_999));
   assert.deepEqual(await server.readExactly(0), new Uint8Array(0));
@@ -143,7 +166,10 @@ Deno.test("one socket mixes text and binary reads over one buffer", async () => 
   await pair.client.write("done\n");
   await pair.client.flush();
   assert.equal(await pair.server.readLine(), "LEN 3");
-  assert.deepEqual(await pair.server.readExactly(3), new Uint8Array([0, 255, 7]));
+  assert.deepEqual(
+    await pair.server.readExactly(3),
+    new Uint8Array([0, 255, 7]),
+  );
   assert.equal(await pair.server.readLine(), "done");
 });
 
@@ -201,7 +227,9 @@ Deno.test("readExactly() timeout keeps the partial bytes for the next read", asy
   await pair.client.write("def");
   await pair.client.flush();
   assert.deepEqual(
-    new TextDecoder().decode(await pair.server.readExactly(6, { timeout: 2000 })),
+    new TextDecoder().decode(
+      await pair.server.readExactly(6, { timeout: 2000 }),
+    ),
     "abcdef",
   );
 });
@@ -209,13 +237,21 @@ Deno.test("readExactly() timeout keeps the partial bytes for the next read", asy
 Deno.test("read() with an aborted signal rejects with its reason and loses nothing", async () => {
   await using pair = await socketPair();
   const controller = new AbortController();
-  const pending = pair.server.read(new Uint8Array(10), { signal: controller.signal });
+  const pending = pair.server.read(new Uint8Array(10), {
+    signal: controller.signal,
+  });
   controller.abort(new Error("stop waiting"));
   await assert.rejects(pending, /stop waiting/);
   await pair.client.write("kept");
   await pair.client.flush();
-  assert.equal(await pair.server.readLine({ timeout: 50 }).catch(() => "timeout"), "timeout");
-  assert.equal(new TextDecoder().decode(await pair.server.readExactly(4)), "kept");
+  assert.equal(
+    await pair.server.readLine({ timeout: 50 }).catch(() => "timeout"),
+    "timeout",
+  );
+  assert.equal(
+    new TextDecoder().decode(await pair.server.readExactly(4)),
+    "kept",
+  );
 });
 
 Deno.test("close() during a pending read rejects it with ConnectionClosedError", async () => {
@@ -263,7 +299,10 @@ Deno.test("a socket's buffer stops at maxBufferSize", async () => {
   await using pair = await socketPair({ maxBufferSize: 8192 });
   await pair.client.write("z".repeat(20_000));
   await pair.client.flush();
-  await assert.rejects(pair.server.readLine({ maxLength: 100_000 }), LimitExceededError);
+  await assert.rejects(
+    pair.server.readLine({ maxLength: 100_000 }),
+    LimitExceededError,
+  );
   assert.equal((await pair.server.readExactly(20_000)).length, 20_000);
 });
 
@@ -272,10 +311,18 @@ Deno.test("toString() describes the socket like Allegro CL", async () => {
   const port = pair.listener.port;
   assert.match(
     String(pair.client),
-    new RegExp(`^#<multivalent stream socket connected from 127\\.0\\.0\\.1/\\d+ to 127\\.0\\.0\\.1/${port}>$`),
+    new RegExp(
+      `^#<multivalent stream socket connected from 127\\.0\\.0\\.1/\\d+ to 127\\.0\\.0\\.1/${port}>$`,
+    ),
   );
   await pair.client.close();
-  assert.match(String(pair.client), /^#<multivalent stream socket closed, was connected/);
-  assert.equal(String(pair.listener), `#<passive socket waiting for connection at 127.0.0.1/${port}>`);
+  assert.match(
+    String(pair.client),
+    /^#<multivalent stream socket closed, was connected/,
+  );
+  assert.equal(
+    String(pair.listener),
+    `#<passive socket waiting for connection at 127.0.0.1/${port}>`,
+  );
   assert.equal(Deno.inspect(pair.listener), String(pair.listener));
 });

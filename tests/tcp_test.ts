@@ -26,7 +26,10 @@ Deno.test("listen() throws AddressInUseError when the port is taken", () => {
   using first = listen({ port: 0 });
   assert.throws(() => listen({ port: first.port }), (e) => {
     assert.ok(e instanceof AddressInUseError);
-    assert.match(e.message, /^Cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+    assert.match(
+      e.message,
+      /^Cannot listen on 127\.0\.0\.1:\d+: address already in use/,
+    );
     assert.ok(e.cause instanceof Deno.errors.AddrInUse);
     assert.deepEqual(e.address, { hostname: "127.0.0.1", port: first.port });
     return true;
@@ -39,7 +42,10 @@ Deno.test("connect() throws ConnectionRefusedError when nothing listens", async 
   listener.close();
   await assert.rejects(connect({ port }), (e) => {
     assert.ok(e instanceof ConnectionRefusedError);
-    assert.equal(e.message, `Cannot connect to 127.0.0.1:${port}: connection refused (is a server listening there?)`);
+    assert.equal(
+      e.message,
+      `Cannot connect to 127.0.0.1:${port}: connection refused (is a server listening there?)`,
+    );
     return true;
   });
 });
@@ -66,7 +72,10 @@ Deno.test("connect() times out against a full backlog", async () => {
       }
     }
     assert.ok(timedOut instanceof TimeoutError, `got ${timedOut}`);
-    assert.match(timedOut.message, /^Cannot connect to 127\.0\.0\.1:\d+: timed out after 150 ms$/);
+    assert.match(
+      timedOut.message,
+      /^Cannot connect to 127\.0\.0\.1:\d+: timed out after 150 ms$/,
+    );
   } finally {
     for (const socket of held) await socket.close({ abort: true });
   }
@@ -76,7 +85,10 @@ Deno.test("connect() with an aborted signal rejects with the signal's reason", a
   using listener = listen({ port: 0 });
   const controller = new AbortController();
   controller.abort(new Error("never mind"));
-  await assert.rejects(connect({ port: listener.port, signal: controller.signal }), /never mind/);
+  await assert.rejects(
+    connect({ port: listener.port, signal: controller.signal }),
+    /never mind/,
+  );
 });
 
 Deno.test("accept() timeout loses no connection", async () => {
@@ -92,10 +104,14 @@ Deno.test("accept() timeout loses no connection", async () => {
 Deno.test("accept() serves concurrent callers one connection each", async () => {
   using listener = listen({ port: 0 });
   const accepts = [listener.accept(), listener.accept(), listener.accept()];
-  const clients = await Promise.all([1, 2, 3].map(() => connect({ port: listener.port })));
+  const clients = await Promise.all(
+    [1, 2, 3].map(() => connect({ port: listener.port })),
+  );
   const servers = await Promise.all(accepts);
   assert.equal(new Set(servers).size, 3);
-  const ports = new Set(servers.map((s) => (s.remoteAddr as Deno.NetAddr).port));
+  const ports = new Set(
+    servers.map((s) => (s.remoteAddr as Deno.NetAddr).port),
+  );
   assert.equal(ports.size, 3);
   for (const s of [...servers, ...clients]) await s.close();
 });
@@ -128,14 +144,20 @@ Deno.test("accept() on a closed listener throws ConnectionClosedError", async ()
   await assert.rejects(pending, ConnectionClosedError);
   await assert.rejects(listener.accept(), ConnectionClosedError);
   listener.close();
-  assert.match(String(listener), /^#<passive socket closed, was waiting for connection at 127\.0\.0\.1\/\d+>$/);
+  assert.match(
+    String(listener),
+    /^#<passive socket closed, was waiting for connection at 127\.0\.0\.1\/\d+>$/,
+  );
 });
 
 Deno.test("a client that resets before accept() does not stop the listener", async () => {
   using listener = listen({ port: 0 });
   // Connect and close at once, several times, before anything is accepted.
   for (let i = 0; i < 5; i++) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: listener.port,
+    });
     conn.close();
   }
   await using good = await connect({ port: listener.port });
@@ -153,14 +175,23 @@ Deno.test("a client that resets before accept() does not stop the listener", asy
 Deno.test("waitForInput() returns the ready sockets, or none on timeout", async () => {
   await using a = await socketPair();
   await using b = await socketPair();
-  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 20 }), []);
+  assert.deepEqual(
+    await waitForInput([a.server, b.server], { timeout: 20 }),
+    [],
+  );
   await b.client.write("x\n");
   await b.client.flush();
-  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 2000 }), [b.server]);
+  assert.deepEqual(
+    await waitForInput([a.server, b.server], { timeout: 2000 }),
+    [b.server],
+  );
   assert.deepEqual(await waitForInput(b.server), [b.server]);
   assert.equal(await b.server.readLine(), "x");
   await a.client.closeWrite();
-  assert.deepEqual(await waitForInput([a.server, b.server], { timeout: 2000 }), [a.server]);
+  assert.deepEqual(
+    await waitForInput([a.server, b.server], { timeout: 2000 }),
+    [a.server],
+  );
   assert.equal(await a.server.readLine(), null);
 });
 
@@ -168,7 +199,9 @@ Deno.test("waitForInput() on a listener tells when a connection is waiting", asy
   using listener = listen({ port: 0 });
   assert.deepEqual(await waitForInput(listener, { timeout: 20 }), []);
   await using client = await connect({ port: listener.port });
-  assert.deepEqual(await waitForInput([listener], { timeout: 2000 }), [listener]);
+  assert.deepEqual(await waitForInput([listener], { timeout: 2000 }), [
+    listener,
+  ]);
   await using server = await listener.accept({ timeout: 10 });
   assert.equal(server.remoteAddr.transport, "tcp");
   assert.ok(client);
@@ -186,6 +219,9 @@ Deno.test("every SocketError keeps the Deno error as its cause", async () => {
 Deno.test("timeouts are checked: a negative one is a RangeError", async () => {
   await using pair = await socketPair();
   await assert.rejects(pair.server.readLine({ timeout: -1 }), RangeError);
-  await assert.rejects(connect({ port: pair.listener.port, timeout: Number.NaN }), RangeError);
+  await assert.rejects(
+    connect({ port: pair.listener.port, timeout: Number.NaN }),
+    RangeError,
+  );
   await delay(0);
 });

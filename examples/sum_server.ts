@@ -1,0 +1,143 @@
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9231
+/**
+ * The sum server of the Allegro CL socket tutorial, made safe to expose: on
+ * 127.0.0.1:9231 it reads two Lisp numbers from each client and writes
+ * their sum exactly as a Common Lisp `(format s "~s" (+ a b))` would (no
+ * newline), then closes the connection. Many clients are served at once.
+ *
+ * Anything else gets one readable Lisp form that is not a number, such as
+ * `(:ERROR "FOO is not a number")`, and the server goes on serving everyone
+ * else: nothing is ever evaluated (`#.` is refused), and tokens, nesting
+ * and idle clients are bounded. Ctrl-C or SIGTERM stop it after the
+ * requests in flight are answered.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231]
+ * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
+ * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
+ * ```
+ *
+ * The grant names the one address it listens on; with `--host H --port P`
+ * grant `--allow-net=H:P` instead.
+ *
+ * @module
+ */
+import {
+  add,
+  ConnectionResetError,
+  EndOfStreamError,
+  formatLisp,
+  isLispNumber,
+  type LispDatum,
+  LispList,
+  type LispNumber,
+  LispSymbol,
+  readLisp,
+  serve,
+  type Socket,
+  SocketError,
+} from "../mod.ts";
+import { onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
+
+const USAGE = "sum_server.ts [--host 127.0.0.1] [--port 9231]";
+
+/** A request that cannot be summed; its message goes back to the client. */
+class BadRequest extends Error {}
+
+async function readNumber(socket: Socket, which: string): Promise<LispNumber> {
+  let datum: LispDatum;
+  try {
+    datum = await readLisp(socket);
+  } catch (error) {
+    if (error instanceof EndOfStreamError) {
+      throw new BadRequest(
+        which === "first"
+          ? "expected two numbers, got an empty request"
+          : "expected two numbers, the request ended after one",
+      );
+    }
+    throw error;
+  }
+  if (!isLispNumber(datum)) {
+    throw new BadRequest(`${formatLisp(datum)} is not a number`);
+  }
+  return datum;
+}
+
+/** Reads and drops what a client is still sending, for a short while, so it can read our answer before the connection closes. */
+async function drain(socket: Socket): Promise<void> {
+  const scrap = new Uint8Array(16384);
+  const until = performance.now() + 200;
+  let dropped = 0;
+  while (dropped < 1 << 20) {
+    const timeout = until - performance.now();
+    if (timeout <= 0) return;
+    const n = await socket.read(scrap, { timeout }).catch(() => null);
+    if (n === null) return;
+    dropped += n;
+  }
+}
+
+/**
+ * Serves one sum request on `socket`: two Lisp numbers in, their sum out,
+ * or an `(:ERROR "…")` form for anything else.
+ *
+ * @param socket A connected socket; the caller closes it.
+ * @returns A promise that settles when the answer is written and flushed.
+ *
+ * @example
+ * ```ts
+ * import { connect, serve } from "@sock/sock";
+ * import { handleSum } from "@sock/sock/sum-server";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve(handleSum, { port: 0 });
+ * await using client = await connect({ port: server.port });
+ * await client.write("1 3 ");
+ * await client.flush();
+ * assert.equal(new TextDecoder().decode(await client.readAll()), "4");
+ * ```
+ */
+export async function handleSum(socket: Socket): Promise<void> {
+  let answer: string;
+  let failed = false;
+  try {
+    const a = await readNumber(socket, "first");
+    const b = await readNumber(socket, "second");
+    answer = formatLisp(add(a, b));
+  } catch (error) {
+    if (error instanceof ConnectionResetError || socket.closed) return;
+    if (
+      error instanceof SocketError && !(error.name === "LimitExceededError")
+    ) throw error;
+    failed = true;
+    const message = error instanceof Error ? error.message : String(error);
+    answer = formatLisp(new LispList([new LispSymbol("ERROR", true), message]));
+  }
+  await socket.write(answer);
+  await socket.flush();
+  if (failed) {
+    await socket.closeWrite();
+    await drain(socket);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseFlags({
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string" },
+  });
+  const stop = new AbortController();
+  const server = serve(handleSum, {
+    hostname: values.host,
+    port: portFlag(values.port, 9231),
+    signal: stop.signal,
+    idleTimeout: 10_000,
+    maxBufferSize: 256 * 1024,
+  });
+  using _stop = onStopSignal(() => stop.abort());
+  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  await server.finished;
+}
+
+if (import.meta.main) await run(main, USAGE);

@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import {
+  add,
+  Complex,
+  DoubleFloat,
+  formatLisp,
+  isLispNumber,
+  LispArithmeticError,
+  LispChar,
+  type LispNumber,
+  makeComplex,
+  makeRatio,
+  parseLisp,
+  Ratio,
+  SingleFloat,
+} from "../lib/lisp/mod.ts";
+
+function number(text: string): LispNumber {
+  const datum = parseLisp(text);
+  assert.ok(isLispNumber(datum), text);
+  return datum;
+}
+
+function sum(a: string, b: string): string {
+  return formatLisp(add(number(a), number(b)));
+}
+
+function assertSums(cases: [string, string, string][]): void {
+  for (const [a, b, expected] of cases) {
+    assert.equal(sum(a, b), expected, `${a} + ${b}`);
+    assert.equal(sum(b, a), expected, `${b} + ${a}`);
+  }
+}
+
+function assertOverflow(a: string, b: string): void {
+  assert.throws(() => add(number(a), number(b)), (error: unknown) => {
+    assert.ok(error instanceof LispArithmeticError, `${a} + ${b}`);
+    assert.ok(error instanceof RangeError);
+    assert.match(error.message, /too large/);
+    return true;
+  });
+}
+
+Deno.test({
+  name: "add() reproduces the sum protocol examples",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["1", "3", "4"],
+      ["1.234", "3.23423", "4.4682302"],
+      ["3", "#C(0.0 1.0)", "#C(3.0 1.0)"],
+      ["123456.7", "0.1", "123456.805"],
+      ["0.1", "0.2", "0.3"],
+      ["0.1d0", "0.2d0", "0.30000000000000004d0"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "add() adds rationals exactly",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["1/2", "1/2", "1"],
+      ["1/3", "1/6", "1/2"],
+      ["2/3", "-2/3", "0"],
+      ["1/3", "1", "4/3"],
+      ["4611686018427387903", "1", "4611686018427387904"],
+      [
+        "123456789012345678901234567890",
+        "-123456789012345678901234567891",
+        "-1",
+      ],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "add() rounds a rational to the float format before adding",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["1/3", "0.5", "0.8333334"],
+      ["16777217", "0.0", "1.6777216e7"],
+      ["16777219", "0.0", "1.677722e7"],
+      ["1/3", "0.0d0", "0.3333333333333333d0"],
+      ["100000000000000000000", "1.0", "1.0e20"],
+      ["1/10", "0.1", "0.2"],
+      // SBCL's conversion of a bignum looks at a window of low bits only:
+      // 2^100 + 2^76 + 1 is rounded as the tie 2^100 + 2^76.
+      ["1267650600228229401496703205377", "0.0", "1.2676506e30"],
+      ["246913579/2", "0.0", "1.2345678e8"],
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "add() widens a single-float exactly when the other addend is a double-float",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["0.1", "0.1d0", "0.20000000149011612d0"],
+      ["1.5", "1.5d0", "3.0d0"],
+      ["1", "1.0d0", "2.0d0"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "add() follows IEEE signed zeros",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["-0.0", "-0.0", "-0.0"],
+      ["-0.0", "0.0", "0.0"],
+      ["-0.0", "0", "0.0"],
+      ["-0.0d0", "-0.0", "-0.0d0"],
+      ["-0.0d0", "0", "0.0d0"],
+      ["-0.0", "0.0d0", "0.0d0"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "add() adds complexes part by part and collapses rational results",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["#C(1.0 -0.0)", "1", "#C(2.0 0.0)"],
+      ["#C(1 2)", "#C(1 -2)", "2"],
+      ["#C(1/2 1/3)", "#C(1/2 -1/3)", "1"],
+      ["#C(1.0 2.0)", "#C(1.0 -2.0)", "#C(2.0 0.0)"],
+      ["#C(1 2)", "#C(3 4)", "#C(4 6)"],
+      ["#C(1 2)", "1.0d0", "#C(2.0d0 2.0d0)"],
+      ["#C(1.0 2.0)", "1.0d0", "#C(2.0d0 2.0d0)"],
+      ["1.5", "#C(1 2)", "#C(2.5 2.0)"],
+      ["1/3", "#C(1 1)", "#C(4/3 1)"],
+      ["#C(1 2.0d0)", "#C(1.0 2.0)", "#C(2.0d0 4.0d0)"],
+      ["#C(0.0 -0.0)", "#C(-0.0 -0.0)", "#C(0.0 -0.0)"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "add() throws LispArithmeticError when a result overflows",
+  permissions: "none",
+  fn() {
+    assertOverflow("3.0e38", "3.0e38");
+    assertOverflow("-3.0e38", "-3.0e38");
+    assertOverflow("1.0d308", "1.0d308");
+    assertOverflow("3.4028235e38", "2.0e31");
+    assertOverflow("#C(3.0e38 1.0)", "#C(3.0e38 1.0)");
+    assertOverflow("#C(1.0 3.0e38)", "#C(1.0 3.0e38)");
+    assertSums([
+      ["1.0e38", "1.0e38", "2.0e38"],
+      ["3.4028235e38", "1.0e31", "3.4028235e38"],
+      ["1.0d308", "-1.0d308", "0.0d0"],
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "add() throws LispArithmeticError when a rational is too large for the float format",
+  permissions: "none",
+  fn() {
+    assertOverflow("1000000000000000000000000000000000000000", "1.0");
+    assertOverflow("340282356779733661637539395458142568448", "0.0");
+    assertOverflow("10000000000000000000000000000000000000000/3", "1.0");
+    assertOverflow(`1${"0".repeat(309)}`, "1.0d0");
+    assertSums([
+      ["1000000000000000000000000000000000000000", "1.0d0", "1.0d39"],
+      ["340282356779733661637539395458142568447", "0.0", "3.4028235e38"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "makeRatio() normalises and throws on a zero denominator",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(makeRatio(6n, -4n), new Ratio(-3n, 2n));
+    assert.equal(makeRatio(-6n, -3n), 2n);
+    assert.equal(makeRatio(0n, 7n), 0n);
+    assert.throws(() => makeRatio(1n, 0n), LispArithmeticError);
+    assert.throws(() => new Ratio(2n, 4n), RangeError);
+    assert.throws(() => new Ratio(1n, 1n), RangeError);
+    assert.throws(() => new Ratio(1n, -2n), RangeError);
+  },
+});
+
+Deno.test({
+  name: "makeComplex() applies contagion and collapses rational complexes",
+  permissions: "none",
+  fn() {
+    assert.equal(makeComplex(5n, 0n), 5n);
+    assert.deepEqual(makeComplex(1n, 2n), new Complex(1n, 2n));
+    assert.deepEqual(
+      makeComplex(1n, new DoubleFloat(0)),
+      new Complex(new DoubleFloat(1), new DoubleFloat(0)),
+    );
+    assert.deepEqual(
+      makeComplex(new SingleFloat(0.1), new DoubleFloat(1)),
+      new Complex(new DoubleFloat(Math.fround(0.1)), new DoubleFloat(1)),
+    );
+    assert.throws(
+      () => makeComplex(new Complex(1n, 1n) as never, 1n),
+      TypeError,
+    );
+    assert.throws(() => new Complex(1n, new SingleFloat(1)), TypeError);
+    assert.throws(() => new Complex(1n, 0n), RangeError);
+  },
+});
+
+Deno.test({
+  name: "SingleFloat and DoubleFloat reject values that are not finite",
+  permissions: "none",
+  fn() {
+    assert.equal(new SingleFloat(0.1).value, Math.fround(0.1));
+    assert.throws(() => new SingleFloat(3.5e38), RangeError);
+    assert.throws(() => new SingleFloat(NaN), RangeError);
+    assert.throws(() => new DoubleFloat(Infinity), RangeError);
+    assert.throws(() => new LispChar("ab"), RangeError);
+    assert.throws(() => new LispChar(""), RangeError);
+  },
+});
+
+Deno.test({
+  name: "isLispNumber() tells numbers from other data",
+  permissions: "none",
+  fn() {
+    for (const text of ["1", "1/2", "1.5", "1.5d0", "#C(1 2)"]) {
+      assert.equal(isLispNumber(parseLisp(text)), true, text);
+    }
+    for (const text of ["foo", '"1"', "#\\1", "(1)", "#(1)", ":x"]) {
+      assert.equal(isLispNumber(parseLisp(text)), false, text);
+    }
+    assert.equal(isLispNumber(1), false);
+    assert.equal(isLispNumber(null), false);
+    assert.throws(() => add(parseLisp("foo") as never, 1n), TypeError);
+    assert.throws(() => add(1n, 1 as never), TypeError);
+  },
+});

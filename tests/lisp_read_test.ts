@@ -1,0 +1,601 @@
+import assert from "node:assert/strict";
+import {
+  Complex,
+  DoubleFloat,
+  formatLisp,
+  LispChar,
+  LispLimitError,
+  LispList,
+  LispReadError,
+  LispSymbol,
+  LispVector,
+  makeRatio,
+  parseLisp,
+  readDatum,
+  type ReadResult,
+  SingleFloat,
+} from "../lib/lisp/mod.ts";
+
+const encoder = new TextEncoder();
+
+function bytesOf(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Reads every datum of `text` with the given eof flag. */
+function readAll(text: string, eof = true): ReadResult[] {
+  const bytes = bytesOf(text);
+  const results: ReadResult[] = [];
+  let start = 0;
+  for (;;) {
+    const result = readDatum(bytes, start, bytes.length, eof);
+    results.push(result);
+    if (result.kind !== "datum") return results;
+    start = result.next;
+  }
+}
+
+function printed(text: string): string {
+  return formatLisp(parseLisp(text));
+}
+
+function assertReadError(
+  text: string,
+  message: RegExp,
+  offset?: number,
+): void {
+  assert.throws(() => parseLisp(text), (error: unknown) => {
+    assert.ok(error instanceof LispReadError, `${text}: ${error}`);
+    assert.ok(error instanceof SyntaxError);
+    assert.match(error.message, message);
+    if (offset !== undefined) assert.equal(error.offset, offset, text);
+    return true;
+  });
+}
+
+Deno.test({
+  name: "readDatum() returns each number as soon as its terminator arrives",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(readAll("1 3 ", false), [
+      { kind: "datum", datum: 1n, next: 1 },
+      { kind: "datum", datum: 3n, next: 3 },
+      { kind: "more" },
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() returns more when a token is not terminated and eof is false",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(readAll("1 3", false), [
+      { kind: "datum", datum: 1n, next: 1 },
+      { kind: "more" },
+    ]);
+    assert.deepEqual(readAll("1 3", true), [
+      { kind: "datum", datum: 1n, next: 1 },
+      { kind: "datum", datum: 3n, next: 3 },
+      { kind: "eof" },
+    ]);
+    for (const text of ["1.5", "foo", "#\\a", "#x1F", "1/2", "|a b|", "-"]) {
+      assert.deepEqual(readAll(text, false), [{ kind: "more" }], text);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() returns more or eof when there is only whitespace or comments",
+  permissions: "none",
+  fn() {
+    for (const text of ["", "  \n\t", "; comment", "#| a |# ", " ; x\n "]) {
+      assert.deepEqual(readAll(text, false), [{ kind: "more" }], text);
+      assert.deepEqual(readAll(text, true), [{ kind: "eof" }], text);
+    }
+    assert.deepEqual(readAll("#| open", false), [{ kind: "more" }]);
+    assert.deepEqual(readAll("#", false), [{ kind: "more" }]);
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() does not consume the terminator after a token but consumes closing delimiters",
+  permissions: "none",
+  fn() {
+    const cases: [string, number][] = [
+      ["12)", 2],
+      ["foo(", 3],
+      ['12"x"', 2],
+      ["12'x", 2],
+      ["12;c", 2],
+      ["(1 2) 3", 5],
+      ['"ab" c', 4],
+      ["#(1) 2", 4],
+      ["#C(1 2)x", 7],
+      ["#\\a b", 3],
+      ["#\\( b", 3],
+    ];
+    for (const [text, next] of cases) {
+      const result = readDatum(bytesOf(text), 0, text.length, false);
+      assert.equal(result.kind, "datum", text);
+      assert.equal(result.kind === "datum" && result.next, next, text);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() reads from the middle of a buffer and never looks past end",
+  permissions: "none",
+  fn() {
+    const bytes = bytesOf("xx(1 2)yy");
+    assert.deepEqual(readDatum(bytes, 2, 7, false), {
+      kind: "datum",
+      datum: new LispList([1n, 2n]),
+      next: 7,
+    });
+    const digits = bytesOf("123456");
+    assert.deepEqual(readDatum(digits, 0, 3, false), { kind: "more" });
+    assert.deepEqual(readDatum(digits, 0, 3, true), {
+      kind: "datum",
+      datum: 123n,
+      next: 3,
+    });
+    assert.throws(() => parseLisp("(1 2"), (error: unknown) => {
+      assert.ok(error instanceof LispReadError);
+      assert.equal(error.offset, 4);
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name: "readDatum() throws RangeError when the range is outside the buffer",
+  permissions: "none",
+  fn() {
+    const bytes = bytesOf("1 ");
+    assert.throws(() => readDatum(bytes, 0, 3, true), RangeError);
+    assert.throws(() => readDatum(bytes, 2, 1, true), RangeError);
+    assert.throws(() => readDatum(bytes, -1, 1, true), RangeError);
+    assert.throws(
+      () => readDatum(bytes, 0, 2, true, { maxDepth: 0 }),
+      RangeError,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "parseLisp() reads integers with signs, trailing dots and radix prefixes",
+  permissions: "none",
+  fn() {
+    const cases: [string, bigint][] = [
+      ["+5", 5n],
+      ["-0", 0n],
+      ["1.", 1n],
+      ["-12.", -12n],
+      ["00012", 12n],
+      ["123456789012345678901234567890", 123456789012345678901234567890n],
+      ["-999999999999999999", -999999999999999999n],
+      ["#x1F", 31n],
+      ["#X-1f", -31n],
+      ["#x+1F", 31n],
+      ["#b101", 5n],
+      ["#o17", 15n],
+      ["#36rZZ", 1295n],
+      ["#3r-21", -7n],
+      ["#x10.", 10n],
+      ["#x1e5", 485n],
+      ["#x FF", 255n],
+    ];
+    for (const [text, value] of cases) {
+      assert.equal(parseLisp(text), value, text);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "parseLisp() reads ratios in lowest terms with the sign on the numerator",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(parseLisp("2/4"), makeRatio(1n, 2n));
+    assert.deepEqual(parseLisp("-4/2"), -2n);
+    assert.deepEqual(parseLisp("+1/2"), makeRatio(1n, 2n));
+    assert.deepEqual(parseLisp("0/5"), 0n);
+    assert.deepEqual(parseLisp("#xFF/2"), makeRatio(255n, 2n));
+    assert.deepEqual(parseLisp("#36rZZ/z"), 37n);
+    assert.equal(printed("1/-2"), "|1/-2|");
+    assertReadError("1/0", /denominator is zero/, 0);
+    assertReadError("#x1/0", /denominator is zero/);
+  },
+});
+
+Deno.test({
+  name: "parseLisp() reads floats with every exponent marker",
+  permissions: "none",
+  fn() {
+    const cases: [string, SingleFloat | DoubleFloat][] = [
+      ["1.5", new SingleFloat(1.5)],
+      [".5", new SingleFloat(0.5)],
+      ["-.5e2", new SingleFloat(-50)],
+      ["1e10", new SingleFloat(1e10)],
+      ["1.5e+3", new SingleFloat(1500)],
+      ["0.1e1", new SingleFloat(1)],
+      ["1.e5", new SingleFloat(1e5)],
+      ["1.5E0", new SingleFloat(1.5)],
+      ["1.5f0", new SingleFloat(1.5)],
+      ["1.5F0", new SingleFloat(1.5)],
+      ["1.5s0", new SingleFloat(1.5)],
+      ["1.5S0", new SingleFloat(1.5)],
+      ["1.5d0", new DoubleFloat(1.5)],
+      ["1.5D0", new DoubleFloat(1.5)],
+      ["1.5l0", new DoubleFloat(1.5)],
+      ["1.5L0", new DoubleFloat(1.5)],
+      ["0.1", new SingleFloat(0.1)],
+      ["0.1d0", new DoubleFloat(0.1)],
+      ["-0.0", new SingleFloat(-0)],
+      ["-0.0d0", new DoubleFloat(-0)],
+      ["1.0e-50", new SingleFloat(0)],
+      ["-1.0e-50", new SingleFloat(-0)],
+      ["1.0d-400", new DoubleFloat(0)],
+      ["3.4028235e38", new SingleFloat(3.4028234663852886e38)],
+      ["1.7976931348623157d308", new DoubleFloat(1.7976931348623157e308)],
+    ];
+    for (const [text, value] of cases) {
+      assert.deepEqual(parseLisp(text), value, text);
+    }
+  },
+});
+
+Deno.test({
+  name: "parseLisp() rounds decimals exactly as SBCL's reader does",
+  permissions: "none",
+  fn() {
+    // Binary32 rounding of the exact decimal, not of the double nearest to
+    // it: the double nearest to this is the binary32 midpoint 1 + 2^-24.
+    assert.equal(Math.fround(parseFloat("1.00000005960464477539063")), 1);
+    assert.deepEqual(
+      parseLisp("1.00000005960464477539063"),
+      new SingleFloat(1 + 2 ** -23),
+    );
+    assert.deepEqual(
+      parseLisp("1.00000005960464477539062"),
+      new SingleFloat(1),
+    );
+    // SBCL's FLOAT-RATIO drops low bits of a large numerator before rounding.
+    assert.deepEqual(parseLisp("123456789.5"), new SingleFloat(123456784));
+    assert.deepEqual(parseLisp("16777217.000001"), new SingleFloat(16777216));
+    assert.deepEqual(
+      parseLisp("1.00000005960464477539062500001"),
+      new SingleFloat(1),
+    );
+    // Subnormal results are truncated, as SBCL's SCALE-FLOAT does.
+    assert.deepEqual(parseLisp("1.0e-45"), new SingleFloat(0));
+    assert.deepEqual(parseLisp("2.0e-45"), new SingleFloat(2 ** -149));
+  },
+});
+
+Deno.test({
+  name: "parseLisp() throws when a float is too large for its format",
+  permissions: "none",
+  fn() {
+    for (
+      const text of [
+        "1.0e39",
+        "-1.0e39",
+        "3.4028236e38",
+        "1.0d309",
+        "1.7976931348623159d308",
+        "1e99999999999",
+      ]
+    ) {
+      assertReadError(text, /too large/, 0);
+    }
+    assert.deepEqual(parseLisp("1e-99999999999"), new SingleFloat(0));
+    assert.deepEqual(parseLisp("0e99999999999"), new SingleFloat(0));
+  },
+});
+
+Deno.test({
+  name: "parseLisp() reads complexes with contagion between the parts",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(parseLisp("#C(1 2)"), new Complex(1n, 2n));
+    assert.equal(printed("#c(1/2 0.5)"), "#C(0.5 0.5)");
+    assert.equal(parseLisp("#C(1 0)"), 1n);
+    assert.equal(printed("#C(1.0 0)"), "#C(1.0 0.0)");
+    assert.equal(printed("#C(0.0 0)"), "#C(0.0 0.0)");
+    assert.equal(printed("#C(1/2 1.0d0)"), "#C(0.5d0 1.0d0)");
+    assert.equal(printed("#C (1 2)"), "#C(1 2)");
+    assert.equal(printed("#C(#x10 #b11)"), "#C(16 3)");
+    for (const text of ["#C(1 2 3)", "#C(1)", "#C(1 a)", "#C 1", "#C(1 . 2)"]) {
+      assertReadError(text, /complex/, 0);
+    }
+    assertReadError("#C(#C(1 2) 3)", /complex/);
+    assertReadError(
+      "#C(10000000000000000000000000000000000000000 1.0)",
+      /too large/,
+    );
+  },
+});
+
+Deno.test({
+  name: "parseLisp() reads tokens that are not numbers as symbols",
+  permissions: "none",
+  fn() {
+    const cases: [string, string][] = [
+      ["foo", "FOO"],
+      ["Foo", "FOO"],
+      ["Infinity", "INFINITY"],
+      ["NaN", "NAN"],
+      ["0x10", "0X10"],
+      ["1_000", "1_000"],
+      ["1e", "1E"],
+      ["1.5.", "1.5."],
+      ["1d", "1D"],
+      ["+", "+"],
+      ["-", "-"],
+      ["+.", "+."],
+      [".e5", ".E5"],
+      ["1+", "1+"],
+      ["a.b", "A.B"],
+      ["|a b|", "a b"],
+      ["a\\bc", "AbC"],
+      ["\\1", "1"],
+      ["abc|DEF|ghi", "ABCDEFGHI"],
+      ["|a\\|b|", "a|b"],
+      ["||", ""],
+      ["λ", "Λ"],
+    ];
+    for (const [text, name] of cases) {
+      assert.deepEqual(parseLisp(text), new LispSymbol(name), text);
+    }
+    assert.deepEqual(parseLisp(":foo"), new LispSymbol("FOO", true));
+    assert.deepEqual(parseLisp("::foo"), new LispSymbol("FOO", true));
+    assert.deepEqual(parseLisp(":|a|"), new LispSymbol("a", true));
+    assertReadError(":", /keyword/);
+    assertReadError("foo:bar", /package/);
+    assertReadError(".", /only allowed inside a list/);
+    assertReadError("...", /too many dots/);
+    assertReadError("|abc", /escape/);
+  },
+});
+
+Deno.test({
+  name: "parseLisp() reads strings and characters",
+  permissions: "none",
+  fn() {
+    assert.equal(parseLisp('"a\\"b\\\\c\\d"'), 'a"b\\cd');
+    assert.equal(parseLisp('"λ x"'), "λ x");
+    assert.equal(parseLisp('""'), "");
+    const chars: [string, string][] = [
+      ["#\\a", "a"],
+      ["#\\A", "A"],
+      ["#\\Space", " "],
+      ["#\\space", " "],
+      ["#\\ ", " "],
+      ["#\\Newline", "\n"],
+      ["#\\Linefeed", "\n"],
+      ["#\\Tab", "\t"],
+      ["#\\Nul", "\0"],
+      ["#\\Rubout", "\x7f"],
+      ["#\\(", "("],
+      ["#\\\\", "\\"],
+      ["#\\λ", "λ"],
+      ["#\\U+41", "A"],
+    ];
+    for (const [text, char] of chars) {
+      assert.deepEqual(parseLisp(text), new LispChar(char), text);
+    }
+    assertReadError("#\\nosuchname", /unknown character name/, 0);
+    assertReadError('"abc', /end of input/, 4);
+    assertReadError("#\\", /end of input/);
+  },
+});
+
+Deno.test({
+  name: "parseLisp() reads lists, dotted lists, quotes and vectors",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(parseLisp("()"), new LispSymbol("NIL"));
+    assert.deepEqual(parseLisp("( )"), parseLisp("nil"));
+    assert.deepEqual(
+      parseLisp("(1 (2) . 3)"),
+      new LispList([1n, new LispList([2n])], 3n),
+    );
+    assert.deepEqual(parseLisp("(a . (b c))"), parseLisp("(a b c)"));
+    assert.deepEqual(parseLisp("(1 . nil)"), new LispList([1n]));
+    assert.deepEqual(
+      parseLisp("'x"),
+      new LispList([new LispSymbol("QUOTE"), new LispSymbol("X")]),
+    );
+    assert.deepEqual(
+      parseLisp("#'car"),
+      new LispList([new LispSymbol("FUNCTION"), new LispSymbol("CAR")]),
+    );
+    assert.deepEqual(
+      parseLisp('#(1 #(2) "x")'),
+      new LispVector([1n, new LispVector([2n]), "x"]),
+    );
+    assert.equal(printed("(1(2)3)"), "(1 (2) 3)");
+    assert.equal(printed("(a;comment\nb #|c|# c)"), "(A B C)");
+    assert.equal(printed("#| a #| nested |# b |# 5"), "5");
+  },
+});
+
+Deno.test({
+  name: "parseLisp() throws LispReadError for malformed structure",
+  permissions: "none",
+  fn() {
+    assertReadError(")", /unmatched close parenthesis/, 0);
+    assertReadError("  )", /unmatched close parenthesis/, 2);
+    assertReadError("(1 . 2 3)", /more than one datum after the dot/);
+    assertReadError("( . 2)", /nothing before the dot/);
+    assertReadError("(1 .)", /nothing after the dot/);
+    assertReadError("#(1 . 2)", /not allowed in a vector/);
+    assertReadError("(1 2", /list: unexpected end of input/, 4);
+    assertReadError("#(1", /vector: unexpected end of input/);
+    assertReadError("'", /end of input/);
+    assertReadError("(')", /no datum follows/);
+    assertReadError("#| never closed", /never closed/);
+    assertReadError("`(1)", /backquote/, 0);
+    assertReadError(",a", /backquote/, 0);
+    assertReadError("1 2", /more than one datum/);
+    assertReadError("   ", /no datum/);
+  },
+});
+
+Deno.test({
+  name: "parseLisp() never evaluates #. and rejects other unsupported # syntax",
+  permissions: "none",
+  fn() {
+    assertReadError("#.(+ 1 2)", /read-time evaluation is not allowed/, 0);
+    assertReadError("(1 #.(+ 1 2))", /read-time evaluation is not allowed/, 3);
+    assertReadError("#C(#.1 2)", /read-time evaluation/);
+    for (
+      const text of [
+        "#:foo",
+        "#+sbcl 1",
+        "#*101",
+        '#p"x"',
+        "#<x>",
+        "#2A((1))",
+        "#3(1)",
+      ]
+    ) {
+      assertReadError(text, /unsupported syntax/, 0);
+    }
+    assertReadError("#1r1", /radix/);
+    assertReadError("#37r1", /radix/);
+    assertReadError("#x1.5", /not a rational/);
+    assertReadError("#b102", /not a rational/);
+    assertReadError("#x(1)", /not a rational/);
+    assertReadError("#x|1|", /not a rational/);
+    assertReadError("#x", /end of input/);
+    // The error is raised without waiting for the rest of the datum.
+    assert.throws(
+      () => readDatum(bytesOf("(1 #."), 0, 5, false),
+      LispReadError,
+    );
+  },
+});
+
+Deno.test({
+  name: "parseLisp() throws LispReadError for invalid UTF-8",
+  permissions: "none",
+  fn() {
+    for (
+      const bytes of [[0x22, 0xff, 0x22], [0x61, 0xc3], [
+        0x23,
+        0x5c,
+        0xe2,
+        0x82,
+      ]]
+    ) {
+      const buffer = new Uint8Array(bytes);
+      assert.throws(
+        () => readDatum(buffer, 0, buffer.length, true),
+        LispReadError,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() throws LispLimitError as soon as a token exceeds maxTokenLength",
+  permissions: "none",
+  fn() {
+    const digits = new Uint8Array(10_000_000).fill(0x31);
+    assert.throws(
+      () => readDatum(digits, 0, digits.length, false),
+      (error: unknown) => {
+        assert.ok(error instanceof LispLimitError);
+        assert.ok(error instanceof LispReadError);
+        assert.equal(error.limit, "maxTokenLength");
+        assert.equal(error.offset, 4096);
+        assert.match(error.message, /maxTokenLength \(4096 bytes\)/);
+        return true;
+      },
+    );
+    const limits = { maxTokenLength: 4 };
+    const text = bytesOf("abcd abcde");
+    assert.equal(readDatum(text, 0, 10, false, limits).kind, "datum");
+    assert.throws(() => readDatum(text, 5, 10, false, limits), LispLimitError);
+    assert.deepEqual(readDatum(text, 5, 9, false, limits), { kind: "more" });
+    assert.throws(
+      () => readDatum(bytesOf('"abcde"'), 0, 7, true, limits),
+      LispLimitError,
+    );
+    assert.equal(
+      readDatum(bytesOf('"abcd"'), 0, 6, true, limits).kind,
+      "datum",
+    );
+  },
+});
+
+Deno.test({
+  name: "readDatum() throws LispLimitError when nesting exceeds maxDepth",
+  permissions: "none",
+  fn() {
+    const deep = bytesOf("(".repeat(65));
+    assert.throws(
+      () => readDatum(deep, 0, deep.length, false),
+      (error: unknown) => {
+        assert.ok(error instanceof LispLimitError);
+        assert.equal(error.limit, "maxDepth");
+        return true;
+      },
+    );
+    const ok = bytesOf(`${"(".repeat(64)}${")".repeat(64)}`);
+    assert.equal(readDatum(ok, 0, ok.length, true).kind, "datum");
+    const limits = { maxDepth: 2 };
+    assert.equal(formatLisp(parseLisp("((1))", limits)), "((1))");
+    assert.throws(() => parseLisp("(((1)))", limits), LispLimitError);
+    assert.throws(() => parseLisp("('(1))", limits), LispLimitError);
+    assert.throws(() => parseLisp("(#(1))", { maxDepth: 1 }), LispLimitError);
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() throws LispLimitError once an incomplete datum exceeds maxDatumLength",
+  permissions: "none",
+  fn() {
+    const limits = { maxDatumLength: 10 };
+    const list = bytesOf("(1 2 3 4 5 6 7 8");
+    assert.deepEqual(readDatum(list, 0, 10, false, limits), { kind: "more" });
+    assert.throws(
+      () => readDatum(list, 0, 11, false, limits),
+      (error: unknown) => {
+        assert.ok(error instanceof LispLimitError);
+        assert.equal(error.limit, "maxDatumLength");
+        assert.equal(error.offset, 10);
+        return true;
+      },
+    );
+    // A datum that fits is returned even when more bytes follow.
+    const fits = bytesOf("(1 2 3 4) 5 6 7 8 9");
+    assert.equal(readDatum(fits, 0, fits.length, false, limits).kind, "datum");
+    // A token ending exactly at the limit is complete when a terminator follows.
+    const token = bytesOf("1234567890 ");
+    assert.deepEqual(readDatum(token, 0, token.length, false, limits), {
+      kind: "datum",
+      datum: 1234567890n,
+      next: 10,
+    });
+    const spaces = new Uint8Array(100_000).fill(0x20);
+    assert.throws(
+      () => readDatum(spaces, 0, spaces.length, false),
+      LispLimitError,
+    );
+    const string = bytesOf(`"${"a".repeat(20)}"`);
+    assert.throws(
+      () => readDatum(string, 0, string.length, false, limits),
+      LispLimitError,
+    );
+  },
+});

@@ -1,0 +1,205 @@
+// Runs the example programs as a user would: each with exactly the flags of
+// its own shebang line. Shared by the demo and the tests.
+
+const ROOT = new URL("../", import.meta.url);
+
+/** The path of an example, from its file name without `.ts`. */
+export function examplePath(name: string): string {
+  return new URL(`examples/${name}.ts`, ROOT).pathname;
+}
+
+/** The flags of an example's `#!/usr/bin/env -S deno run …` line. */
+export function shebangFlags(name: string): string[] {
+  const first = Deno.readTextFileSync(examplePath(name)).split("\n", 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S deno run((?: --?[a-z-]+(?:=\S+)?)*)$/
+    .exec(first);
+  if (!match) throw new Error(`examples/${name}.ts has no deno run shebang`);
+  return match[1]!.trim().split(/\s+/);
+}
+
+/** What a finished run printed. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The command line a user would type, for transcripts. */
+export function commandLine(
+  name: string,
+  args: string[],
+  flags = shebangFlags(name),
+): string {
+  const quote = (arg: string) =>
+    /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+  return ["deno run", ...flags, `examples/${name}.ts`, ...args].map(quote).join(
+    " ",
+  ).replace(/^'deno run'/, "deno run");
+}
+
+function command(name: string, args: string[], flags: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, examplePath(name), ...args],
+    cwd: new URL(".", ROOT).pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs an example to its end, with at most `timeout` ms. */
+export async function runExample(
+  name: string,
+  args: string[] = [],
+  flags: string[] = shebangFlags(name),
+  timeout = 20_000,
+): Promise<RunResult> {
+  const child = command(name, args, flags).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code,
+      stdout: decoder.decode(stdout),
+      stderr: decoder.decode(stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A server example running in the background. */
+export class RunningExample {
+  readonly #child: Deno.ChildProcess;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+  readonly #stderr: Promise<string>;
+  readonly #seen: string[] = [];
+
+  constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#lines = child.stdout
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new LineSplitter())
+      .getReader();
+    this.#stderr = new Response(child.stderr).text();
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Every stdout line read so far. */
+  get lines(): readonly string[] {
+    return this.#seen;
+  }
+
+  /** Reads stdout lines until one matches, with at most `timeout` ms. */
+  async waitForLine(pattern: RegExp, timeout = 20_000): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no line matching ${pattern} within ${timeout} ms; got ${
+                JSON.stringify(this.#seen)
+              }`,
+            ),
+          ),
+        timeout,
+      );
+    });
+    try {
+      for (;;) {
+        const { value, done } = await Promise.race([
+          this.#lines.read(),
+          expired,
+        ]);
+        if (done) {
+          throw new Error(
+            `the program ended without a line matching ${pattern}; got ${
+              JSON.stringify(this.#seen)
+            }`,
+          );
+        }
+        this.#seen.push(value);
+        if (pattern.test(value)) return value;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for the `listening on HOST:PORT` line and returns the port. */
+  async listening(): Promise<number> {
+    const line = await this.waitForLine(/^listening on /);
+    return Number(line.slice(line.lastIndexOf(":") + 1));
+  }
+
+  /** Sends a signal (SIGTERM by default). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already ended.
+    }
+  }
+
+  /** Waits for the end, reading the rest of stdout; kills it after `timeout` ms. */
+  async finish(timeout = 20_000): Promise<RunResult> {
+    const timer = setTimeout(() => this.kill("SIGKILL"), timeout);
+    try {
+      for (;;) {
+        const { value, done } = await this.#lines.read();
+        if (done) break;
+        this.#seen.push(value);
+      }
+      const { code } = await this.#child.status;
+      return {
+        code,
+        stdout: this.#seen.map((line) => `${line}\n`).join(""),
+        stderr: await this.#stderr,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops it with SIGTERM and waits for the end. */
+  async stop(): Promise<RunResult> {
+    this.kill("SIGTERM");
+    return await this.finish();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    await this.finish().catch(() => {});
+  }
+}
+
+/** Starts an example in the background. */
+export function startExample(
+  name: string,
+  args: string[] = [],
+  flags: string[] = shebangFlags(name),
+): RunningExample {
+  return new RunningExample(command(name, args, flags).spawn());
+}
+
+class LineSplitter extends TransformStream<string, string> {
+  constructor() {
+    let rest = "";
+    super({
+      transform(chunk, controller) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        for (const part of parts) controller.enqueue(part);
+      },
+      flush(controller) {
+        if (rest) controller.enqueue(rest);
+      },
+    });
+  }
+}
