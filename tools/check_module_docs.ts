@@ -1,0 +1,53 @@
+// Every entry point in deno.json's "exports" must open with a module doc
+// (`deno doc --lint` does not check this, JSR's score does), and every
+// example's doc must show the same grant as its shebang line.
+const config = JSON.parse(await Deno.readTextFile("deno.json"));
+const problems: string[] = [];
+
+for (
+  const [key, path] of Object.entries(config.exports as Record<string, string>)
+) {
+  const text = await Deno.readTextFile(path);
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(text)?.[1];
+  if (!doc || !/@module\b/.test(doc)) {
+    problems.push(`${path} (export "${key}") has no module doc with @module`);
+    continue;
+  }
+  const summary = doc.split("\n").map((line) => line.replace(/^\s*\* ?/, ""))
+    .join(" ").trim();
+  if (summary.startsWith("@module")) {
+    problems.push(`${path}: the module doc has no text`);
+  }
+  const shebang = /^#!\/usr\/bin\/env -S deno run (.*)$/m.exec(
+    text.split("\n", 1)[0]!,
+  )?.[1];
+  if (path.startsWith("./examples/")) {
+    if (!shebang) {
+      problems.push(`${path}: no "#!/usr/bin/env -S deno run" shebang`);
+    } else {
+      if (/--allow-net(\s|$)|--allow-all|(^|\s)-A(\s|$)/.test(shebang)) {
+        problems.push(`${path}: the shebang grants more than named addresses`);
+      }
+      if (!doc.includes(`deno run ${shebang} examples/`)) {
+        problems.push(
+          `${path}: the module doc does not show "deno run ${shebang} examples/…"`,
+        );
+      }
+      if (!doc.includes(`deno run ${shebang} jsr:@sock/sock/${key.slice(2)}`)) {
+        problems.push(
+          `${path}: the module doc does not show the jsr:@sock/sock/${
+            key.slice(2)
+          } command`,
+        );
+      }
+    }
+  }
+}
+
+if (problems.length > 0) {
+  for (const problem of problems) console.error(problem);
+  Deno.exit(1);
+}
+console.log(
+  `module docs: ${Object.keys(config.exports).length} entry points checked`,
+);
