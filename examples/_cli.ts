@@ -49,6 +49,17 @@ export function portFlag(value: string | undefined, fallback: number): number {
   return port;
 }
 
+/** Reads a flag that must be a whole number above 0. */
+export function positiveFlag(name: string, value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number <= 0) {
+    throw new UsageError(
+      `${name} must be a whole number above 0, not "${value}"`,
+    );
+  }
+  return number;
+}
+
 /** One line for an error a user can fix; a stack trace only for a bug. */
 export function describe(error: unknown): string {
   if (

@@ -12,7 +12,7 @@
  * requests in flight are answered.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -37,9 +37,16 @@ import {
   type Socket,
   SocketError,
 } from "../mod.ts";
-import { onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
+import {
+  onStopSignal,
+  parseFlags,
+  portFlag,
+  positiveFlag,
+  run,
+} from "./_cli.ts";
 
-const USAGE = "sum_server.ts [--host 127.0.0.1] [--port 9231]";
+const USAGE =
+  "sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]";
 
 /** A request that cannot be summed; its message goes back to the client. */
 class BadRequest extends Error {}
@@ -126,13 +133,21 @@ async function main(): Promise<void> {
   const { values } = parseFlags({
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string" },
+    "idle-timeout": { type: "string", default: "10000" },
+    "max-connections": { type: "string", default: "1024" },
   });
+  const idleTimeout = positiveFlag("--idle-timeout", values["idle-timeout"]);
+  const maxConnections = positiveFlag(
+    "--max-connections",
+    values["max-connections"],
+  );
   const stop = new AbortController();
   const server = serve(handleSum, {
     hostname: values.host,
     port: portFlag(values.port, 9231),
     signal: stop.signal,
-    idleTimeout: 10_000,
+    idleTimeout,
+    maxConnections,
     maxBufferSize: 256 * 1024,
   });
   using _stop = onStopSignal(() => stop.abort());
