@@ -37,10 +37,28 @@ export function commandLine(
   ).replace(/^'deno run'/, "deno run");
 }
 
+/** Where to run an example from: another copy of the repository (a URL), and the working directory. */
+export interface Source {
+  /** The base URL the repository is served at, e.g. `http://127.0.0.1:8000/`. */
+  base?: string;
+  /** The working directory of the process. */
+  cwd?: string;
+}
+
+let source: Source = {};
+
+/** Runs examples from `next` from now on (until it is called again with `{}`). */
+export function useSource(next: Source): void {
+  source = next;
+}
+
 function command(name: string, args: string[], flags: string[]): Deno.Command {
+  const main = source.base
+    ? new URL(`examples/${name}.ts`, source.base).href
+    : examplePath(name);
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...flags, examplePath(name), ...args],
-    cwd: new URL(".", ROOT).pathname,
+    args: ["run", "--no-prompt", ...flags, main, ...args],
+    cwd: source.cwd ?? new URL(".", ROOT).pathname,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,0 +1,104 @@
+// The examples run by URL, as a user runs one they found online: the
+// repository is served over HTTP on 127.0.0.1 and each program is started
+// from its http URL with exactly its shebang flags.
+import assert from "node:assert/strict";
+import { runExample, startExample, useSource } from "../tools/examples.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const path = decodeURIComponent(new URL(request.url).pathname);
+      if (path.includes("..") || !/^\/(mod\.ts|lib\/|examples\/)/.test(path)) {
+        return new Response("not found", { status: 404 });
+      }
+      try {
+        const body = await Deno.readFile(new URL(`.${path}`, ROOT));
+        return new Response(body, {
+          headers: { "content-type": "application/typescript" },
+        });
+      } catch {
+        return new Response("not found", { status: 404 });
+      }
+    },
+  );
+}
+
+Deno.test("the examples run by URL with their documented flags", async (t) => {
+  const http = serveRepository();
+  const cwd = await Deno.makeTempDir();
+  useSource({ base: `http://127.0.0.1:${http.addr.port}/`, cwd });
+  try {
+    await t.step("hello_server and hello_client", async () => {
+      await using server = startExample("hello_server", ["--once"]);
+      assert.equal(await server.listening(), 12321);
+      const client = await runExample("hello_client");
+      assert.deepEqual([client.code, client.stdout], [
+        0,
+        "Input is: Hello World\n",
+      ], client.stderr);
+      assert.equal((await server.finish()).code, 0);
+    });
+    await t.step("sum_server and sum_client", async () => {
+      await using server = startExample("sum_server");
+      await server.listening();
+      const client = await runExample("sum_client", ["3", "#C(0.0 1.0)"]);
+      assert.deepEqual(
+        [client.code, client.stdout],
+        [0, "#C(3.0 1.0)\n"],
+        client.stderr,
+      );
+      assert.equal((await server.stop()).code, 0);
+    });
+    await t.step("passive_socket and active_socket", async () => {
+      await using passive = startExample("passive_socket");
+      const port = await passive.listening();
+      const active = await runExample("active_socket", [
+        "--port",
+        String(port),
+      ]);
+      assert.deepEqual(
+        [active.code, active.stdout],
+        [0, "BYE\n"],
+        active.stderr,
+      );
+      assert.equal((await passive.finish()).stdout.endsWith("HELLO\n"), true);
+    });
+    await t.step(
+      "udp_reverse_server and udp_reverse_client (--unstable-net from the shebang)",
+      async () => {
+        await using server = startExample("udp_reverse_server", ["--once"]);
+        await server.listening();
+        const client = await runExample("udp_reverse_client");
+        assert.deepEqual([client.code, client.stdout], [
+          0,
+          "#(8 7 6 5 4 3 2 1)\n",
+        ], client.stderr);
+        assert.equal((await server.finish()).code, 0);
+      },
+    );
+    await t.step(
+      "a narrower grant by URL still names the flag to add",
+      async () => {
+        const result = await runExample("hello_client", [], [
+          "--allow-net=localhost:12321",
+        ]);
+        assert.equal(result.code, 1);
+        assert.equal(
+          result.stderr,
+          "error: Cannot connect to 127.0.0.1:12321: permission denied, run again with --allow-net=127.0.0.1:12321\n",
+        );
+      },
+    );
+    assert.ok(
+      served >= 8,
+      `the programs were fetched over HTTP (${served} requests)`,
+    );
+  } finally {
+    useSource({});
+    await http.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
