@@ -6,10 +6,13 @@ import { runExample, startExample, useSource } from "../tools/examples.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
+let served = 0;
+
 function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
+      served++;
       const path = decodeURIComponent(new URL(request.url).pathname);
       if (path.includes("..") || !/^\/(mod\.ts|lib\/|examples\/)/.test(path)) {
         return new Response("not found", { status: 404 });
