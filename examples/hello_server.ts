@@ -16,29 +16,16 @@
  *
  * @module
  */
-import { listen, type Socket } from "../mod.ts";
+import { serve, type Socket } from "../mod.ts";
 import { onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
 
 const USAGE = "hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]";
 
 async function greet(socket: Socket): Promise<void> {
-  try {
-    await socket.write("Hello World\n");
-    await socket.flush();
-    console.log(
-      `said hello to ${
-        String(
-          socket.remoteAddr.transport === "tcp"
-            ? `${socket.remoteAddr.hostname}:${socket.remoteAddr.port}`
-            : "",
-        )
-      }`,
-    );
-  } catch (error) {
-    console.error(`could not greet a client: ${(error as Error).message}`);
-  } finally {
-    await socket.close();
-  }
+  await socket.write("Hello World\n");
+  await socket.flush();
+  const peer = socket.remoteAddr as Deno.NetAddr;
+  console.log(`said hello to ${peer.hostname}:${peer.port}`);
 }
 
 async function main(): Promise<void> {
@@ -47,22 +34,13 @@ async function main(): Promise<void> {
     port: { type: "string" },
     once: { type: "boolean", default: false },
   });
-  const listener = listen({
-    hostname: values.host,
-    port: portFlag(values.port, 12321),
-  });
-  using _stop = onStopSignal(() => listener.close());
-  console.log(`listening on ${listener.hostname}:${listener.port}`);
-  const greetings: Promise<void>[] = [];
-  for await (const socket of listener) {
-    if (values.once) {
-      await greet(socket);
-      break;
-    }
-    greetings.push(greet(socket));
-  }
-  listener.close();
-  await Promise.all(greetings);
+  const server = serve(async (socket) => {
+    if (values.once) void server.shutdown();
+    await greet(socket);
+  }, { hostname: values.host, port: portFlag(values.port, 12321) });
+  using _stop = onStopSignal(() => void server.shutdown());
+  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  await server.finished;
 }
 
 if (import.meta.main) await run(main, USAGE);

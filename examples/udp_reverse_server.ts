@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { listenDatagram } from "../mod.ts";
+import { serveDatagram } from "../mod.ts";
 import { lispVector, onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
 
 const USAGE =
@@ -31,25 +31,19 @@ async function main(): Promise<void> {
     once: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
   });
-  using socket = listenDatagram({
+  const server = serveDatagram(({ data }) => {
+    if (!values.quiet) console.log(lispVector(data));
+    if (values.once) void server.shutdown();
+    return data.reverse();
+  }, {
     hostname: values.host,
     port: portFlag(values.port, 12321),
+    onError: (error, where) =>
+      console.error(`${where}: ${(error as Error).message}`),
   });
-  using _stop = onStopSignal(() => socket.close());
-  console.log(`listening on ${socket.addr.hostname}:${socket.port}`);
-  for await (const { data, remoteAddr } of socket) {
-    if (!values.quiet) console.log(lispVector(data));
-    try {
-      await socket.send(data.reverse(), remoteAddr);
-    } catch (error) {
-      console.error(
-        `could not answer ${remoteAddr.hostname}:${remoteAddr.port}: ${
-          (error as Error).message
-        }`,
-      );
-    }
-    if (values.once) break;
-  }
+  using _stop = onStopSignal(() => void server.shutdown());
+  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  await server.finished;
 }
 
 if (import.meta.main) await run(main, USAGE);

@@ -5,6 +5,7 @@
  * @module
  */
 import { formatHostPort } from "./_addr.ts";
+import { PermissionError } from "./errors.ts";
 import { listen, type Listener } from "./tcp.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
@@ -321,13 +322,34 @@ export interface ServeDatagramOptions {
 const encoder = new TextEncoder();
 
 /**
+ * A datagram server answers each sender on whatever port it wrote from, and
+ * Deno checks every destination: without the host-wide grant the first
+ * reply would fail. Say so before opening the socket.
+ */
+function checkReplyPermission(hostname: string, port: number): void {
+  if (hostname === "0.0.0.0" || hostname === "::") return;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  if (Deno.permissions.querySync({ name: "net", host }).state === "granted") {
+    return;
+  }
+  throw new PermissionError(
+    `Cannot serve datagrams on ${
+      formatHostPort(hostname, port)
+    }: replies go to each sender's own port`,
+    `--allow-net=${host}`,
+  );
+}
+
+/**
  * Runs `handler` for every datagram received on a UDP port and sends back
  * what it returns, like usocket's `socket-server` with `:protocol
  * :datagram`. A handler that throws is reported, not fatal.
  *
  * Requires `--unstable-net`, and `allow-net` permission for the bound
  * address and for every client answered: a server that replies to clients
- * on any port needs the host-wide grant, e.g. `--allow-net=127.0.0.1`.
+ * on any port needs the host-wide grant, e.g. `--allow-net=127.0.0.1`; it
+ * is checked before the socket opens, so a missing grant fails at once with
+ * a `PermissionError` naming it rather than at the first reply.
  *
  * @param handler Called with each datagram; a returned array or string is
  * sent back to the sender.
@@ -354,6 +376,7 @@ export function serveDatagram(
   const report = options.onError ?? defaultReporter;
   const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
   const shutdownTimeout = options.shutdownTimeout ?? 10_000;
+  checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);
   const socket: DatagramSocket = listenDatagram(options);
   const inFlight = new Set<Promise<void>>();
   let slotFreed: (() => void) | undefined;
@@ -380,8 +403,6 @@ export function serveDatagram(
       await reply(datagram, await pending);
     } catch (error) {
       report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
-    } finally {
-      slotFreed?.();
     }
   }
 
@@ -407,13 +428,14 @@ export function serveDatagram(
         report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
         continue;
       }
-      if (answer instanceof Promise) {
-        const done = handleAsync(datagram, answer);
-        inFlight.add(done);
-        done.finally(() => inFlight.delete(done));
-      } else {
-        await reply(datagram, answer);
-      }
+      const done = answer instanceof Promise
+        ? handleAsync(datagram, answer)
+        : reply(datagram, answer);
+      inFlight.add(done);
+      done.finally(() => {
+        inFlight.delete(done);
+        slotFreed?.();
+      });
     }
   }
 
@@ -425,6 +447,8 @@ export function serveDatagram(
     return finished ??= (async () => {
       stopping = true;
       slotFreed?.();
+      // Let a datagram whose handler asked for the shutdown be counted in flight.
+      await null;
       if (inFlight.size > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([

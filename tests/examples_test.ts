@@ -203,11 +203,12 @@ Deno.test("every example with a narrower grant says which flag to add", async (t
       ["--allow-net=127.0.0.1:9231"],
       "--allow-net=localhost:9231",
     ],
+    ["udp_reverse_server", [], ["--unstable-net"], "--allow-net=127.0.0.1"],
     [
       "udp_reverse_server",
       [],
-      ["--unstable-net"],
-      "--allow-net=127.0.0.1:12321",
+      ["--unstable-net", "--allow-net=127.0.0.1:12321"],
+      "--allow-net=127.0.0.1",
     ],
     [
       "udp_reverse_client",
