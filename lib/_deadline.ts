@@ -2,7 +2,22 @@
 // abandoned, the underlying read is not, so its bytes land in the buffer.
 import { TimeoutError } from "./errors.ts";
 
-/** How long an operation may wait, and a signal that stops it early. */
+/** How long an operation may wait, and a signal that stops it early. *
+ * @example A timeout and a signal on one read
+ * ```ts
+ * import { connect, listen, TimeoutError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * const controller = new AbortController();
+ * await assert.rejects(
+ *   server.readLine({ timeout: 10, signal: controller.signal }),
+ *   TimeoutError,
+ * );
+ * ```
+ */
 export interface WaitOptions {
   /**
    * Milliseconds to wait before giving up with a `TimeoutError`. Nothing is

@@ -6,7 +6,20 @@
  * @module
  */
 
-/** Where a socket operation was aimed, when that is known. */
+/** Where a socket operation was aimed, when that is known. *
+ * @example Reading the address of a failed connect
+ * ```ts
+ * import { connect, listen, SocketError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const listener = listen({ port: 0 });
+ * const { port } = listener;
+ * listener.close();
+ * const error = await connect({ port }).catch((e) => e);
+ * assert.ok(error instanceof SocketError);
+ * assert.deepEqual(error.address, { hostname: "127.0.0.1", port });
+ * ```
+ */
 export interface ErrorAddress {
   /** The host name or IP address. */
   hostname: string;
@@ -14,7 +27,20 @@ export interface ErrorAddress {
   port: number;
 }
 
-/** Options shared by every {@linkcode SocketError} constructor. */
+/** Options shared by every {@linkcode SocketError} constructor. *
+ * @example
+ * ```ts
+ * import { SocketError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const cause = new Deno.errors.ConnectionRefused("refused");
+ * const error = new SocketError("Cannot connect to 127.0.0.1:1: connection refused", {
+ *   cause,
+ *   address: { hostname: "127.0.0.1", port: 1 },
+ * });
+ * assert.equal(error.cause, cause);
+ * ```
+ */
 export interface SocketErrorOptions {
   /** The error that caused this one, usually a `Deno.errors.*` instance. */
   cause?: unknown;

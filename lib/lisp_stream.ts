@@ -14,7 +14,23 @@ import {
 } from "./lisp/mod.ts";
 import type { Socket } from "./socket.ts";
 
-/** Options for {@linkcode readLisp}. */
+/** Options for {@linkcode readLisp}. *
+ * @example Tighter limits for a small protocol
+ * ```ts
+ * import { connect, listen, LispLimitError, readLisp } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await client.write("123456789 ");
+ * await client.flush();
+ * await assert.rejects(
+ *   readLisp(server, { limits: { maxTokenLength: 4 }, timeout: 1000 }),
+ *   LispLimitError,
+ * );
+ * ```
+ */
 export interface ReadLispOptions extends WaitOptions {
   /**
    * Bounds on token length, nesting depth and datum size, so a peer cannot

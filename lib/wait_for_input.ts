@@ -6,7 +6,17 @@
 import { checkTimeout, Deadline, type WaitOptions } from "./_deadline.ts";
 import { TimeoutError } from "./errors.ts";
 
-/** Anything {@linkcode waitForInput} can wait on: a `Socket` or a `Listener`. */
+/** Anything {@linkcode waitForInput} can wait on: a `Socket` or a `Listener`. *
+ * @example Sockets and listeners are both waitable
+ * ```ts
+ * import { listen, type Waitable, waitForInput } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * const waitables: Waitable[] = [listener];
+ * assert.deepEqual(await waitForInput(waitables, { timeout: 10 }), []);
+ * ```
+ */
 export interface Waitable {
   /** True when a read (or an accept) would not wait. */
   readonly hasInput: boolean;

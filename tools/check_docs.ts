@@ -1,6 +1,7 @@
-// Every entry point in deno.json's "exports" must open with a module doc
-// (`deno doc --lint` does not check this, JSR's score does), and every
-// example's doc must show the same grant as its shebang line.
+// What `deno doc --lint` does not check: every entry point in deno.json's
+// "exports" opens with a module doc (JSR's score counts it), every exported
+// symbol has an @example, and every example's doc shows the same grant as
+// its shebang line.
 const config = JSON.parse(await Deno.readTextFile("deno.json"));
 const problems: string[] = [];
 
@@ -41,6 +42,33 @@ for (
         );
       }
     }
+  }
+}
+
+const { stdout } = await new Deno.Command(Deno.execPath(), {
+  args: [
+    "doc",
+    "--json",
+    ...Object.values(config.exports as Record<string, string>),
+  ],
+  stdout: "piped",
+}).output();
+const doc = JSON.parse(new TextDecoder().decode(stdout));
+let symbols = 0;
+for (
+  const module of Object.values(doc.nodes) as {
+    symbols?: {
+      name: string;
+      declarations: { jsDoc?: { tags?: { kind: string }[] } }[];
+    }[];
+  }[]
+) {
+  for (const symbol of module.symbols ?? []) {
+    symbols++;
+    const documented = symbol.declarations.some((d) =>
+      d.jsDoc?.tags?.some((tag) => tag.kind === "example")
+    );
+    if (!documented) problems.push(`${symbol.name}: no @example in its JSDoc`);
   }
 }
 
