@@ -225,3 +225,48 @@ Deno.test("timeouts are checked: a negative one is a RangeError", async () => {
   );
   await delay(0);
 });
+
+/** Runs the connect/listen fixture in a process with exactly `grant`. */
+async function inProcess(grant: string[], ...args: string[]): Promise<string> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--no-prompt",
+      ...grant,
+      new URL("./fixtures/connect_to.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+Deno.test("connect() throws HostNotFoundError for a name that does not resolve", async () => {
+  assert.match(
+    await inProcess(
+      ["--allow-net=no-such-host.invalid"],
+      "connect",
+      "no-such-host.invalid",
+      "80",
+    ),
+    /^HostNotFoundError: Cannot connect to no-such-host\.invalid:80: host not found \(check the spelling of "no-such-host\.invalid"\)$/,
+  );
+});
+
+Deno.test("listen() and connect() without the grant throw PermissionError naming the flag", async () => {
+  assert.equal(
+    await inProcess([], "listen", "127.0.0.1", "0"),
+    "PermissionError: Cannot listen on 127.0.0.1:0: permission denied, run again with --allow-net=127.0.0.1:0",
+  );
+  assert.equal(
+    await inProcess(
+      ["--allow-net=127.0.0.1:9231"],
+      "connect",
+      "localhost",
+      "9231",
+    ),
+    "PermissionError: Cannot connect to localhost:9231: permission denied, run again with --allow-net=localhost:9231",
+  );
+});
