@@ -486,9 +486,9 @@ export class Socket {
    * started is done; await it to keep memory bounded.
    */
   write(data: Uint8Array | string): Promise<void> {
-    if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
+    if (this.#writeError !== undefined) return handled(this.#writeError);
     if (this.#writeClosed || this.#closed) {
-      return Promise.reject(
+      return handled(
         new ConnectionClosedError(
           `Cannot write to ${this.#peer()}: the socket is ${
             this.#closed ? "closed" : "closed for writing"
@@ -521,7 +521,7 @@ export class Socket {
    */
   flush(): Promise<void> {
     if (this.#flushing !== undefined) return this.#flushing;
-    if (this.#writeError !== undefined) return Promise.reject(this.#writeError);
+    if (this.#writeError !== undefined) return handled(this.#writeError);
     if (this.#wlen === 0) return DONE;
     return this.#startDrain(undefined);
   }
@@ -758,6 +758,10 @@ export class Socket {
 
   #startDrain(first: Uint8Array | undefined): Promise<void> {
     const drain = this.#drain(first);
+    // A write whose promise nobody awaits must not crash the program when
+    // the peer is gone; whoever awaits it, or the next flush, still sees
+    // the error.
+    drain.catch(() => {});
     if (this.#draining) this.#flushing = drain;
     return drain;
   }
@@ -814,4 +818,14 @@ function indexOfBytes(
     i = window.indexOf(first, i + 1);
   }
   return -1;
+}
+
+/**
+ * A rejected promise that does not count as unhandled when nobody awaits
+ * it: a forgotten `await` on a write must not crash a server.
+ */
+function handled(error: unknown): Promise<never> {
+  const rejected = Promise.reject(error);
+  rejected.catch(() => {});
+  return rejected;
 }

@@ -326,3 +326,20 @@ Deno.test("toString() describes the socket like Allegro CL", async () => {
   );
   assert.equal(Deno.inspect(pair.listener), String(pair.listener));
 });
+
+Deno.test("write() whose promise nobody awaits does not crash when the peer is gone", async () => {
+  await using pair = await socketPair();
+  await pair.server.close({ abort: true });
+  const chunk = new Uint8Array(256 * 1024);
+  for (let i = 0; i < 20; i++) {
+    void pair.client.write(chunk);
+    await delay(2);
+  }
+  await assert.rejects(
+    pair.client.flush(),
+    (e) => e instanceof Error && e.name === "ConnectionResetError",
+  );
+  await pair.client.close();
+  void pair.client.write("after close");
+  await delay(5);
+});
