@@ -108,6 +108,17 @@ const defaultReporter: ErrorReporter = (error, where) => {
   console.error(`${where}: ${text}`);
 };
 
+/** An error reporter that can never throw into the server loop. */
+function guard(reporter: ErrorReporter): ErrorReporter {
+  return (error, where) => {
+    try {
+      reporter(error, where);
+    } catch {
+      // A broken reporter must not stop the server.
+    }
+  };
+}
+
 function peerOf(addr: Deno.Addr): string {
   return addr.transport === "tcp" || addr.transport === "udp"
     ? formatHostPort(addr.hostname, addr.port)
@@ -161,7 +172,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   );
   const idleTimeout = positive("idleTimeout", options.idleTimeout ?? 30_000);
   const shutdownTimeout = options.shutdownTimeout ?? 10_000;
-  const report = options.onError ?? defaultReporter;
+  const report = guard(options.onError ?? defaultReporter);
   const listener: Listener = listen({
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
@@ -373,7 +384,7 @@ export function serveDatagram(
   handler: DatagramHandler,
   options: ServeDatagramOptions = {},
 ): Server {
-  const report = options.onError ?? defaultReporter;
+  const report = guard(options.onError ?? defaultReporter);
   const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
   const shutdownTimeout = options.shutdownTimeout ?? 10_000;
   checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);
