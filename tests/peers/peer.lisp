@@ -3,6 +3,7 @@
 ;;;;   sbcl --script tests/peers/peer.lisp ROLE ARG...
 ;;;; A server role prints "listening on HOST:PORT" once it accepts, so the
 ;;;; test knows the port; every role exits 0 on success, 1 on an error.
+;;;; The probe role only prints the versions: it succeeds when usocket loads.
 
 (require :asdf)
 (let ((*standard-output* (make-broadcast-stream))
@@ -91,9 +92,20 @@
         (usocket:socket-close conn)))))
 
 ;;; Sums every pair in FILE (one "A B" pair a line) with socket-sum against
-;;; HOST:PORT and prints each reply on its own line, ERROR for a failure.
+;;; HOST:PORT, one connection a pair. The server closes the connection after
+;;; its answer, so the whole reply is read as text, then read as Lisp data:
+;;; each pair prints one line, (DATUM "REPLY"), where DATUM is the reply as
+;;; this Lisp reads and prints it (:UNREADABLE if it cannot) and REPLY the
+;;; exact text received, all on one line (no pretty printing). A pair that
+;;; fails on this side prints ERROR.
+(defun read-to-end (stream)
+  (with-output-to-string (out)
+    (loop for char = (read-char stream nil)
+          while char
+          do (write-char char out))))
+
 (defun socket-sum-file (host port file)
-  (let ((*read-eval* nil))
+  (let ((*read-eval* nil) (*print-pretty* nil))
     (with-open-file (in file)
       (loop for line = (read-line in nil)
             while line
@@ -105,7 +117,10 @@
                             (let ((stream (usocket:socket-stream conn)))
                               (format stream "~s ~s " a b)
                               (force-output stream)
-                              (say "~s" (read stream)))
+                              (let ((reply (read-to-end stream)))
+                                (say "~s" (list (handler-case (read-from-string reply)
+                                                  (error () :unreadable))
+                                                reply))))
                          (usocket:socket-close conn))))
                  (error () (say "ERROR")))))))
 
@@ -139,11 +154,16 @@
              (say "~a" (subseq data 0 size))))
       (usocket:socket-close socket))))
 
+(defun probe ()
+  (say "~a ~a with usocket ~a" (lisp-implementation-type) (lisp-implementation-version)
+       (asdf:component-version (asdf:find-system :usocket))))
+
 (defun main (args)
   (let ((role (first args)) (rest (rest args)))
     (handler-case
         (progn
-          (cond ((string= role "passive-one") (passive-one))
+          (cond ((string= role "probe") (probe))
+                ((string= role "passive-one") (passive-one))
                 ((string= role "active-two") (active-two (first rest) (arg-integer (second rest))))
                 ((string= role "hello-server") (hello-server (arg-integer (first rest))))
                 ((string= role "hello-client") (hello-client (arg-integer (first rest))))
