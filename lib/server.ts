@@ -10,10 +10,46 @@ import { listen, type Listener } from "./tcp.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
 
-/** Reports an error a handler threw, or one the loop met. */
+/** Reports an error a handler threw, or one the loop met. *
+ * @example Counting handler errors
+ * ```ts
+ * import { type ErrorReporter, serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * let errors = 0;
+ * const onError: ErrorReporter = () => errors++;
+ * await using server = serve(() => {
+ *   throw new Error("bad");
+ * }, { port: 0, onError });
+ * assert.equal(errors, 0);
+ * ```
+ */
 export type ErrorReporter = (error: unknown, where: string) => void;
 
-/** Options for {@linkcode serve}. */
+/** Options for {@linkcode serve}. *
+ * @example A server with tight limits
+ * ```ts
+ * import { serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const stop = new AbortController();
+ * const server = serve(async (socket) => {
+ *   await socket.write("hi\n");
+ * }, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   signal: stop.signal,
+ *   maxConnections: 100,
+ *   idleTimeout: 5000,
+ *   shutdownTimeout: 1000,
+ *   maxBufferSize: 64 * 1024,
+ *   onError: (error, where) => console.error(where, error),
+ * });
+ * stop.abort();
+ * await server.finished;
+ * assert.equal(server.active, 0);
+ * ```
+ */
 export interface ServeOptions extends SocketOptions {
   /**
    * The local address to listen on.
@@ -79,7 +115,17 @@ export interface ServeOptions extends SocketOptions {
   onError?: ErrorReporter;
 }
 
-/** A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}. */
+/** A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}. *
+ * @example Stopping a server
+ * ```ts
+ * import { type Server, serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const server: Server = serve(() => {}, { port: 0 });
+ * assert.ok(server.port > 0);
+ * await server.shutdown();
+ * ```
+ */
 export interface Server {
   /** The address listened on, with the real port when 0 was asked for. */
   readonly addr: Deno.NetAddr;
@@ -100,7 +146,19 @@ export interface Server {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A TCP connection handler; the socket is closed when it returns or throws. */
+/** A TCP connection handler; the socket is closed when it returns or throws. *
+ * @example A handler
+ * ```ts
+ * import { type Handler, serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const echoLine: Handler = async (socket) => {
+ *   await socket.write(`${await socket.readLine()}\n`);
+ * };
+ * await using server = serve(echoLine, { port: 0 });
+ * assert.ok(server.port > 0);
+ * ```
+ */
 export type Handler = (socket: Socket) => unknown;
 
 const defaultReporter: ErrorReporter = (error, where) => {
@@ -281,15 +339,53 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   };
 }
 
-/** What a datagram handler may return: a reply to send back, or nothing. */
+/** What a datagram handler may return: a reply to send back, or nothing. *
+ * @example Replying with text
+ * ```ts
+ * import type { DatagramReply } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const reply: DatagramReply = "pong";
+ * assert.equal(reply, "pong");
+ * ```
+ */
 export type DatagramReply = Uint8Array | string | undefined | void;
 
-/** A datagram handler: gets each datagram, may return a reply for its sender. */
+/** A datagram handler: gets each datagram, may return a reply for its sender. *
+ * @example An echo handler
+ * ```ts
+ * import { type DatagramHandler, serveDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const echo: DatagramHandler = ({ data }) => data;
+ * await using server = serveDatagram(echo, { port: 0 });
+ * assert.ok(server.port > 0);
+ * ```
+ */
 export type DatagramHandler = (
   datagram: Datagram,
 ) => DatagramReply | Promise<DatagramReply>;
 
-/** Options for {@linkcode serveDatagram}. */
+/** Options for {@linkcode serveDatagram}. *
+ * @example Every option
+ * ```ts
+ * import { serveDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const stop = new AbortController();
+ * const server = serveDatagram(({ data }) => data, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   signal: stop.signal,
+ *   maxInFlight: 64,
+ *   shutdownTimeout: 1000,
+ *   onError: (error, where) => console.error(where, error),
+ * });
+ * stop.abort();
+ * await server.finished;
+ * assert.equal(server.active, 0);
+ * ```
+ */
 export interface ServeDatagramOptions {
   /**
    * The local address to receive on.

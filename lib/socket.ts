@@ -20,7 +20,20 @@ import {
 
 export type { WaitOptions } from "./_deadline.ts";
 
-/** Options for a {@linkcode Socket}, given to `connect()` or `listen()`. */
+/** Options for a {@linkcode Socket}, given to `connect()` or `listen()`. *
+ * @example A small buffer for a line protocol
+ * ```ts
+ * import { LimitExceededError, listen, connect } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0, maxBufferSize: 1024 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await client.write("x".repeat(5000));
+ * await client.flush();
+ * await assert.rejects(server.readLine({ maxLength: 10_000 }), LimitExceededError);
+ * ```
+ */
 export interface SocketOptions {
   /**
    * The most bytes the read buffer may hold. A line, a delimited record or a
@@ -34,7 +47,20 @@ export interface SocketOptions {
   maxBufferSize?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readLine}. */
+/** Options for {@linkcode Socket.prototype.readLine}. *
+ * @example Bounding a line
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await client.write("short\n");
+ * await client.flush();
+ * assert.equal(await server.readLine({ maxLength: 80, timeout: 1000 }), "short");
+ * ```
+ */
 export interface ReadLineOptions extends WaitOptions {
   /**
    * The longest line accepted, in bytes, not counting the line end.
@@ -44,7 +70,21 @@ export interface ReadLineOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readUntil}. */
+/** Options for {@linkcode Socket.prototype.readUntil}. *
+ * @example Records ended by a blank line
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await client.write("a: 1\r\n\r\nrest");
+ * await client.flush();
+ * const head = await server.readUntil("\r\n\r\n", { maxLength: 8192, timeout: 1000 });
+ * assert.equal(new TextDecoder().decode(head!), "a: 1");
+ * ```
+ */
 export interface ReadUntilOptions extends WaitOptions {
   /**
    * The most bytes accepted before the delimiter.
@@ -54,7 +94,21 @@ export interface ReadUntilOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readAll}. */
+/** Options for {@linkcode Socket.prototype.readAll}. *
+ * @example Reading a whole reply
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await server.write("4");
+ * await server.close();
+ * const reply = await client.readAll({ maxLength: 1024, timeout: 1000 });
+ * assert.equal(new TextDecoder().decode(reply), "4");
+ * ```
+ */
 export interface ReadAllOptions extends WaitOptions {
   /**
    * The most bytes accepted before the end of the stream.
@@ -64,7 +118,20 @@ export interface ReadAllOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.close}. */
+/** Options for {@linkcode Socket.prototype.close}. *
+ * @example Dropping unsent output
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using client = await connect({ port: listener.port });
+ * await using server = await listener.accept();
+ * await server.write("never sent");
+ * await server.close({ abort: true });
+ * assert.equal((await client.readAll()).length, 0);
+ * ```
+ */
 export interface CloseOptions {
   /**
    * Close at once and drop buffered output, like Lisp's `(close s :abort t)`.

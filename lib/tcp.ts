@@ -18,7 +18,23 @@ import {
 } from "./errors.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
-/** Options for {@linkcode listen}. */
+/** Options for {@linkcode listen}. *
+ * @example Every option
+ * ```ts
+ * import { listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   backlog: 128,
+ *   noDelay: true,
+ *   keepAlive: true,
+ *   maxBufferSize: 1 << 20,
+ * });
+ * assert.equal(listener.hostname, "127.0.0.1");
+ * ```
+ */
 export interface ListenOptions extends SocketOptions {
   /**
    * The local address to listen on. The default accepts connections from
@@ -62,7 +78,23 @@ export interface ListenOptions extends SocketOptions {
   keepAlive?: boolean;
 }
 
-/** Options for {@linkcode connect}. */
+/** Options for {@linkcode connect}. *
+ * @example A connect that gives up
+ * ```ts
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * await using socket = await connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.port,
+ *   timeout: 1000,
+ *   noDelay: true,
+ *   keepAlive: false,
+ * });
+ * assert.equal(socket.remoteAddr.transport, "tcp");
+ * ```
+ */
 export interface ConnectOptions extends SocketOptions, WaitOptions {
   /**
    * The host to connect to: a name or an IP address.

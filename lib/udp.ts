@@ -21,10 +21,31 @@ import {
   TimeoutError,
 } from "./errors.ts";
 
-/** The largest payload of one UDP datagram over IPv4, in bytes. */
+/** The largest payload of one UDP datagram over IPv4, in bytes. *
+ * @example Checking a payload before sending
+ * ```ts
+ * import { MAX_DATAGRAM_SIZE } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const payload = new Uint8Array(1200);
+ * assert.ok(payload.length <= MAX_DATAGRAM_SIZE);
+ * ```
+ */
 export const MAX_DATAGRAM_SIZE = 65_507;
 
-/** One datagram received, with the address it came from. */
+/** One datagram received, with the address it came from. *
+ * @example What receive() gives
+ * ```ts
+ * import { type Datagram, listenDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using server = listenDatagram({ port: 0 });
+ * using client = listenDatagram({ port: 0 });
+ * await client.send(new Uint8Array([7]), server.addr);
+ * const { data, remoteAddr }: Datagram = await server.receive({ timeout: 1000 });
+ * assert.deepEqual([data[0], remoteAddr.port], [7, client.port]);
+ * ```
+ */
 export interface Datagram {
   /** The payload, in a new array the caller owns. */
   data: Uint8Array;
@@ -32,7 +53,16 @@ export interface Datagram {
   remoteAddr: Deno.NetAddr;
 }
 
-/** Options for {@linkcode listenDatagram}. */
+/** Options for {@linkcode listenDatagram}. *
+ * @example A socket for small datagrams
+ * ```ts
+ * import { listenDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using socket = listenDatagram({ hostname: "127.0.0.1", port: 0, maxDatagramSize: 512 });
+ * assert.ok(socket.port > 0);
+ * ```
+ */
 export interface ListenDatagramOptions {
   /**
    * The local address to receive on.
@@ -61,7 +91,17 @@ export interface ListenDatagramOptions {
   maxDatagramSize?: number;
 }
 
-/** Options for {@linkcode connectDatagram}. */
+/** Options for {@linkcode connectDatagram}. *
+ * @example A client bound to an OS-chosen port
+ * ```ts
+ * import { connectDatagram, listenDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using server = listenDatagram({ port: 0 });
+ * using client = connectDatagram({ remoteHostname: "127.0.0.1", remotePort: server.port, port: 0 });
+ * assert.equal(client.remoteAddr?.port, server.port);
+ * ```
+ */
 export interface ConnectDatagramOptions extends ListenDatagramOptions {
   /**
    * The peer's IP address (or `localhost`, taken as 127.0.0.1). Datagrams

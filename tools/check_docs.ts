@@ -77,5 +77,7 @@ if (problems.length > 0) {
   Deno.exit(1);
 }
 console.log(
-  `module docs: ${Object.keys(config.exports).length} entry points checked`,
+  `docs: ${
+    Object.keys(config.exports).length
+  } entry points and ${symbols} symbols checked`,
 );

@@ -9,7 +9,16 @@ import { MORE_RESULT, Reader } from "./_reader.ts";
 import { LispReadError } from "./errors.ts";
 import type { LispDatum } from "./types.ts";
 
-/** Bounds that keep a hostile peer from making the reader buffer or recurse without end. */
+/** Bounds that keep a hostile peer from making the reader buffer or recurse without end. *
+ * @example Rejecting long tokens early
+ * ```ts
+ * import { LispLimitError, parseLisp, type ReadLimits } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const limits: ReadLimits = { maxTokenLength: 8, maxDepth: 4, maxDatumLength: 64 };
+ * assert.throws(() => parseLisp("123456789012", limits), LispLimitError);
+ * ```
+ */
 export interface ReadLimits {
   /**
    * The most bytes in one token (number or symbol), string body or
@@ -44,6 +53,21 @@ export interface ReadLimits {
  *   comments) and `eof` was false; read more bytes and call again from the
  *   same `start`.
  * - `eof`: `eof` was true and there was nothing but whitespace and comments.
+ *
+ * @example Reading incrementally
+ * ```ts
+ * import { formatLisp, readDatum, type ReadResult } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("12 3");
+ * const first: ReadResult = readDatum(bytes, 0, bytes.length, false);
+ * assert.equal(first.kind, "datum");
+ * if (first.kind === "datum") {
+ *   assert.equal(formatLisp(first.datum), "12");
+ *   assert.equal(readDatum(bytes, first.next, bytes.length, false).kind, "more");
+ *   assert.equal(readDatum(bytes, first.next, bytes.length, true).kind, "datum");
+ * }
+ * ```
  */
 export type ReadResult =
   | { kind: "datum"; datum: LispDatum; next: number }

@@ -148,7 +148,16 @@ export class DoubleFloat {
   }
 }
 
-/** A Common Lisp real number: integer, ratio, single-float or double-float. */
+/** A Common Lisp real number: integer, ratio, single-float or double-float. *
+ * @example Reals are every number but complex
+ * ```ts
+ * import { isLispNumber, type LispReal, parseLisp, SingleFloat } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const half: LispReal = parseLisp("0.5") as LispReal;
+ * assert.ok(half instanceof SingleFloat && isLispNumber(half));
+ * ```
+ */
 export type LispReal = bigint | Ratio | SingleFloat | DoubleFloat;
 
 /**
@@ -206,7 +215,17 @@ function realKind(x: unknown): "rational" | "single" | "double" | undefined {
   return undefined;
 }
 
-/** Any Common Lisp number. */
+/** Any Common Lisp number. *
+ * @example Adding numbers read from text
+ * ```ts
+ * import { add, formatLisp, type LispNumber, parseLisp } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const a = parseLisp("1/3") as LispNumber;
+ * const b = parseLisp("2/3") as LispNumber;
+ * assert.equal(formatLisp(add(a, b)), "1");
+ * ```
+ */
 export type LispNumber = LispReal | Complex;
 
 /**
@@ -343,7 +362,17 @@ export class LispVector {
   }
 }
 
-/** Any datum the reader returns and the printer accepts. */
+/** Any datum the reader returns and the printer accepts. *
+ * @example Any datum a peer may send
+ * ```ts
+ * import { formatLisp, type LispDatum, LispList, parseLisp } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const datum: LispDatum = parseLisp('(:error "bad")');
+ * assert.ok(datum instanceof LispList);
+ * assert.equal(formatLisp(datum), '(:ERROR "bad")');
+ * ```
+ */
 export type LispDatum =
   | LispNumber
   | LispSymbol
