@@ -2,7 +2,9 @@
 // abandoned, the underlying read is not, so its bytes land in the buffer.
 import { TimeoutError } from "./errors.ts";
 
-/** How long an operation may wait, and a signal that stops it early. *
+/**
+ * How long an operation may wait, and a signal that stops it early.
+ *
  * @example A timeout and a signal on one read
  * ```ts
  * import { connect, listen, TimeoutError } from "@sock/sock";

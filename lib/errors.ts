@@ -6,7 +6,9 @@
  * @module
  */
 
-/** Where a socket operation was aimed, when that is known. *
+/**
+ * Where a socket operation was aimed, when that is known.
+ *
  * @example Reading the address of a failed connect
  * ```ts
  * import { connect, listen, SocketError } from "@sock/sock";
@@ -27,7 +29,9 @@ export interface ErrorAddress {
   port: number;
 }
 
-/** Options shared by every {@linkcode SocketError} constructor. *
+/**
+ * Options shared by every {@linkcode SocketError} constructor.
+ *
  * @example
  * ```ts
  * import { SocketError } from "@sock/sock";

@@ -14,7 +14,9 @@ import {
 } from "./lisp/mod.ts";
 import type { Socket } from "./socket.ts";
 
-/** Options for {@linkcode readLisp}. *
+/**
+ * Options for {@linkcode readLisp}.
+ *
  * @example Tighter limits for a small protocol
  * ```ts
  * import { connect, listen, LispLimitError, readLisp } from "@sock/sock";

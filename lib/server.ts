@@ -10,7 +10,9 @@ import { listen, type Listener } from "./tcp.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
 
-/** Reports an error a handler threw, or one the loop met. *
+/**
+ * Reports an error a handler threw, or one the loop met.
+ *
  * @example Counting handler errors
  * ```ts
  * import { type ErrorReporter, serve } from "@sock/sock";
@@ -26,7 +28,9 @@ import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
  */
 export type ErrorReporter = (error: unknown, where: string) => void;
 
-/** Options for {@linkcode serve}. *
+/**
+ * Options for {@linkcode serve}.
+ *
  * @example A server with tight limits
  * ```ts
  * import { serve } from "@sock/sock";
@@ -115,7 +119,9 @@ export interface ServeOptions extends SocketOptions {
   onError?: ErrorReporter;
 }
 
-/** A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}. *
+/**
+ * A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}.
+ *
  * @example Stopping a server
  * ```ts
  * import { type Server, serve } from "@sock/sock";
@@ -146,7 +152,9 @@ export interface Server {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A TCP connection handler; the socket is closed when it returns or throws. *
+/**
+ * A TCP connection handler; the socket is closed when it returns or throws.
+ *
  * @example A handler
  * ```ts
  * import { type Handler, serve } from "@sock/sock";
@@ -339,7 +347,9 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   };
 }
 
-/** What a datagram handler may return: a reply to send back, or nothing. *
+/**
+ * What a datagram handler may return: a reply to send back, or nothing.
+ *
  * @example Replying with text
  * ```ts
  * import type { DatagramReply } from "@sock/sock";
@@ -351,7 +361,9 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
  */
 export type DatagramReply = Uint8Array | string | undefined | void;
 
-/** A datagram handler: gets each datagram, may return a reply for its sender. *
+/**
+ * A datagram handler: gets each datagram, may return a reply for its sender.
+ *
  * @example An echo handler
  * ```ts
  * import { type DatagramHandler, serveDatagram } from "@sock/sock";
@@ -366,7 +378,9 @@ export type DatagramHandler = (
   datagram: Datagram,
 ) => DatagramReply | Promise<DatagramReply>;
 
-/** Options for {@linkcode serveDatagram}. *
+/**
+ * Options for {@linkcode serveDatagram}.
+ *
  * @example Every option
  * ```ts
  * import { serveDatagram } from "@sock/sock";

@@ -20,7 +20,9 @@ import {
 
 export type { WaitOptions } from "./_deadline.ts";
 
-/** Options for a {@linkcode Socket}, given to `connect()` or `listen()`. *
+/**
+ * Options for a {@linkcode Socket}, given to `connect()` or `listen()`.
+ *
  * @example A small buffer for a line protocol
  * ```ts
  * import { LimitExceededError, listen, connect } from "@sock/sock";
@@ -47,7 +49,9 @@ export interface SocketOptions {
   maxBufferSize?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readLine}. *
+/**
+ * Options for {@linkcode Socket.prototype.readLine}.
+ *
  * @example Bounding a line
  * ```ts
  * import { connect, listen } from "@sock/sock";
@@ -70,7 +74,9 @@ export interface ReadLineOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readUntil}. *
+/**
+ * Options for {@linkcode Socket.prototype.readUntil}.
+ *
  * @example Records ended by a blank line
  * ```ts
  * import { connect, listen } from "@sock/sock";
@@ -94,7 +100,9 @@ export interface ReadUntilOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.readAll}. *
+/**
+ * Options for {@linkcode Socket.prototype.readAll}.
+ *
  * @example Reading a whole reply
  * ```ts
  * import { connect, listen } from "@sock/sock";
@@ -118,7 +126,9 @@ export interface ReadAllOptions extends WaitOptions {
   maxLength?: number;
 }
 
-/** Options for {@linkcode Socket.prototype.close}. *
+/**
+ * Options for {@linkcode Socket.prototype.close}.
+ *
  * @example Dropping unsent output
  * ```ts
  * import { connect, listen } from "@sock/sock";

@@ -18,7 +18,9 @@ import {
 } from "./errors.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
-/** Options for {@linkcode listen}. *
+/**
+ * Options for {@linkcode listen}.
+ *
  * @example Every option
  * ```ts
  * import { listen } from "@sock/sock";
@@ -78,7 +80,9 @@ export interface ListenOptions extends SocketOptions {
   keepAlive?: boolean;
 }
 
-/** Options for {@linkcode connect}. *
+/**
+ * Options for {@linkcode connect}.
+ *
  * @example A connect that gives up
  * ```ts
  * import { connect, listen } from "@sock/sock";

@@ -21,7 +21,9 @@ import {
   TimeoutError,
 } from "./errors.ts";
 
-/** The largest payload of one UDP datagram over IPv4, in bytes. *
+/**
+ * The largest payload of one UDP datagram over IPv4, in bytes.
+ *
  * @example Checking a payload before sending
  * ```ts
  * import { MAX_DATAGRAM_SIZE } from "@sock/sock";
@@ -33,7 +35,9 @@ import {
  */
 export const MAX_DATAGRAM_SIZE = 65_507;
 
-/** One datagram received, with the address it came from. *
+/**
+ * One datagram received, with the address it came from.
+ *
  * @example What receive() gives
  * ```ts
  * import { type Datagram, listenDatagram } from "@sock/sock";
@@ -53,7 +57,9 @@ export interface Datagram {
   remoteAddr: Deno.NetAddr;
 }
 
-/** Options for {@linkcode listenDatagram}. *
+/**
+ * Options for {@linkcode listenDatagram}.
+ *
  * @example A socket for small datagrams
  * ```ts
  * import { listenDatagram } from "@sock/sock";
@@ -91,7 +97,9 @@ export interface ListenDatagramOptions {
   maxDatagramSize?: number;
 }
 
-/** Options for {@linkcode connectDatagram}. *
+/**
+ * Options for {@linkcode connectDatagram}.
+ *
  * @example A client bound to an OS-chosen port
  * ```ts
  * import { connectDatagram, listenDatagram } from "@sock/sock";

@@ -6,7 +6,9 @@
 import { checkTimeout, Deadline, type WaitOptions } from "./_deadline.ts";
 import { TimeoutError } from "./errors.ts";
 
-/** Anything {@linkcode waitForInput} can wait on: a `Socket` or a `Listener`. *
+/**
+ * Anything {@linkcode waitForInput} can wait on: a `Socket` or a `Listener`.
+ *
  * @example Sockets and listeners are both waitable
  * ```ts
  * import { listen, type Waitable, waitForInput } from "@sock/sock";

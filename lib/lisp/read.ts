@@ -9,7 +9,9 @@ import { MORE_RESULT, Reader } from "./_reader.ts";
 import { LispReadError } from "./errors.ts";
 import type { LispDatum } from "./types.ts";
 
-/** Bounds that keep a hostile peer from making the reader buffer or recurse without end. *
+/**
+ * Bounds that keep a hostile peer from making the reader buffer or recurse without end.
+ *
  * @example Rejecting long tokens early
  * ```ts
  * import { LispLimitError, parseLisp, type ReadLimits } from "@sock/sock";

@@ -148,7 +148,9 @@ export class DoubleFloat {
   }
 }
 
-/** A Common Lisp real number: integer, ratio, single-float or double-float. *
+/**
+ * A Common Lisp real number: integer, ratio, single-float or double-float.
+ *
  * @example Reals are every number but complex
  * ```ts
  * import { isLispNumber, type LispReal, parseLisp, SingleFloat } from "@sock/sock";
@@ -215,7 +217,9 @@ function realKind(x: unknown): "rational" | "single" | "double" | undefined {
   return undefined;
 }
 
-/** Any Common Lisp number. *
+/**
+ * Any Common Lisp number.
+ *
  * @example Adding numbers read from text
  * ```ts
  * import { add, formatLisp, type LispNumber, parseLisp } from "@sock/sock";
@@ -362,7 +366,9 @@ export class LispVector {
   }
 }
 
-/** Any datum the reader returns and the printer accepts. *
+/**
+ * Any datum the reader returns and the printer accepts.
+ *
  * @example Any datum a peer may send
  * ```ts
  * import { formatLisp, type LispDatum, LispList, parseLisp } from "@sock/sock";
