@@ -151,7 +151,6 @@ export interface CloseOptions {
   abort?: boolean;
 }
 
-const INITIAL_BUFFER_SIZE = 4096;
 const GROW_READ_LIMIT = 256 * 1024;
 const WRITE_HIGH_WATER = 64 * 1024;
 const DEFAULT_MAX_LINE = 65536;
@@ -162,6 +161,32 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const LF = 10;
 const CR = 13;
+
+// A new socket's first read buffer, and its first write buffer, is a piece
+// of a shared slab: allocating an ArrayBuffer costs far more than a
+// subarray, and most connections never need more than a piece. A closed
+// socket gives its pieces back when no read or write still holds them.
+const PIECE_SIZE = 1024;
+const SLAB_SIZE = 64 * PIECE_SIZE;
+const MAX_FREE_PIECES = 1024;
+const freePieces: Uint8Array[] = [];
+
+function takePiece(): Uint8Array {
+  const piece = freePieces.pop();
+  if (piece !== undefined) return piece;
+  const slab = new Uint8Array(SLAB_SIZE);
+  for (let at = SLAB_SIZE - PIECE_SIZE; at > 0; at -= PIECE_SIZE) {
+    freePieces.push(slab.subarray(at, at + PIECE_SIZE));
+  }
+  return slab.subarray(0, PIECE_SIZE);
+}
+
+function givePiece(piece: Uint8Array): void {
+  if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
+}
+
+// Set by the Socket class: lets setNoDelayLater() reach a private field.
+let armNoDelay: (socket: Socket) => void;
 
 /**
  * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
@@ -208,18 +233,28 @@ export class Socket {
   #eof = false;
   #readError: SocketError | undefined;
   #pending: Promise<void> | undefined;
-  #pulling = false;
   #grow = false;
+  #bufIsPiece = false;
 
   // Write side: bytes [0, #wlen) of #wbuf wait to be sent.
   #wbuf: Uint8Array = EMPTY;
   #wlen = 0;
+  #wbufIsPiece = false;
   #flushing: Promise<void> | undefined;
   #draining = false;
   #writeError: unknown;
   #writeClosed = false;
   #closed = false;
   #lastActive = performance.now();
+  // TCP_NODELAY as listen() and connect() promise it, set just before the
+  // connection's second write: Nagle's algorithm never holds back the
+  // first, so a one-shot connection is spared the system call.
+  #noDelayLater = false;
+  #written = false;
+
+  static {
+    armNoDelay = (socket) => socket.#noDelayLater = true;
+  }
 
   /**
    * Wraps a connection that is already open. `connect()` and
@@ -313,9 +348,8 @@ export class Socket {
     let deadline: Deadline | undefined;
     try {
       while (this.#end === this.#start) {
-        if (!await this.#more(deadline ??= this.#deadline(options, "read"))) {
-          return null;
-        }
+        await this.#wait(deadline ??= this.#deadline(options, "read"));
+        if (!this.#more()) return null;
       }
       const n = Math.min(into.length, this.#end - this.#start);
       into.set(this.#buf.subarray(this.#start, this.#start + n));
@@ -352,11 +386,10 @@ export class Socket {
         this.#start += k;
         have += k;
         if (have === n) return out;
-        if (
-          !await this.#more(
-            deadline ??= this.#deadline(options, `read ${n} bytes`),
-          )
-        ) {
+        await this.#wait(
+          deadline ??= this.#deadline(options, `read ${n} bytes`),
+        );
+        if (!this.#more()) {
           throw new EndOfStreamError(
             `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
             out.slice(0, have),
@@ -377,36 +410,83 @@ export class Socket {
    * @throws {LimitExceededError} when the line is longer than `maxLength`;
    * its bytes stay buffered.
    */
-  async readLine(options?: ReadLineOptions): Promise<string | null> {
+  readLine(options?: ReadLineOptions): Promise<string | null> {
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
+    if (hasDeadline(options)) return this.#readLineBefore(maxLength, options!);
+    // Without a deadline, waiting is a continuation rather than a suspended
+    // async function: an idle connection holds less memory.
+    try {
+      const line = this.#scanLine(maxLength, 0);
+      if (line !== undefined) return Promise.resolve(line);
+      const scanned = this.#end - this.#start;
+      return this.#fill().then(() => this.#lineAfterWait(maxLength, scanned));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #lineAfterWait(
+    maxLength: number,
+    scanned: number,
+  ): string | null | Promise<string | null> {
+    if (!this.#more()) return this.#lastLine(maxLength);
+    const line = this.#scanLine(maxLength, scanned);
+    if (line !== undefined) return line;
+    const next = this.#end - this.#start;
+    return this.#fill().then(() => this.#lineAfterWait(maxLength, next));
+  }
+
+  async #readLineBefore(
+    maxLength: number,
+    options: ReadLineOptions,
+  ): Promise<string | null> {
     let scanned = 0;
     let deadline: Deadline | undefined;
     try {
       for (;;) {
-        const start = this.#start;
-        const i = this.#buf.subarray(start + scanned, this.#end).indexOf(LF);
-        if (i >= 0) {
-          const lf = start + scanned + i;
-          const stop = lf > start && this.#buf[lf - 1] === CR ? lf - 1 : lf;
-          if (stop - start > maxLength) this.#tooLong("line", maxLength);
-          this.#start = lf + 1;
-          return decoder.decode(this.#buf.subarray(start, stop));
-        }
-        scanned = this.#end - start;
-        if (scanned > maxLength + 1) this.#tooLong("line", maxLength);
-        if (
-          !await this.#more(deadline ??= this.#deadline(options, "read a line"))
-        ) {
-          if (this.#end === this.#start) return null;
-          const rest = this.#buf.subarray(this.#start, this.#end);
-          if (rest.length > maxLength) this.#tooLong("line", maxLength);
-          this.#start = this.#end;
-          return decoder.decode(rest);
-        }
+        const line = this.#scanLine(maxLength, scanned);
+        if (line !== undefined) return line;
+        scanned = this.#end - this.#start;
+        await this.#wait(
+          deadline ??= this.#deadline(options, "read a line"),
+        );
+        if (!this.#more()) return this.#lastLine(maxLength);
       }
     } finally {
       deadline?.clear();
     }
+  }
+
+  /**
+   * Takes a complete line from the buffer, looking for its end from
+   * `scanned` bytes in; undefined when the line is not all here yet.
+   */
+  #scanLine(maxLength: number, scanned: number): string | undefined {
+    const buf = this.#buf;
+    const start = this.#start;
+    const end = this.#end;
+    // Search the whole buffer when little lies past the input: that saves
+    // a subarray per line, and a stale LF past `end` is ignored.
+    const lf = buf.length - end <= 4096
+      ? buf.indexOf(LF, start + scanned)
+      : indexOfByte(buf, LF, start + scanned, end);
+    if (lf >= 0 && lf < end) {
+      const stop = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (stop - start > maxLength) this.#tooLong("line", maxLength);
+      this.#start = lf + 1;
+      return decodeText(buf, start, stop);
+    }
+    if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
+    return undefined;
+  }
+
+  /** At the end of the stream: what is left, as the last line, or null. */
+  #lastLine(maxLength: number): string | null {
+    if (this.#end === this.#start) return null;
+    if (this.#end - this.#start > maxLength) this.#tooLong("line", maxLength);
+    const text = decodeText(this.#buf, this.#start, this.#end);
+    this.#start = this.#end;
+    return text;
   }
 
   /**
@@ -449,11 +529,10 @@ export class Socket {
         }
         scanned = Math.max(0, this.#end - this.#start - delim.length + 1);
         if (scanned > maxLength) this.#tooLong("record", maxLength);
-        if (
-          !await this.#more(
-            deadline ??= this.#deadline(options, "read a record"),
-          )
-        ) {
+        await this.#wait(
+          deadline ??= this.#deadline(options, "read a record"),
+        );
+        if (!this.#more()) {
           if (this.#end === this.#start) return null;
           const partial = this.#take(this.#end - this.#start);
           throw new EndOfStreamError(
@@ -486,13 +565,10 @@ export class Socket {
           chunks.push(this.#take(n));
           total += n;
         }
-        if (
-          !await this.#more(
-            deadline ??= this.#deadline(options, "read to the end"),
-          )
-        ) {
-          break;
-        }
+        await this.#wait(
+          deadline ??= this.#deadline(options, "read to the end"),
+        );
+        if (!this.#more()) break;
       }
     } finally {
       deadline?.clear();
@@ -510,24 +586,48 @@ export class Socket {
   /**
    * Looks at the buffered input without consuming it, reading more only when
    * `more` is true or nothing is buffered. The view is valid until the next
-   * read. This is the hook for parsers that work on bytes (the Lisp reader
-   * uses it).
+   * read or `close()`. This is the hook for parsers that work on bytes (the
+   * Lisp reader uses it).
    *
    * @param more Wait for bytes beyond those already buffered.
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns The buffered bytes and whether the stream has ended after them.
    */
-  async peek(
+  peek(
     more: boolean,
     options?: WaitOptions,
   ): Promise<{ bytes: Uint8Array; eof: boolean }> {
-    if (more || this.#end === this.#start) {
-      const deadline = this.#deadline(options, "read");
-      try {
-        await this.#more(deadline);
-      } finally {
-        deadline?.clear();
-      }
+    if (!more && this.#end > this.#start) {
+      return Promise.resolve({
+        bytes: this.#buf.subarray(this.#start, this.#end),
+        eof: this.#eof,
+      });
+    }
+    if (hasDeadline(options)) return this.#peekMore(options);
+    let filled: Promise<void>;
+    try {
+      filled = this.#fill();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return filled.then(() => {
+      this.#more();
+      return {
+        bytes: this.#buf.subarray(this.#start, this.#end),
+        eof: this.#eof,
+      };
+    });
+  }
+
+  async #peekMore(
+    options: WaitOptions | undefined,
+  ): Promise<{ bytes: Uint8Array; eof: boolean }> {
+    const deadline = this.#deadline(options, "read");
+    try {
+      await this.#wait(deadline);
+      this.#more();
+    } finally {
+      deadline?.clear();
     }
     return {
       bytes: this.#buf.subarray(this.#start, this.#end),
@@ -574,9 +674,27 @@ export class Socket {
       );
     }
     if (typeof data === "string") {
-      this.#reserve(data.length * 3);
-      this.#wlen += encoder.encodeInto(data, this.#wbuf.subarray(this.#wlen))
-        .written;
+      const length = data.length;
+      this.#reserve(length * 3);
+      const wbuf = this.#wbuf;
+      let at = this.#wlen;
+      let i = 0;
+      // Short ASCII text is copied by hand; encodeInto() costs more than
+      // the copy for a few bytes.
+      if (length <= 64) {
+        for (; i < length; i++) {
+          const code = data.charCodeAt(i);
+          if (code >= 0x80) break;
+          wbuf[at++] = code;
+        }
+      }
+      if (i < length) {
+        at += encoder.encodeInto(
+          i === 0 ? data : data.slice(i),
+          wbuf.subarray(at),
+        ).written;
+      }
+      this.#wlen = at;
     } else if (
       data.length >= WRITE_HIGH_WATER && this.#wlen === 0 &&
       this.#flushing === undefined
@@ -630,21 +748,40 @@ export class Socket {
    * @returns A promise that settles when the socket is closed; it never
    * rejects.
    */
-  async close(options?: CloseOptions): Promise<void> {
-    if (this.#closed) return;
-    if (!options?.abort && this.#writeError === undefined) {
-      try {
-        await this.flush();
-      } catch {
-        // The peer is gone; the bytes cannot be delivered.
-      }
-      if (this.#closed) return;
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closed) return DONE;
+    if (
+      !options?.abort && this.#writeError === undefined &&
+      (this.#wlen > 0 || this.#flushing !== undefined)
+    ) {
+      return this.#flushThenClose();
     }
+    this.#shut();
+    return DONE;
+  }
+
+  async #flushThenClose(): Promise<void> {
+    try {
+      await this.flush();
+    } catch {
+      // The peer is gone; the bytes cannot be delivered.
+    }
+    if (!this.#closed) this.#shut();
+  }
+
+  #shut(): void {
     this.#closed = true;
     try {
       this.#conn.close();
     } catch {
       // Already closed underneath.
+    }
+    this.#releaseRead();
+    if (this.#wbufIsPiece && !this.#draining) {
+      this.#wbufIsPiece = false;
+      givePiece(this.#wbuf);
+      this.#wbuf = EMPTY;
+      this.#wlen = 0;
     }
   }
 
@@ -659,6 +796,7 @@ export class Socket {
    * @param noDelay `true` sends small writes at once.
    */
   setNoDelay(noDelay: boolean): void {
+    this.#noDelayLater = false;
     if ("setNoDelay" in this.#conn) {
       (this.#conn as Deno.TcpConn).setNoDelay(noDelay);
     }
@@ -709,14 +847,20 @@ export class Socket {
     return new Deadline(options!, () => `Cannot ${what} from ${this.#peer()}`);
   }
 
-  /** Waits for more input. Returns false at the end of the stream. */
-  async #more(deadline: Deadline | undefined): Promise<boolean> {
+  /**
+   * Waits for the outstanding read (started if none is) to bring bytes, the
+   * end of the stream or an error; or for the deadline. Settles at once when
+   * nothing more can come. Then call `#more()`.
+   */
+  #wait(deadline: Deadline | undefined): Promise<void> {
+    const filled = this.#fill();
+    return deadline === undefined ? filled : deadline.race(filled);
+  }
+
+  /** After `#wait()`: throws what the read met; false when no more bytes will come. */
+  #more(): boolean {
     if (this.#readError !== undefined) throw this.#readError;
-    if (this.#eof) return false;
-    const pending = this.#fill();
-    await (deadline ? deadline.race(pending) : pending);
-    if (this.#readError !== undefined) throw this.#readError;
-    return !this.#eof || this.#end > this.#start;
+    return !this.#eof;
   }
 
   /** The one outstanding read into the buffer, started if none is. */
@@ -728,31 +872,52 @@ export class Socket {
     }
     if (this.#eof || this.#readError !== undefined) return DONE;
     this.#makeSpace();
-    const pending = this.#pull();
-    if (this.#pulling) this.#pending = pending;
-    return pending;
+    let read: Promise<number | null>;
+    try {
+      const end = this.#end;
+      read = this.#conn.read(end === 0 ? this.#buf : this.#buf.subarray(end));
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    return this.#pending = read.then(
+      (n) => this.#gotBytes(n),
+      (error) => this.#gotError(error),
+    );
   }
 
-  async #pull(): Promise<void> {
-    this.#pulling = true;
-    try {
-      const space = this.#buf.subarray(this.#end);
-      const n = await this.#conn.read(space);
-      if (n === null) {
-        this.#eof = true;
-      } else {
-        this.#end += n;
-        this.#lastActive = performance.now();
-        if (n === space.length) this.#grow = true;
-      }
-    } catch (error) {
-      this.#readError = this.#closed ? this.#closedError() : (mapError(error, {
-        action: `read from ${this.#peer()}`,
-      }) as SocketError);
-    } finally {
-      this.#pulling = false;
-      this.#pending = undefined;
+  #gotBytes(n: number | null): void {
+    this.#pending = undefined;
+    if (n === null) {
+      this.#eof = true;
+    } else {
+      this.#end += n;
+      if (this.#end === this.#buf.length) this.#grow = true;
+      this.#lastActive = performance.now();
     }
+    if (this.#closed) this.#releaseRead();
+  }
+
+  #gotError(error: unknown): void {
+    this.#pending = undefined;
+    this.#readError = this.#closed ? this.#closedError() : (mapError(error, {
+      action: `read from ${this.#peer()}`,
+    }) as SocketError);
+    if (this.#closed) this.#releaseRead();
+  }
+
+  /**
+   * After close: gives the read piece back once no read holds it. Input
+   * still buffered stays readable, moved to an array of its own.
+   */
+  #releaseRead(): void {
+    if (!this.#bufIsPiece || this.#pending !== undefined) return;
+    const piece = this.#buf;
+    const rest = this.#end - this.#start;
+    this.#buf = rest === 0 ? EMPTY : piece.slice(this.#start, this.#end);
+    this.#start = 0;
+    this.#end = rest;
+    this.#bufIsPiece = false;
+    givePiece(piece);
   }
 
   /** Makes room at the end of the buffer; only called with no read pending. */
@@ -762,9 +927,12 @@ export class Socket {
     const size = this.#buf.length;
     const free = size - this.#end;
     if (size === 0) {
-      this.#buf = new Uint8Array(
-        Math.min(INITIAL_BUFFER_SIZE, this.#maxBufferSize),
-      );
+      if (this.#maxBufferSize >= PIECE_SIZE) {
+        this.#buf = takePiece();
+        this.#bufIsPiece = true;
+      } else {
+        this.#buf = new Uint8Array(this.#maxBufferSize);
+      }
       return;
     }
     if (free >= size >> 2 && !(this.#grow && size < GROW_READ_LIMIT)) return;
@@ -797,13 +965,18 @@ export class Socket {
     }
     const buf = new Uint8Array(bigger);
     buf.set(this.#buf.subarray(this.#start, this.#end));
+    if (this.#bufIsPiece) {
+      this.#bufIsPiece = false;
+      givePiece(this.#buf);
+    }
     this.#buf = buf;
     this.#end = used;
     this.#start = 0;
   }
 
   #take(n: number): Uint8Array {
-    const out = this.#buf.slice(this.#start, this.#start + n);
+    const out = new Uint8Array(n);
+    out.set(this.#buf.subarray(this.#start, this.#start + n));
     this.#start += n;
     return out;
   }
@@ -826,10 +999,18 @@ export class Socket {
   #reserve(n: number): void {
     const need = this.#wlen + n;
     if (need <= this.#wbuf.length) return;
-    let size = Math.max(this.#wbuf.length * 2, INITIAL_BUFFER_SIZE);
+    if (this.#wbuf.length === 0 && need <= PIECE_SIZE) {
+      this.#wbuf = takePiece();
+      this.#wbufIsPiece = true;
+      return;
+    }
+    let size = Math.max(this.#wbuf.length * 2, PIECE_SIZE * 4);
     while (size < need) size *= 2;
     const buf = new Uint8Array(size);
     buf.set(this.#wbuf.subarray(0, this.#wlen));
+    // A drain in progress may still be writing from the piece.
+    if (this.#wbufIsPiece && !this.#draining) givePiece(this.#wbuf);
+    this.#wbufIsPiece = false;
     this.#wbuf = buf;
   }
 
@@ -843,14 +1024,40 @@ export class Socket {
     return drain;
   }
 
+  /** Counts a write; sets TCP_NODELAY before the second. */
+  #noDelaySoon(): void {
+    if (!this.#written) {
+      this.#written = true;
+      return;
+    }
+    this.#noDelayLater = false;
+    try {
+      (this.#conn as Deno.TcpConn).setNoDelay(true);
+    } catch {
+      // The peer may be gone; the write will tell.
+    }
+  }
+
   async #drain(first: Uint8Array | undefined): Promise<void> {
     this.#draining = true;
     try {
-      if (first) await this.#writeAll(first);
+      for (let view = first; view !== undefined && view.length > 0;) {
+        if (this.#noDelayLater) this.#noDelaySoon();
+        const n = await this.#conn.write(view);
+        this.#lastActive = performance.now();
+        view = view.subarray(n);
+      }
       while (this.#wlen > 0) {
         const n = this.#wlen;
-        await this.#writeAll(this.#wbuf.subarray(0, n));
-        this.#wbuf.copyWithin(0, n, this.#wlen);
+        let view = this.#wbuf.subarray(0, n);
+        for (;;) {
+          if (this.#noDelayLater) this.#noDelaySoon();
+          const k = await this.#conn.write(view);
+          this.#lastActive = performance.now();
+          if (k === view.length) break;
+          view = view.subarray(k);
+        }
+        if (this.#wlen > n) this.#wbuf.copyWithin(0, n, this.#wlen);
         this.#wlen -= n;
       }
     } catch (error) {
@@ -867,15 +1074,47 @@ export class Socket {
       this.#flushing = undefined;
     }
   }
+}
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let view = bytes;
-    while (view.length > 0) {
-      const n = await this.#conn.write(view);
-      this.#lastActive = performance.now();
-      view = view.subarray(n);
+/**
+ * Gives a socket made by `listen()` or `connect()` TCP_NODELAY, from its
+ * second write on (the first cannot be delayed).
+ *
+ * @param socket A socket over a TCP connection.
+ */
+export function setNoDelayLater(socket: Socket): void {
+  armNoDelay(socket);
+}
+
+/** Finds `byte` in `bytes[from, to)`; -1 when it is not there. */
+function indexOfByte(
+  bytes: Uint8Array,
+  byte: number,
+  from: number,
+  to: number,
+): number {
+  const i = bytes.subarray(from, to).indexOf(byte);
+  return i < 0 ? -1 : from + i;
+}
+
+/** Decodes `bytes[start, stop)` as UTF-8; short ASCII without a call out. */
+function decodeText(bytes: Uint8Array, start: number, stop: number): string {
+  if (stop - start <= 32) {
+    let ascii = true;
+    for (let i = start; i < stop; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      return String.fromCharCode.apply(
+        null,
+        bytes.subarray(start, stop) as unknown as number[],
+      );
     }
   }
+  return decoder.decode(bytes.subarray(start, stop));
 }
 
 /** Finds `needle` in `haystack[from, to)`; -1 when it is not there. */

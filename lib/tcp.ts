@@ -16,7 +16,7 @@ import {
   type SocketError,
   TimeoutError,
 } from "./errors.ts";
-import { Socket, type SocketOptions } from "./socket.ts";
+import { setNoDelayLater, Socket, type SocketOptions } from "./socket.ts";
 
 /**
  * Options for {@linkcode listen}.
@@ -308,13 +308,7 @@ export class Listener {
   }
 
   #wrap(conn: Deno.TcpConn): Socket {
-    try {
-      if (this.#options.noDelay === false) conn.setNoDelay(false);
-      if (this.#options.keepAlive) conn.setKeepAlive(true);
-    } catch {
-      // The peer may already be gone; reads will tell.
-    }
-    return new Socket(conn, this.#options);
+    return wrap(conn, this.#options);
   }
 
   /** The one outstanding accept, started if none is. */
@@ -474,11 +468,21 @@ export async function connect(options: ConnectOptions): Promise<Socket> {
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
+  return wrap(conn, options);
+}
+
+/** Makes the socket for a new connection, with its TCP options. */
+function wrap(
+  conn: Deno.TcpConn,
+  options: SocketOptions & { noDelay?: boolean; keepAlive?: boolean },
+): Socket {
   try {
     if (options.noDelay === false) conn.setNoDelay(false);
     if (options.keepAlive) conn.setKeepAlive(true);
   } catch {
     // The peer may already be gone; reads will tell.
   }
-  return new Socket(conn, options);
+  const socket = new Socket(conn, options);
+  if (options.noDelay !== false) setNoDelayLater(socket);
+  return socket;
 }

@@ -150,7 +150,6 @@ export class DatagramSocket {
   readonly #buffer: Uint8Array;
   #queued: Datagram | undefined;
   #pending: Promise<void> | undefined;
-  #receiving = false;
   #error: SocketError | undefined;
   #closed = false;
 
@@ -229,15 +228,35 @@ export class DatagramSocket {
    * @throws {TimeoutError} when the timeout passes first.
    * @throws {ConnectionClosedError} when the socket is or gets closed.
    */
-  async receive(options?: WaitOptions): Promise<Datagram> {
-    let deadline: Deadline | undefined;
-    if (hasDeadline(options)) {
-      checkTimeout(options!.timeout);
-      deadline = new Deadline(
-        options!,
-        () => `Cannot receive on ${this.#where()}`,
-      );
+  receive(options?: WaitOptions): Promise<Datagram> {
+    if (hasDeadline(options)) return this.#receiveBefore(options!);
+    const datagram = this.#queued;
+    if (datagram !== undefined) {
+      this.#queued = undefined;
+      return Promise.resolve(datagram);
     }
+    return this.#nextDatagram();
+  }
+
+  /** Without a deadline: the next datagram, waiting as a continuation. */
+  #nextDatagram(): Promise<Datagram> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    return this.#startReceive().then(() => this.#takeDatagram());
+  }
+
+  #takeDatagram(): Datagram | Promise<Datagram> {
+    const datagram = this.#queued;
+    if (datagram === undefined) return this.#nextDatagram();
+    this.#queued = undefined;
+    return datagram;
+  }
+
+  async #receiveBefore(options: WaitOptions): Promise<Datagram> {
+    checkTimeout(options.timeout);
+    const deadline = new Deadline(
+      options,
+      () => `Cannot receive on ${this.#where()}`,
+    );
     try {
       for (;;) {
         const datagram = this.#queued;
@@ -246,11 +265,10 @@ export class DatagramSocket {
           return datagram;
         }
         if (this.#error !== undefined) throw this.#error;
-        const pending = this.#startReceive();
-        await (deadline ? deadline.race(pending) : pending);
+        await deadline.race(this.#startReceive());
       }
     } finally {
-      deadline?.clear();
+      deadline.clear();
     }
   }
 
@@ -272,16 +290,19 @@ export class DatagramSocket {
         "Cannot send a datagram without an address: pass one, or use connectDatagram()",
       );
     }
-    const where = formatHostPort(addr.hostname, addr.port);
     if (data.length > MAX_DATAGRAM_SIZE) {
       throw new LimitExceededError(
-        `Cannot send ${data.length} bytes to ${where}: one datagram holds at most ${MAX_DATAGRAM_SIZE}`,
+        `Cannot send ${data.length} bytes to ${
+          formatHostPort(addr.hostname, addr.port)
+        }: one datagram holds at most ${MAX_DATAGRAM_SIZE}`,
         MAX_DATAGRAM_SIZE,
       );
     }
     if (this.#closed) {
       throw new ConnectionClosedError(
-        `Cannot send to ${where}: the socket is closed`,
+        `Cannot send to ${
+          formatHostPort(addr.hostname, addr.port)
+        }: the socket is closed`,
       );
     }
     try {
@@ -291,6 +312,7 @@ export class DatagramSocket {
         port: addr.port,
       });
     } catch (error) {
+      const where = formatHostPort(addr.hostname, addr.port);
       const mapped = mapError(error, {
         action: `send to ${where}`,
         address: { hostname: addr.hostname, port: addr.port },
@@ -375,34 +397,39 @@ export class DatagramSocket {
     if (this.#queued !== undefined || this.#error !== undefined) {
       return Promise.resolve();
     }
-    const pending = this.#receiveOne();
-    if (this.#receiving) this.#pending = pending;
-    return pending;
+    return this.#pending = this.#receiveOne();
   }
 
-  async #receiveOne(): Promise<void> {
-    this.#receiving = true;
+  /** One receive underneath; a connected socket skips strangers' datagrams. */
+  #receiveOne(): Promise<void> {
+    let received: Promise<[Uint8Array, Deno.Addr]>;
     try {
-      for (;;) {
-        const [view, from] = await this.#conn.receive(this.#buffer);
-        const remoteAddr = from as Deno.NetAddr;
-        if (this.#peer && !samePeer(remoteAddr, this.#peer)) continue;
-        this.#queued = { data: view.slice(), remoteAddr };
-        return;
-      }
+      received = this.#conn.receive(this.#buffer);
     } catch (error) {
-      this.#error = this.#closed
-        ? new ConnectionClosedError(
-          `Cannot receive on ${this.#where()}: the socket is closed`,
-          { cause: error },
-        )
-        : mapError(error, {
-          action: `receive on ${this.#where()}`,
-        }) as SocketError;
-    } finally {
-      this.#receiving = false;
-      this.#pending = undefined;
+      received = Promise.reject(error);
     }
+    return received.then(
+      ([view, from]): Promise<void> | undefined => {
+        const remoteAddr = from as Deno.NetAddr;
+        if (this.#peer && !samePeer(remoteAddr, this.#peer)) {
+          return this.#receiveOne();
+        }
+        this.#pending = undefined;
+        this.#queued = { data: view.slice(), remoteAddr };
+        return undefined;
+      },
+      (error) => {
+        this.#pending = undefined;
+        this.#error = this.#closed
+          ? new ConnectionClosedError(
+            `Cannot receive on ${this.#where()}: the socket is closed`,
+            { cause: error },
+          )
+          : mapError(error, {
+            action: `receive on ${this.#where()}`,
+          }) as SocketError;
+      },
+    );
   }
 }
 

@@ -1,0 +1,625 @@
+/**
+ * The benchmark suite: every scenario run against sock and against a raw
+ * Deno baseline, alternating (sock, raw, sock, raw, …), each run in fresh
+ * server and load generator processes on 127.0.0.1. Prints a Markdown table
+ * of medians and the sock/raw ratios against the targets.
+ *
+ * ```sh
+ * deno task bench                  # the full suite, a few minutes
+ * deno task bench --quick          # a smoke run of every scenario, seconds
+ * deno task bench --only sum,idle --rounds 5 --duration 5
+ * deno task bench --only sum --profile /tmp/prof   # --cpu-prof the sock servers
+ * ```
+ *
+ * It runs with `-A`: Deno asks for every permission to read /proc/<pid>/,
+ * where the CPU times and memory come from. The servers themselves run with
+ * `--allow-net=127.0.0.1 --unstable-net` only.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { LoadConfig, LoadResult } from "./load.ts";
+import { median } from "./_stats.ts";
+
+type Impl = "sock" | "raw";
+
+interface Scenario {
+  /** What --only names. */
+  key: string;
+  /** The table's label. */
+  label: string;
+  /** What the load generator speaks. */
+  protocol: LoadConfig["scenario"];
+  /** Each server's scenario argument. */
+  servers: Record<Impl, string>;
+  /** Load generator settings. */
+  load: Pick<LoadConfig, "clients" | "depth">;
+  /** Server processes sharing the port (reusePort). */
+  workers: number;
+  /** The throughput unit. */
+  unit: string;
+  /** What one "op" is, for CPU per op. */
+  op: string;
+  /** Minimum sock/raw throughput ratio. */
+  minThroughput?: number;
+  /** Maximum sock/raw server CPU per op ratio. */
+  maxCpu?: number;
+  /** Idle only: most extra KiB per connection sock may use over raw. */
+  maxIdleExtraKiB?: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    key: "sum",
+    label: "sum, connection per request, 32 clients",
+    protocol: "sum",
+    servers: { sock: "sum", raw: "sum" },
+    load: { clients: 32, depth: 1 },
+    workers: 1,
+    unit: "req/s",
+    op: "request",
+    minThroughput: 0.95,
+    maxCpu: 1.05,
+  },
+  {
+    key: "line-1",
+    label: "line protocol, 1 in flight × 32 connections",
+    protocol: "line",
+    servers: { sock: "line", raw: "line" },
+    load: { clients: 32, depth: 1 },
+    workers: 1,
+    unit: "lines/s",
+    op: "line",
+    minThroughput: 0.95,
+  },
+  {
+    key: "line-32",
+    label: "line protocol, 32 pipelined × 32 connections",
+    protocol: "line",
+    servers: { sock: "line", raw: "line" },
+    load: { clients: 32, depth: 32 },
+    workers: 1,
+    unit: "lines/s",
+    op: "line",
+    minThroughput: 1.0,
+  },
+  {
+    key: "echo",
+    label: "bulk echo, 4 connections: readExactly(64 KiB)/write/flush",
+    protocol: "echo",
+    servers: { sock: "echo", raw: "echo" },
+    load: { clients: 4, depth: 1 },
+    workers: 1,
+    unit: "MB/s",
+    op: "64 KiB",
+    minThroughput: 1.1,
+  },
+  {
+    key: "echo-peek",
+    label: "bulk echo, 4 connections: peek/write/consume",
+    protocol: "echo",
+    servers: { sock: "echo-peek", raw: "echo" },
+    load: { clients: 4, depth: 1 },
+    workers: 1,
+    unit: "MB/s",
+    op: "64 KiB",
+    minThroughput: 1.1,
+  },
+  {
+    key: "udp",
+    label: "UDP reverse, 4 sockets × 8 in flight",
+    protocol: "udp",
+    servers: { sock: "udp", raw: "udp" },
+    load: { clients: 4, depth: 8 },
+    workers: 1,
+    unit: "dgram/s",
+    op: "datagram",
+    minThroughput: 0.95,
+  },
+  {
+    key: "sum-2w",
+    label: "sum with 2 workers (reusePort), 32 clients",
+    protocol: "sum",
+    servers: { sock: "sum", raw: "sum" },
+    load: { clients: 32, depth: 1 },
+    workers: 2,
+    unit: "req/s",
+    op: "request",
+  },
+  {
+    key: "idle",
+    label: "idle connections waiting for a line, server RSS",
+    protocol: "idle",
+    servers: { sock: "idle", raw: "idle" },
+    load: { clients: 0, depth: 0 },
+    workers: 1,
+    unit: "KiB/conn",
+    op: "connection",
+    maxIdleExtraKiB: 2,
+  },
+  {
+    key: "idle-sum",
+    label: "idle connections to the sum servers, server RSS",
+    protocol: "idle",
+    servers: { sock: "idle-sum", raw: "idle-sum" },
+    load: { clients: 0, depth: 0 },
+    workers: 1,
+    unit: "KiB/conn",
+    op: "connection",
+  },
+];
+
+const IDLE_CONNECTIONS = 10_000;
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+interface Run {
+  impl: Impl;
+  result: LoadResult;
+  throughput: number;
+  cpuPerOp: number;
+  serverPct: number;
+  loadPct: number;
+  otherPct: number;
+  perConnKiB: number;
+}
+
+// --- processes -------------------------------------------------------------
+
+/** Runs deno under sh with the open-files limit raised to the hard limit. */
+function spawnDeno(args: string[]): Deno.ChildProcess {
+  return new Deno.Command("sh", {
+    args: [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+      Deno.execPath(),
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function openFileLimit(): Promise<number> {
+  const { stdout } = await new Deno.Command("sh", {
+    args: ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; ulimit -n'],
+  }).output();
+  const text = new TextDecoder().decode(stdout).trim();
+  return text === "unlimited" ? Infinity : Number(text);
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+  }
+  return text;
+}
+
+interface ServerProcess {
+  child: Deno.ChildProcess;
+  port: number;
+  stderr: Promise<string>;
+}
+
+async function startServer(
+  impl: Impl,
+  scenario: Scenario,
+  port: number,
+  profileDir: string | undefined,
+): Promise<ServerProcess> {
+  const args = ["run", "--allow-net=127.0.0.1", "--unstable-net"];
+  if (profileDir && impl === "sock") {
+    args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
+  }
+  args.push(`${HERE}${impl}_server.ts`, scenario.servers[impl], String(port));
+  if (scenario.workers > 1) args.push("reuse-port");
+  const child = spawnDeno(args);
+  const stderr = collect(child.stderr);
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) {
+        throw new Error(
+          `${impl} ${
+            scenario.servers[impl]
+          } server exited before listening: ${await stderr}`,
+        );
+      }
+      seen += value;
+      const match = /listening (\d+)/.exec(seen);
+      if (match) {
+        // Keep draining stdout so the server never blocks on it.
+        (async () => {
+          while (!(await lines.read()).done);
+        })().catch(() => {});
+        return { child, port: Number(match[1]), stderr };
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function stopServer(server: ServerProcess): Promise<void> {
+  try {
+    server.child.kill("SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  const timer = setTimeout(() => {
+    try {
+      server.child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, 5000);
+  await server.child.status;
+  clearTimeout(timer);
+}
+
+async function runLoad(config: LoadConfig): Promise<LoadResult> {
+  const child = spawnDeno([
+    "run",
+    "-A",
+    `${HERE}load.ts`,
+    JSON.stringify(config),
+  ]);
+  const limit = (config.warmup + config.duration) * 1000 + 60_000;
+  const timer = setTimeout(() => child.kill("SIGKILL"), limit);
+  const [stdout, stderr, status] = await Promise.all([
+    collect(child.stdout),
+    collect(child.stderr),
+    child.status,
+  ]);
+  clearTimeout(timer);
+  if (!status.success) {
+    throw new Error(`load generator failed (${status.code}): ${stderr}`);
+  }
+  if (stderr.trim()) console.error(stderr.trim());
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+async function runOnce(
+  impl: Impl,
+  scenario: Scenario,
+  settings: Settings,
+): Promise<Run> {
+  const servers: ServerProcess[] = [];
+  try {
+    servers.push(await startServer(impl, scenario, 0, settings.profile));
+    for (let i = 1; i < scenario.workers; i++) {
+      servers.push(
+        await startServer(impl, scenario, servers[0]!.port, settings.profile),
+      );
+    }
+    const result = await runLoad({
+      scenario: scenario.protocol,
+      port: servers[0]!.port,
+      serverPids: servers.map((s) => s.child.pid),
+      warmup: settings.warmup,
+      duration: settings.duration,
+      idleCount: settings.idle,
+      rssSamples: settings.rssSamples,
+      ...scenario.load,
+    });
+    const ms = result.seconds * 1000;
+    const throughput = scenario.unit === "MB/s"
+      ? result.bytes / result.seconds / 1e6
+      : result.ops / result.seconds;
+    return {
+      impl,
+      result,
+      throughput,
+      cpuPerOp: result.serverCpu * 1000 / result.ops,
+      serverPct: 100 * result.serverCpu / ms,
+      loadPct: 100 * result.loadCpu / ms,
+      otherPct: 100 *
+        (result.machineCpu - result.serverCpu - result.loadCpu) / ms,
+      perConnKiB: result.connections
+        ? (result.rssAfter! - result.rssBefore!) / result.connections / 1024
+        : NaN,
+    };
+  } finally {
+    await Promise.all(servers.map(stopServer));
+    for (const server of servers) {
+      const text = (await server.stderr).trim();
+      if (text) console.error(`${impl} server: ${text.slice(0, 2000)}`);
+    }
+  }
+}
+
+// --- reporting ---------------------------------------------------------------
+
+interface Summary {
+  scenario: Scenario;
+  runs: Run[];
+}
+
+function fmt(value: number, digits = 0): string {
+  if (!Number.isFinite(value)) return "–";
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function med(runs: Run[], impl: Impl, pick: (run: Run) => number): number {
+  return median(runs.filter((r) => r.impl === impl).map(pick));
+}
+
+function ratio(a: number, b: number): string {
+  return Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "–";
+}
+
+function table(summaries: Summary[]): string {
+  const out: string[] = [
+    "| scenario | impl | throughput | p50 µs | p99 µs | server CPU µs/op | server CPU | load CPU | other CPU | errors |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const { scenario, runs } of summaries) {
+    if (scenario.protocol === "idle") {
+      for (const impl of ["sock", "raw"] as Impl[]) {
+        const mine = runs.filter((r) => r.impl === impl);
+        out.push(
+          `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
+            fmt(med(runs, impl, (r) => r.perConnKiB), 2)
+          } KiB/conn (${
+            fmt(median(mine.map((r) => r.result.connections ?? NaN)))
+          } conns, RSS ${
+            fmt(med(runs, impl, (r) => r.result.rssBefore! / 2 ** 20), 1)
+          } → ${
+            fmt(med(runs, impl, (r) => r.result.rssAfter! / 2 ** 20), 1)
+          } MiB) | – | – | ${
+            fmt(med(runs, impl, (r) => r.cpuPerOp), 1)
+          } | – | – | – | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
+        );
+      }
+      const extra = med(runs, "sock", (r) => r.perConnKiB) -
+        med(runs, "raw", (r) => r.perConnKiB);
+      out.push(
+        `| | sock − raw | **${fmt(extra, 2)} KiB/conn** | | | | | | | |`,
+      );
+      continue;
+    }
+    for (const impl of ["sock", "raw"] as Impl[]) {
+      const mine = runs.filter((r) => r.impl === impl);
+      out.push(
+        `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
+          fmt(
+            med(runs, impl, (r) => r.throughput),
+            scenario.unit === "MB/s" ? 0 : 0,
+          )
+        } ${scenario.unit} | ${fmt(med(runs, impl, (r) => r.result.p50))} | ${
+          fmt(med(runs, impl, (r) => r.result.p99))
+        } | ${fmt(med(runs, impl, (r) => r.cpuPerOp), 2)} | ${
+          fmt(med(runs, impl, (r) => r.serverPct))
+        }% | ${fmt(med(runs, impl, (r) => r.loadPct))}% | ${
+          fmt(med(runs, impl, (r) => r.otherPct))
+        }% | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
+      );
+    }
+    out.push(
+      `| | sock/raw | **${
+        ratio(
+          med(runs, "sock", (r) => r.throughput),
+          med(runs, "raw", (r) => r.throughput),
+        )
+      }** | ${
+        ratio(
+          med(runs, "sock", (r) => r.result.p50),
+          med(runs, "raw", (r) => r.result.p50),
+        )
+      } | ${
+        ratio(
+          med(runs, "sock", (r) => r.result.p99),
+          med(runs, "raw", (r) => r.result.p99),
+        )
+      } | **${
+        ratio(
+          med(runs, "sock", (r) => r.cpuPerOp),
+          med(runs, "raw", (r) => r.cpuPerOp),
+        )
+      }** | | | | |`,
+    );
+  }
+  return out.join("\n");
+}
+
+function targets(summaries: Summary[]): { text: string; met: boolean } {
+  const out: string[] = ["| target | measured | met |", "|---|--:|:-:|"];
+  let all = true;
+  const add = (what: string, value: number, ok: boolean, text: string) => {
+    if (!Number.isFinite(value)) return;
+    all &&= ok;
+    out.push(`| ${what} | ${text} | ${ok ? "yes" : "**no**"} |`);
+  };
+  for (const { scenario, runs } of summaries) {
+    if (scenario.protocol === "idle") {
+      const extra = med(runs, "sock", (r) => r.perConnKiB) -
+        med(runs, "raw", (r) => r.perConnKiB);
+      if (scenario.maxIdleExtraKiB !== undefined) {
+        add(
+          `${scenario.key}: ≤ ${scenario.maxIdleExtraKiB} KiB per connection above raw`,
+          extra,
+          extra <= scenario.maxIdleExtraKiB,
+          `${fmt(extra, 2)} KiB`,
+        );
+      }
+      continue;
+    }
+    const t = med(runs, "sock", (r) => r.throughput) /
+      med(runs, "raw", (r) => r.throughput);
+    if (scenario.minThroughput !== undefined) {
+      add(
+        `${scenario.key}: throughput ≥ ${
+          scenario.minThroughput.toFixed(2)
+        }× raw`,
+        t,
+        t >= scenario.minThroughput,
+        `${t.toFixed(2)}×`,
+      );
+    }
+    if (scenario.maxCpu !== undefined) {
+      const c = med(runs, "sock", (r) => r.cpuPerOp) /
+        med(runs, "raw", (r) => r.cpuPerOp);
+      add(
+        `${scenario.key}: server CPU per ${scenario.op} ≤ ${
+          scenario.maxCpu.toFixed(2)
+        }× raw`,
+        c,
+        c <= scenario.maxCpu,
+        `${c.toFixed(2)}×`,
+      );
+    }
+  }
+  const one = summaries.find((s) => s.scenario.key === "sum");
+  const two = summaries.find((s) => s.scenario.key === "sum-2w");
+  if (one && two) {
+    for (const impl of ["sock", "raw"] as Impl[]) {
+      const a = med(one.runs, impl, (r) => r.throughput);
+      const b = med(two.runs, impl, (r) => r.throughput);
+      out.push(
+        `| sum, ${impl}: 1 worker → 2 workers (reusePort) | ${fmt(a)} → ${
+          fmt(b)
+        } req/s (${ratio(b, a)}) | – |`,
+      );
+    }
+  }
+  return { text: out.join("\n"), met: all };
+}
+
+// --- main --------------------------------------------------------------------
+
+interface Settings {
+  rssSamples: number;
+  rounds: number;
+  warmup: number;
+  duration: number;
+  idle: number;
+  profile: string | undefined;
+}
+
+async function machine(): Promise<string> {
+  const cpus = navigator.hardwareConcurrency;
+  let model = "";
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? "";
+  } catch {
+    // Not Linux.
+  }
+  return `${cpus} cores${
+    model ? ` (${model})` : ""
+  }, Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os} ${Deno.build.arch}`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      rounds: { type: "string" },
+      warmup: { type: "string" },
+      duration: { type: "string" },
+      idle: { type: "string" },
+      profile: { type: "string" },
+      json: { type: "string" },
+    },
+    strict: true,
+  });
+  const quick = values.quick;
+  const limit = await openFileLimit();
+  let idle = Number(values.idle ?? (quick ? 200 : IDLE_CONNECTIONS));
+  const notes: string[] = [];
+  if (limit - 200 < idle) {
+    notes.push(
+      `open-files limit ${limit}: idle scaled down from ${idle} to ${
+        limit - 200
+      } connections`,
+    );
+    idle = limit - 200;
+  }
+  const settings: Settings = {
+    rounds: Number(values.rounds ?? (quick ? 1 : 5)),
+    warmup: Number(values.warmup ?? (quick ? 0.1 : 1)),
+    duration: Number(values.duration ?? (quick ? 0.3 : 3)),
+    idle,
+    rssSamples: quick ? 1 : 5,
+    profile: values.profile,
+  };
+  const only = values.only?.split(",");
+  const chosen = SCENARIOS.filter((s) => !only || only.includes(s.key));
+  if (chosen.length === 0) {
+    throw new Error(
+      `no scenario matches --only ${values.only}; choose from ${
+        SCENARIOS.map((s) => s.key).join(", ")
+      }`,
+    );
+  }
+  const started = performance.now();
+  console.error(
+    `# ${await machine()}\n# ${settings.rounds} rounds, ${settings.warmup} s warm-up + ${settings.duration} s measured per run`,
+  );
+  for (const note of notes) console.error(`# note: ${note}`);
+  const summaries: Summary[] = [];
+  let failures = 0;
+  for (const scenario of chosen) {
+    const runs: Run[] = [];
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const impl of ["sock", "raw"] as Impl[]) {
+        let run: Run;
+        try {
+          run = await runOnce(impl, scenario, settings);
+        } catch (error) {
+          failures++;
+          console.error(`# ${scenario.key} ${impl}: ${error}`);
+          continue;
+        }
+        runs.push(run);
+        // A lost datagram or a reset is not the bench code rotting; no
+        // answers, or many wrong ones, are.
+        if (run.result.ops === 0 || run.result.errors > run.result.ops / 100) {
+          failures++;
+        }
+        console.error(
+          `# ${scenario.key} round ${round} ${impl}: ${
+            scenario.protocol === "idle"
+              ? `${fmt(run.perConnKiB, 2)} KiB/conn`
+              : `${fmt(run.throughput)} ${scenario.unit}, ${
+                fmt(run.cpuPerOp, 2)
+              } µs/op, server ${fmt(run.serverPct)}%, load ${
+                fmt(run.loadPct)
+              }%, other ${fmt(run.otherPct)}%`
+          }${run.result.errors ? `, ${run.result.errors} errors` : ""}`,
+        );
+      }
+    }
+    summaries.push({ scenario, runs });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const goals = targets(summaries);
+  console.log(`Machine: ${await machine()}.`);
+  console.log(
+    `Medians of ${settings.rounds} alternating rounds (sock, raw, …), ${settings.duration} s measured after ${settings.warmup} s warm-up; the suite took ${
+      fmt(seconds)
+    } s.\n`,
+  );
+  console.log(table(summaries));
+  console.log(`\n${goals.text}`);
+  if (values.json) {
+    await Deno.writeTextFile(
+      values.json,
+      JSON.stringify({ settings, summaries }, null, 2),
+    );
+  }
+  if (failures > 0) {
+    console.error(`# ${failures} runs failed or saw errors`);
+    Deno.exit(1);
+  }
+}
