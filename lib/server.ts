@@ -561,6 +561,27 @@ export function serveDatagram(
     }
   }
 
+  /** Sends a reply at once: one promise, no async frame, per datagram. */
+  function sendReply(
+    datagram: Datagram,
+    answer: Uint8Array | string,
+  ): Promise<void> {
+    const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
+    return socket.send(bytes, datagram.remoteAddr).then(
+      () => {},
+      (error) => report(error, `reply to ${peerOf(datagram.remoteAddr)}`),
+    );
+  }
+
+  /** Counts a reply in flight until it settles (it never rejects). */
+  function track(done: Promise<void>): void {
+    const slot = inFlight.add(done);
+    done.then(() => {
+      inFlight.delete(slot);
+      slotFreed?.();
+    });
+  }
+
   async function handleAsync(
     datagram: Datagram,
     pending: Promise<DatagramReply>,
@@ -594,14 +615,12 @@ export function serveDatagram(
         report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
         continue;
       }
-      const done = answer instanceof Promise
-        ? handleAsync(datagram, answer)
-        : reply(datagram, answer);
-      const slot = inFlight.add(done);
-      done.finally(() => {
-        inFlight.delete(slot);
-        slotFreed?.();
-      });
+      if (answer === undefined) continue;
+      track(
+        answer instanceof Promise
+          ? handleAsync(datagram, answer)
+          : sendReply(datagram, answer),
+      );
     }
   }
 

@@ -51,7 +51,11 @@ export const MAX_DATAGRAM_SIZE = 65_507;
  * ```
  */
 export interface Datagram {
-  /** The payload, in a new array the caller owns. */
+  /**
+   * The payload. Its bytes belong to the caller and sock never reuses
+   * them, but a small payload is a view into a slab shared with other
+   * datagrams: `slice()` it before transferring `data.buffer`.
+   */
   data: Uint8Array;
   /** Who sent it. */
   remoteAddr: Deno.NetAddr;
@@ -306,11 +310,14 @@ export class DatagramSocket {
       );
     }
     try {
-      return await this.#conn.send(data, {
-        transport: "udp",
-        hostname: addr.hostname,
-        port: addr.port,
-      });
+      return await this.#conn.send(
+        data,
+        addr.transport === "udp" ? addr : {
+          transport: "udp",
+          hostname: addr.hostname,
+          port: addr.port,
+        },
+      );
     } catch (error) {
       const where = formatHostPort(addr.hostname, addr.port);
       const mapped = mapError(error, {
@@ -415,7 +422,7 @@ export class DatagramSocket {
           return this.#receiveOne();
         }
         this.#pending = undefined;
-        this.#queued = { data: view.slice(), remoteAddr };
+        this.#queued = { data: ownCopy(view), remoteAddr };
         return undefined;
       },
       (error) => {
@@ -431,6 +438,28 @@ export class DatagramSocket {
       },
     );
   }
+}
+
+// Small payloads are copied into a shared slab rather than each into an
+// ArrayBuffer of its own: an allocation per datagram cost more than the
+// rest of a receive. Slab bytes are never reused, so each payload still
+// belongs to its caller alone; only `data.buffer` is shared.
+const SLAB_SIZE = 64 * 1024;
+const POOLED_MAX = 2048;
+let slab = new Uint8Array(0);
+let slabAt = 0;
+
+function ownCopy(view: Uint8Array): Uint8Array {
+  const n = view.length;
+  if (n > POOLED_MAX) return view.slice();
+  if (slabAt + n > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabAt = 0;
+  }
+  const copy = slab.subarray(slabAt, slabAt + n);
+  copy.set(view);
+  slabAt += (n + 7) & ~7;
+  return copy;
 }
 
 function samePeer(a: Deno.NetAddr, b: Deno.NetAddr): boolean {

@@ -197,3 +197,16 @@ Deno.test("send() without the grant for its destination names the flag", async (
     /^PermissionError: Cannot send to 127\.0\.0\.1:9 .*--allow-net=127\.0\.0\.1\).*run again with --allow-net=127\.0\.0\.1:9\n$/,
   );
 });
+
+Deno.test("receive() payloads stay the caller's: later datagrams never overwrite them", async () => {
+  using server = listenDatagram({ port: 0 });
+  using client = listenDatagram({ port: 0 });
+  const kept: Uint8Array[] = [];
+  for (let i = 0; i < 3000; i++) {
+    await client.send(bytes(i & 255, (i >> 8) & 255, 7), server.addr);
+    kept.push((await server.receive({ timeout: 2000 })).data);
+  }
+  kept.forEach((data, i) =>
+    assert.deepEqual(data, bytes(i & 255, (i >> 8) & 255, 7))
+  );
+});
