@@ -237,6 +237,59 @@ class Slots<T> implements Iterable<T> {
   }
 }
 
+/** Waits for `promises` to settle, or for `ms` milliseconds, whichever is first. */
+async function settleWithin(
+  promises: Iterable<Promise<unknown>>,
+  ms: number,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(promises),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
+}
+
+/** What a loop tells its `Server` object. */
+interface Loop {
+  addr(): Deno.NetAddr;
+  active(): number;
+  stop(): Promise<void>;
+}
+
+/** The `Server` around a loop: one shutdown, however often and however it is asked for. */
+function running(signal: AbortSignal | undefined, loop: Loop): Server {
+  let stopped: Promise<void> | undefined;
+  let settle: () => void = () => {};
+  const finished = new Promise<void>((resolve) => settle = resolve);
+  const onAbort = () => void shutdown();
+  function shutdown(): Promise<void> {
+    return stopped ??= (async () => {
+      await loop.stop();
+      signal?.removeEventListener("abort", onAbort);
+      settle();
+    })();
+  }
+  if (signal?.aborted) void shutdown();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  return {
+    get addr() {
+      return loop.addr();
+    },
+    get port() {
+      return loop.addr().port;
+    },
+    get active() {
+      return loop.active();
+    },
+    get finished() {
+      return finished;
+    },
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
 function positive(name: string, value: number): number {
   if (!(value > 0)) {
     throw new RangeError(`Cannot use ${name} ${value}: it must be more than 0`);
@@ -341,55 +394,22 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     sweeper = setInterval(sweep, Math.max(10, Math.min(1000, idleTimeout / 4)));
   }
   const accepting = acceptLoop();
-  let finished: Promise<void> | undefined;
-  let settle: () => void = () => {};
-  const whenFinished = new Promise<void>((resolve) => settle = resolve);
-
-  function shutdown(): Promise<void> {
-    return finished ??= (async () => {
+  return running(options.signal, {
+    addr: () => listener.addr,
+    active: () => sockets.size,
+    async stop() {
       stopping = true;
       listener.close();
       slotFreed?.();
       await accepting;
       if (handlers.size > 0) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          Promise.all(handlers),
-          new Promise((resolve) =>
-            timer = setTimeout(resolve, shutdownTimeout)
-          ),
-        ]);
-        clearTimeout(timer);
+        await settleWithin(handlers, shutdownTimeout);
         for (const socket of sockets) socket.close({ abort: true });
         await Promise.all(handlers);
       }
       if (sweeper !== undefined) clearInterval(sweeper);
-      options.signal?.removeEventListener("abort", onAbort);
-      settle();
-    })();
-  }
-  const onAbort = () => void shutdown();
-  if (options.signal?.aborted) void shutdown();
-  else options.signal?.addEventListener("abort", onAbort, { once: true });
-
-  return {
-    get addr() {
-      return listener.addr;
     },
-    get port() {
-      return listener.port;
-    },
-    get active() {
-      return sockets.size;
-    },
-    get finished() {
-      return whenFinished;
-    },
-    shutdown,
-    [Symbol.asyncDispose]() {
-      return this.shutdown();
-    },
-  };
+  });
 }
 
 /**
@@ -625,51 +645,17 @@ export function serveDatagram(
   }
 
   const receiving = receiveLoop();
-  let finished: Promise<void> | undefined;
-  let settle: () => void = () => {};
-  const whenFinished = new Promise<void>((resolve) => settle = resolve);
-  function shutdown(): Promise<void> {
-    return finished ??= (async () => {
+  return running(options.signal, {
+    addr: () => socket.addr,
+    active: () => inFlight.size,
+    async stop() {
       stopping = true;
       slotFreed?.();
       // Let a datagram whose handler asked for the shutdown be counted in flight.
       await null;
-      if (inFlight.size > 0) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          Promise.all(inFlight),
-          new Promise((resolve) =>
-            timer = setTimeout(resolve, shutdownTimeout)
-          ),
-        ]);
-        clearTimeout(timer);
-      }
+      if (inFlight.size > 0) await settleWithin(inFlight, shutdownTimeout);
       socket.close();
       await receiving;
-      options.signal?.removeEventListener("abort", onAbort);
-      settle();
-    })();
-  }
-  const onAbort = () => void shutdown();
-  if (options.signal?.aborted) void shutdown();
-  else options.signal?.addEventListener("abort", onAbort, { once: true });
-
-  return {
-    get addr() {
-      return socket.addr;
     },
-    get port() {
-      return socket.port;
-    },
-    get active() {
-      return inFlight.size;
-    },
-    get finished() {
-      return whenFinished;
-    },
-    shutdown,
-    [Symbol.asyncDispose]() {
-      return this.shutdown();
-    },
-  };
+  });
 }
