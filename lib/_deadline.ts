@@ -103,3 +103,43 @@ export function hasDeadline(options: WaitOptions | undefined): boolean {
     ((options.timeout !== undefined && options.timeout !== Infinity) ||
       options.signal !== undefined);
 }
+
+/**
+ * usocket's `wait-for-input` on one socket: true at once when `ready`,
+ * else when `pending()` settles first, false when the timeout does.
+ */
+export async function waitUntil(
+  ready: boolean,
+  pending: () => Promise<unknown>,
+  options: WaitOptions,
+): Promise<boolean> {
+  checkTimeout(options.timeout);
+  if (ready) return true;
+  const deadline = new Deadline(options, () => "Cannot wait for input");
+  try {
+    await deadline.race(pending());
+    return true;
+  } catch (error) {
+    if (error instanceof TimeoutError) return false;
+    throw error;
+  } finally {
+    deadline.clear();
+  }
+}
+
+/** Yields what `next()` gives until it fails because the owner was closed. */
+export async function* untilClosed<T>(
+  next: () => Promise<T>,
+  closed: () => boolean,
+): AsyncGenerator<T, void, undefined> {
+  for (;;) {
+    let item: T;
+    try {
+      item = await next();
+    } catch (error) {
+      if (closed()) return;
+      throw error;
+    }
+    yield item;
+  }
+}

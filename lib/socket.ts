@@ -8,6 +8,7 @@ import {
   Deadline,
   hasDeadline,
   type WaitOptions,
+  waitUntil,
 } from "./_deadline.ts";
 import { describeAddr } from "./_addr.ts";
 import { mapError } from "./_map_error.ts";
@@ -320,19 +321,8 @@ export class Socket {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `true` when input is ready, `false` when the timeout passed first.
    */
-  async waitForInput(options: WaitOptions = {}): Promise<boolean> {
-    checkTimeout(options.timeout);
-    if (this.hasInput) return true;
-    const deadline = new Deadline(options, () => "");
-    try {
-      await deadline.race(this.#fill());
-      return true;
-    } catch (error) {
-      if (error instanceof Error && error.name === "TimeoutError") return false;
-      throw error;
-    } finally {
-      deadline.clear();
-    }
+  waitForInput(options: WaitOptions = {}): Promise<boolean> {
+    return waitUntil(this.hasInput, () => this.#fill(), options);
   }
 
   /**

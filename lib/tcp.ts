@@ -8,7 +8,9 @@ import {
   checkTimeout,
   Deadline,
   hasDeadline,
+  untilClosed,
   type WaitOptions,
+  waitUntil,
 } from "./_deadline.ts";
 import { mapError } from "./_map_error.ts";
 import {
@@ -203,19 +205,8 @@ export class Listener {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `true` when `accept()` would not wait, `false` on timeout.
    */
-  async waitForInput(options: WaitOptions = {}): Promise<boolean> {
-    checkTimeout(options.timeout);
-    if (this.hasInput) return true;
-    const deadline = new Deadline(options, () => "");
-    try {
-      await deadline.race(this.#startAccept());
-      return true;
-    } catch (error) {
-      if (error instanceof TimeoutError) return false;
-      throw error;
-    } finally {
-      deadline.clear();
-    }
+  waitForInput(options: WaitOptions = {}): Promise<boolean> {
+    return waitUntil(this.hasInput, () => this.#startAccept(), options);
   }
 
   /**
@@ -253,17 +244,8 @@ export class Listener {
   }
 
   /** Yields accepted sockets until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Socket, void, undefined> {
-    for (;;) {
-      let socket: Socket;
-      try {
-        socket = await this.accept();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-      yield socket;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Socket, void, undefined> {
+    return untilClosed(() => this.accept(), () => this.#closed);
   }
 
   /** Stops listening. Calling it again does nothing; a waiting `accept()` rejects. */

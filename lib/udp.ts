@@ -10,7 +10,9 @@ import {
   checkTimeout,
   Deadline,
   hasDeadline,
+  untilClosed,
   type WaitOptions,
+  waitUntil,
 } from "./_deadline.ts";
 import { mapError } from "./_map_error.ts";
 import {
@@ -18,7 +20,6 @@ import {
   LimitExceededError,
   PermissionError,
   SocketError,
-  TimeoutError,
 } from "./errors.ts";
 
 /**
@@ -208,19 +209,8 @@ export class DatagramSocket {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `true` when `receive()` would not wait, `false` on timeout.
    */
-  async waitForInput(options: WaitOptions = {}): Promise<boolean> {
-    checkTimeout(options.timeout);
-    if (this.hasInput) return true;
-    const deadline = new Deadline(options, () => "");
-    try {
-      await deadline.race(this.#startReceive());
-      return true;
-    } catch (error) {
-      if (error instanceof TimeoutError) return false;
-      throw error;
-    } finally {
-      deadline.clear();
-    }
+  waitForInput(options: WaitOptions = {}): Promise<boolean> {
+    return waitUntil(this.hasInput, () => this.#startReceive(), options);
   }
 
   /**
@@ -343,17 +333,8 @@ export class DatagramSocket {
   }
 
   /** Yields received datagrams until the socket is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Datagram, void, undefined> {
-    for (;;) {
-      let datagram: Datagram;
-      try {
-        datagram = await this.receive();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-      yield datagram;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Datagram, void, undefined> {
+    return untilClosed(() => this.receive(), () => this.#closed);
   }
 
   /** Closes the socket. Calling it again does nothing; a waiting `receive()` rejects. */
