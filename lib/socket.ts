@@ -241,6 +241,7 @@ export class Socket {
   #wbuf: Uint8Array = EMPTY;
   #wlen = 0;
   #wbufIsPiece = false;
+  #retiredPiece: Uint8Array | undefined;
   #flushing: Promise<void> | undefined;
   #draining = false;
   #writeError: unknown;
@@ -358,6 +359,9 @@ export class Socket {
    * @returns A new array of `n` bytes that the caller owns.
    * @throws {EndOfStreamError} when the stream ends first; its `partial`
    * holds the bytes that came.
+   * @throws {LimitExceededError} when a timeout or signal is given and `n`
+   * is more than `maxBufferSize`: with one, the bytes wait in the buffer so
+   * that a timeout loses none of them.
    */
   async readExactly(n: number, options?: WaitOptions): Promise<Uint8Array> {
     if (!Number.isInteger(n) || n < 0) {
@@ -366,6 +370,7 @@ export class Socket {
       );
     }
     if (this.#end - this.#start >= n) return this.#take(n);
+    if (hasDeadline(options)) return this.#readExactlyBefore(n, options!);
     const out = new Uint8Array(n);
     let have = 0;
     let deadline: Deadline | undefined;
@@ -386,6 +391,39 @@ export class Socket {
           );
         }
       }
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /**
+   * `readExactly()` with a timeout or signal: the bytes wait in the buffer
+   * until all `n` are there, so a timeout leaves every one of them for the
+   * next read.
+   */
+  async #readExactlyBefore(
+    n: number,
+    options: WaitOptions,
+  ): Promise<Uint8Array> {
+    if (n > this.#maxBufferSize) {
+      throw new LimitExceededError(
+        `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
+        this.#maxBufferSize,
+      );
+    }
+    const deadline = this.#deadline(options, `read ${n} bytes`);
+    try {
+      while (this.#end - this.#start < n) {
+        await this.#wait(deadline);
+        if (!this.#more()) {
+          const have = this.#end - this.#start;
+          throw new EndOfStreamError(
+            `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
+            this.#take(have),
+          );
+        }
+      }
+      return this.#take(n);
     } finally {
       deadline?.clear();
     }
@@ -537,13 +575,16 @@ export class Socket {
   }
 
   /**
-   * Reads everything until the peer ends the stream.
+   * Reads everything until the peer ends the stream. With a timeout or
+   * signal the bytes wait in the buffer until the end, so a timeout loses
+   * none of them, and the stream may be at most `maxBufferSize` long.
    *
    * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
    * @returns All the bytes, in a new array the caller owns.
    */
   async readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
+    if (hasDeadline(options)) return this.#readAllBefore(maxLength, options!);
     const chunks: Uint8Array[] = [];
     let total = 0;
     let deadline: Deadline | undefined;
@@ -571,6 +612,28 @@ export class Socket {
       at += chunk.length;
     }
     return all;
+  }
+
+  /**
+   * `readAll()` with a timeout or signal: everything waits in the buffer
+   * until the end of the stream, so a timeout leaves it all for the next read.
+   */
+  async #readAllBefore(
+    maxLength: number,
+    options: ReadAllOptions,
+  ): Promise<Uint8Array> {
+    const deadline = this.#deadline(options, "read to the end");
+    try {
+      for (;;) {
+        if (this.#end - this.#start > maxLength) {
+          this.#tooLong("stream", maxLength);
+        }
+        await this.#wait(deadline);
+        if (!this.#more()) return this.#take(this.#end - this.#start);
+      }
+    } finally {
+      deadline?.clear();
+    }
   }
 
   /**
@@ -719,8 +782,8 @@ export class Socket {
    */
   async closeWrite(): Promise<void> {
     if (this.#writeClosed || this.#closed) return;
-    await this.flush();
     this.#writeClosed = true;
+    await this.flush();
     try {
       await this.#conn.closeWrite();
     } catch (error) {
@@ -751,6 +814,8 @@ export class Socket {
   }
 
   async #flushThenClose(): Promise<void> {
+    // Writes made while closing would be dropped: refuse them instead.
+    this.#writeClosed = true;
     try {
       await this.flush();
     } catch {
@@ -998,8 +1063,12 @@ export class Socket {
     while (size < need) size *= 2;
     const buf = new Uint8Array(size);
     buf.set(this.#wbuf.subarray(0, this.#wlen));
-    // A drain in progress may still be writing from the piece.
-    if (this.#wbufIsPiece && !this.#draining) givePiece(this.#wbuf);
+    // A drain in progress may still be writing from the piece: it gives
+    // the piece back when it ends.
+    if (this.#wbufIsPiece) {
+      if (this.#draining) this.#retiredPiece = this.#wbuf;
+      else givePiece(this.#wbuf);
+    }
     this.#wbufIsPiece = false;
     this.#wbuf = buf;
   }
@@ -1062,6 +1131,16 @@ export class Socket {
     } finally {
       this.#draining = false;
       this.#flushing = undefined;
+      if (this.#retiredPiece !== undefined) {
+        givePiece(this.#retiredPiece);
+        this.#retiredPiece = undefined;
+      }
+      if (this.#closed && this.#wbufIsPiece) {
+        this.#wbufIsPiece = false;
+        givePiece(this.#wbuf);
+        this.#wbuf = EMPTY;
+        this.#wlen = 0;
+      }
     }
   }
 }

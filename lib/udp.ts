@@ -454,6 +454,20 @@ function normalizeHost(hostname: string): string {
   return hostname.toLowerCase();
 }
 
+/**
+ * The address replies will come from: datagrams are matched on it, so it
+ * must be an IP address (`localhost` is taken as 127.0.0.1).
+ */
+function peerAddress(hostname: string): string {
+  if (hostname.toLowerCase() === "localhost") return "127.0.0.1";
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":")) {
+    return hostname;
+  }
+  throw new TypeError(
+    `Cannot connect a datagram socket to "${hostname}": give its IP address, since replies are matched on the address they come from`,
+  );
+}
+
 /** The local address that reaches `peer`: loopback for a loopback peer. */
 function localFor(peer: string): string {
   if (peer === "::1") return "::1";
@@ -559,7 +573,7 @@ export function connectDatagram(
   const remoteHostname = options.remoteHostname ?? "127.0.0.1";
   const peer: Deno.NetAddr = {
     transport: "udp",
-    hostname: remoteHostname === "localhost" ? "127.0.0.1" : remoteHostname,
+    hostname: peerAddress(remoteHostname),
     port: options.remotePort,
   };
   const local = {

@@ -13,6 +13,8 @@ import {
   writeAllRaw,
 } from "./_helpers.ts";
 
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
 async function sendInPieces(
   conn: Deno.Conn,
@@ -342,4 +344,49 @@ Deno.test("write() whose promise nobody awaits does not crash when the peer is g
   await pair.client.close();
   void pair.client.write("after close");
   await delay(5);
+});
+
+Deno.test("readExactly() and readAll() with a timeout lose nothing when it fires", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abc");
+  await pair.client.flush();
+  await assert.rejects(
+    pair.server.readExactly(6, { timeout: 50 }),
+    TimeoutError,
+  );
+  await assert.rejects(pair.server.readAll({ timeout: 20 }), TimeoutError);
+  await pair.client.write("def");
+  await pair.client.flush();
+  assert.equal(
+    text(await pair.server.readExactly(6, { timeout: 2000 })),
+    "abcdef",
+  );
+  await pair.client.write("ghi");
+  await pair.client.flush();
+  await assert.rejects(pair.server.readAll({ timeout: 50 }), TimeoutError);
+  await pair.client.write("jkl");
+  await pair.client.closeWrite();
+  assert.equal(text(await pair.server.readAll({ timeout: 2000 })), "ghijkl");
+});
+
+Deno.test("readExactly() with a timeout refuses more than maxBufferSize up front", async () => {
+  await using pair = await socketPair({ maxBufferSize: 4096 });
+  await assert.rejects(
+    pair.server.readExactly(10_000, { timeout: 50 }),
+    LimitExceededError,
+  );
+});
+
+Deno.test("write() during closeWrite() or close() is refused, not silently dropped", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("first");
+  const half = pair.client.closeWrite();
+  await assert.rejects(pair.client.write("late"), ConnectionClosedError);
+  await half;
+  assert.equal(text(await pair.server.readAll({ timeout: 2000 })), "first");
+  await pair.server.write("reply");
+  const closing = pair.server.close();
+  await assert.rejects(pair.server.write("too late"), ConnectionClosedError);
+  await closing;
+  assert.equal(text(await pair.client.readAll({ timeout: 2000 })), "reply");
 });

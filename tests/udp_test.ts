@@ -210,3 +210,19 @@ Deno.test("receive() payloads stay the caller's: later datagrams never overwrite
     assert.deepEqual(data, bytes(i & 255, (i >> 8) & 255, 7))
   );
 });
+
+Deno.test("connectDatagram() takes localhost in any case and refuses a name it cannot match", async () => {
+  using server = listenDatagram({ port: 0 });
+  using client = connectDatagram({
+    remoteHostname: "LocalHost",
+    remotePort: server.port,
+  });
+  await client.send(bytes(1, 2));
+  const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+  await server.send(data.reverse(), remoteAddr);
+  assert.deepEqual((await client.receive({ timeout: 2000 })).data, bytes(2, 1));
+  assert.throws(
+    () => connectDatagram({ remoteHostname: "example.invalid", remotePort: 9 }),
+    /give its IP address/,
+  );
+});
