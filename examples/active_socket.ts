@@ -17,7 +17,7 @@
  * @module
  */
 import { connect, formatLisp, readLisp } from "../mod.ts";
-import { parseFlags, portFlag, run, UsageError } from "./_cli.ts";
+import { parseFlags, portFlag, run, UsageError } from "./_common/cli.ts";
 
 const USAGE =
   "active_socket.ts --port PORT [--host localhost] [--timeout 10000]";

@@ -16,7 +16,7 @@
  * @module
  */
 import { connect, waitForInput } from "../mod.ts";
-import { Failure, parseFlags, portFlag, run } from "./_cli.ts";
+import { Failure, parseFlags, portFlag, run } from "./_common/cli.ts";
 
 const USAGE =
   "hello_client.ts [--host 127.0.0.1] [--port 12321] [--timeout 5000]";

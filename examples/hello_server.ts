@@ -17,7 +17,7 @@
  * @module
  */
 import { serve, type Socket } from "../mod.ts";
-import { onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
+import { onStopSignal, parseFlags, portFlag, run } from "./_common/cli.ts";
 
 const USAGE = "hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]";
 

@@ -18,7 +18,7 @@
  * @module
  */
 import { formatLisp, listen, readLisp } from "../mod.ts";
-import { parseFlags, portFlag, run } from "./_cli.ts";
+import { parseFlags, portFlag, run } from "./_common/cli.ts";
 
 const USAGE =
   "passive_socket.ts [--host 127.0.0.1] [--port 0] [--timeout 30000]";

@@ -27,7 +27,13 @@ import {
   parseLisp,
   readLisp,
 } from "../mod.ts";
-import { Failure, parseFlags, portFlag, run, UsageError } from "./_cli.ts";
+import {
+  Failure,
+  parseFlags,
+  portFlag,
+  run,
+  UsageError,
+} from "./_common/cli.ts";
 
 const USAGE =
   "sum_client.ts [--host localhost] [--port 9231] [--timeout 10000] A B";

@@ -43,7 +43,7 @@ import {
   portFlag,
   positiveFlag,
   run,
-} from "./_cli.ts";
+} from "./_common/cli.ts";
 
 const USAGE =
   "sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]";

@@ -24,7 +24,7 @@ import {
   portFlag,
   run,
   UsageError,
-} from "./_cli.ts";
+} from "./_common/cli.ts";
 
 const USAGE =
   "udp_reverse_client.ts [--host 127.0.0.1] [--port 12321] [--timeout 1000] [--tries 3] [BYTE …]";

@@ -19,7 +19,13 @@
  * @module
  */
 import { serveDatagram } from "../mod.ts";
-import { lispVector, onStopSignal, parseFlags, portFlag, run } from "./_cli.ts";
+import {
+  lispVector,
+  onStopSignal,
+  parseFlags,
+  portFlag,
+  run,
+} from "./_common/cli.ts";
 
 const USAGE =
   "udp_reverse_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]";

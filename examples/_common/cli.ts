@@ -1,6 +1,6 @@
 // What every example shares: flag parsing, one-line errors, clean stops.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { SocketError } from "../mod.ts";
+import { SocketError } from "../../mod.ts";
 
 /** A mistake in how the program was called; printed with the usage line. */
 export class UsageError extends Error {
