@@ -200,12 +200,6 @@ class Slots<T> implements Iterable<T> {
   #items: (T | undefined)[] = [];
   #free: number[] = [];
   #size = 0;
-  readonly #ownsSlots: boolean;
-
-  /** @param ownsSlots False when slots come from another `Slots` (see `put`). */
-  constructor(ownsSlots = true) {
-    this.#ownsSlots = ownsSlots;
-  }
 
   get size(): number {
     return this.#size;
@@ -219,17 +213,11 @@ class Slots<T> implements Iterable<T> {
     return slot;
   }
 
-  /** Puts an item in a slot taken from another `Slots` kept in step. */
-  put(slot: number, item: T): void {
-    if (this.#items[slot] === undefined) this.#size++;
-    this.#items[slot] = item;
-  }
-
   delete(slot: number): void {
     if (this.#items[slot] === undefined) return;
     this.#items[slot] = undefined;
     this.#size--;
-    if (this.#ownsSlots) this.#free.push(slot);
+    this.#free.push(slot);
   }
 
   *[Symbol.iterator](): Iterator<T> {
@@ -342,9 +330,10 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
   });
+  // The sockets whose handlers are running: one per connection in flight.
   const sockets = new Slots<Socket>();
-  const handlers = new Slots<Promise<void>>(false);
   let slotFreed: (() => void) | undefined;
+  let drained: (() => void) | undefined;
   let stopping = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -364,8 +353,8 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     } finally {
       await socket.close();
       sockets.delete(slot);
-      handlers.delete(slot);
       slotFreed?.();
+      if (sockets.size === 0) drained?.();
     }
   }
 
@@ -385,8 +374,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      const slot = sockets.add(socket);
-      handlers.put(slot, handle(socket, slot));
+      void handle(socket, sockets.add(socket));
     }
   }
 
@@ -402,10 +390,11 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
       listener.close();
       slotFreed?.();
       await accepting;
-      if (handlers.size > 0) {
-        await settleWithin(handlers, shutdownTimeout);
+      if (sockets.size > 0) {
+        const allDone = new Promise<void>((resolve) => drained = resolve);
+        await settleWithin([allDone], shutdownTimeout);
         for (const socket of sockets) socket.close({ abort: true });
-        await Promise.all(handlers);
+        await allDone;
       }
       if (sweeper !== undefined) clearInterval(sweeper);
     },
