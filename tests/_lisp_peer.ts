@@ -1,6 +1,6 @@
 // The Common Lisp side of the interop tests: tests/peers/peer.lisp run by
 // SBCL with usocket, either in the background (servers) or to its end.
-import { RunningExample, type RunResult } from "../tools/examples.ts";
+import { RunningExample, type RunResult, runToEnd } from "../tools/examples.ts";
 
 /** The path of the Lisp peer program. */
 export const PEER_PATH = new URL("./peers/peer.lisp", import.meta.url)
@@ -24,30 +24,12 @@ function peerCommand(role: string, args: string[]): Deno.Command {
  *
  * @throws {Deno.errors.NotFound} when `sbcl` is not on the PATH.
  */
-export async function runPeer(
+export function runPeer(
   role: string,
   args: string[] = [],
   timeout = 20_000,
 ): Promise<RunResult> {
-  const child = peerCommand(role, args).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already ended.
-    }
-  }, timeout);
-  try {
-    const { code, stdout, stderr } = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code,
-      stdout: decoder.decode(stdout),
-      stderr: decoder.decode(stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  return runToEnd(peerCommand(role, args), timeout);
 }
 
 /**

@@ -66,14 +66,28 @@ function command(name: string, args: string[], flags: string[]): Deno.Command {
 }
 
 /** Runs an example to its end, with at most `timeout` ms. */
-export async function runExample(
+export function runExample(
   name: string,
   args: string[] = [],
   flags: string[] = shebangFlags(name),
   timeout = 20_000,
 ): Promise<RunResult> {
-  const child = command(name, args, flags).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+  return runToEnd(command(name, args, flags), timeout);
+}
+
+/** Runs any program to its end, killing it after `timeout` ms. */
+export async function runToEnd(
+  program: Deno.Command,
+  timeout: number,
+): Promise<RunResult> {
+  const child = program.spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already ended.
+    }
+  }, timeout);
   try {
     const { code, stdout, stderr } = await child.output();
     const decoder = new TextDecoder();
