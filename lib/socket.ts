@@ -186,9 +186,6 @@ function givePiece(piece: Uint8Array): void {
   if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
 }
 
-// Set by the Socket class: lets setNoDelayLater() reach a private field.
-let armNoDelay: (socket: Socket) => void;
-
 /**
  * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
  * CL multivalent socket: bytes and text are read from one buffer, so
@@ -248,15 +245,11 @@ export class Socket {
   #writeClosed = false;
   #closed = false;
   #lastActive = performance.now();
-  // TCP_NODELAY as listen() and connect() promise it, set just before the
+  // TCP_NODELAY for a TCP connection (the documented default), set just before the
   // connection's second write: Nagle's algorithm never holds back the
   // first, so a one-shot connection is spared the system call.
   #noDelayLater = false;
   #written = false;
-
-  static {
-    armNoDelay = (socket) => socket.#noDelayLater = true;
-  }
 
   /**
    * Wraps a connection that is already open. `connect()` and
@@ -274,6 +267,9 @@ export class Socket {
         `Cannot use maxBufferSize ${options.maxBufferSize}: it must be at least 1`,
       );
     }
+    // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
+    // calls setNoDelay() first.
+    this.#noDelayLater = "setNoDelay" in conn;
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
   }
@@ -1143,16 +1139,6 @@ export class Socket {
       }
     }
   }
-}
-
-/**
- * Gives a socket made by `listen()` or `connect()` TCP_NODELAY, from its
- * second write on (the first cannot be delayed).
- *
- * @param socket A socket over a TCP connection.
- */
-export function setNoDelayLater(socket: Socket): void {
-  armNoDelay(socket);
 }
 
 /** Finds `byte` in `bytes[from, to)`; -1 when it is not there. */

@@ -18,7 +18,7 @@ import {
   type SocketError,
   TimeoutError,
 } from "./errors.ts";
-import { setNoDelayLater, Socket, type SocketOptions } from "./socket.ts";
+import { Socket, type SocketOptions } from "./socket.ts";
 
 /**
  * Options for {@linkcode listen}.
@@ -458,13 +458,12 @@ function wrap(
   conn: Deno.TcpConn,
   options: SocketOptions & { noDelay?: boolean; keepAlive?: boolean },
 ): Socket {
+  const socket = new Socket(conn, options);
   try {
-    if (options.noDelay === false) conn.setNoDelay(false);
-    if (options.keepAlive) conn.setKeepAlive(true);
+    if (options.noDelay === false) socket.setNoDelay(false);
+    if (options.keepAlive) socket.setKeepAlive(true);
   } catch {
     // The peer may already be gone; reads will tell.
   }
-  const socket = new Socket(conn, options);
-  if (options.noDelay !== false) setNoDelayLater(socket);
   return socket;
 }
