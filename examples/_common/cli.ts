@@ -1,6 +1,6 @@
 // What every example shares: flag parsing, one-line errors, clean stops.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { SocketError } from "../../mod.ts";
+import { LispArithmeticError, LispReadError, SocketError } from "../../mod.ts";
 
 /** A mistake in how the program was called; printed with the usage line. */
 export class UsageError extends Error {
@@ -64,19 +64,8 @@ export function positiveFlag(name: string, value: string): number {
 export function describe(error: unknown): string {
   if (
     error instanceof SocketError || error instanceof UsageError ||
-    error instanceof Failure
-  ) {
-    return error.message;
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    const host = /net access to "([^"]+)"/.exec(error.message)?.[1];
-    return host
-      ? `permission denied: run again with --allow-net=${host}`
-      : error.message;
-  }
-  if (
-    error instanceof Error &&
-    (error.name === "SyntaxError" || error.name.startsWith("Lisp"))
+    error instanceof Failure || error instanceof LispReadError ||
+    error instanceof LispArithmeticError
   ) {
     return error.message;
   }
