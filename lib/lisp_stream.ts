@@ -77,14 +77,17 @@ export async function readLisp(
 ): Promise<LispDatum> {
   const { limits, timeout, signal } = options;
   const end = timeout === undefined ? Infinity : performance.now() + timeout;
-  const wait = (): WaitOptions => {
-    const waitOptions: WaitOptions = {};
-    if (end !== Infinity) {
-      waitOptions.timeout = Math.max(0, end - performance.now());
-    }
-    if (signal) waitOptions.signal = signal;
-    return waitOptions;
-  };
+  // What is left of the timeout for each wait; nothing to build without one.
+  const wait = timeout === undefined && signal === undefined
+    ? () => undefined
+    : (): WaitOptions => {
+      const waitOptions: WaitOptions = {};
+      if (end !== Infinity) {
+        waitOptions.timeout = Math.max(0, end - performance.now());
+      }
+      if (signal) waitOptions.signal = signal;
+      return waitOptions;
+    };
   let { bytes, eof } = await socket.peek(false, wait());
   for (;;) {
     const result = readDatum(bytes, 0, bytes.length, eof, limits);
