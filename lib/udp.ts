@@ -14,9 +14,12 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_deadline.ts";
-import { mapError } from "./_map_error.ts";
+import { formatIp, inCidr, ipEqual, parseIp, unmapIp } from "./_ip.ts";
+import { errorCode, mapError } from "./_map_error.ts";
+import { checkHostname, checkPort } from "./_validate.ts";
 import {
   ConnectionClosedError,
+  HostNotFoundError,
   LimitExceededError,
   PermissionError,
   SocketError,
@@ -76,7 +79,11 @@ export interface Datagram {
  */
 export interface ListenDatagramOptions {
   /**
-   * The local address to receive on.
+   * The local address to receive on (an IPv6 address with or without
+   * brackets). For {@linkcode connectDatagram} the default is the loopback
+   * address of the peer's IP version when the peer is a loopback address,
+   * else the wildcard of its version (`0.0.0.0` or `::`), and `0.0.0.0`
+   * for a peer given by host name.
    *
    * @default {"127.0.0.1"}
    */
@@ -117,15 +124,19 @@ export interface ListenDatagramOptions {
  */
 export interface ConnectDatagramOptions extends ListenDatagramOptions {
   /**
-   * The peer's IP address (or `localhost`, taken as 127.0.0.1). Datagrams
-   * from any other address are dropped.
+   * The peer: an IP address in any spelling (`::1`, `0:0:0:0:0:0:0:1` and
+   * `[::1]` are one address; IPv4 without leading zeros), `localhost`
+   * (taken as 127.0.0.1), or a host name, looked up once when the socket
+   * opens. Datagrams from any other address are dropped.
    *
    * @default {"127.0.0.1"}
    */
   remoteHostname?: string;
-  /** The peer's port. */
+  /** The peer's port, 1 to 65535. */
   remotePort: number;
 }
+
+const encoder = new TextEncoder();
 
 /**
  * A UDP socket, like usocket's datagram sockets. `receive()` takes a
@@ -133,7 +144,9 @@ export interface ConnectDatagramOptions extends ListenDatagramOptions {
  * outstanding underneath, and what it brings is kept for the next call.
  *
  * A socket made by {@linkcode connectDatagram} has a default peer: `send()`
- * needs no address, and datagrams from anyone else are dropped.
+ * needs no address, and datagrams from anyone else are dropped, however
+ * many arrive. Addresses are compared as IP addresses, not as text, so
+ * `::ffff:127.0.0.1` is `127.0.0.1`.
  *
  * @example An echo on loopback
  * ```ts
@@ -151,8 +164,10 @@ export interface ConnectDatagramOptions extends ListenDatagramOptions {
 export class DatagramSocket {
   readonly #conn: Deno.DatagramConn;
   readonly #addr: Deno.NetAddr;
-  readonly #peer: Deno.NetAddr | undefined;
   readonly #buffer: Uint8Array;
+  #peer: Deno.NetAddr | undefined;
+  #lookup: Promise<void> | undefined;
+  #peerError: SocketError | undefined;
   #queued: Datagram | undefined;
   #pending: Promise<void> | undefined;
   #error: SocketError | undefined;
@@ -161,11 +176,16 @@ export class DatagramSocket {
   /**
    * Wraps a `Deno.DatagramConn`. {@linkcode listenDatagram} and
    * {@linkcode connectDatagram} make these; use this only for a
-   * connection you opened yourself.
+   * connection you opened yourself. A peer given by host name is looked up
+   * in the background (see {@linkcode connectDatagram}); `send()` and
+   * `receive()` wait for it.
    *
-   * @param conn The UDP connection to own; this object closes it.
+   * @param conn The UDP connection to own; this object closes it, also
+   * when the constructor throws.
    * @param peer The default peer, for a connected socket.
    * @param maxDatagramSize The largest datagram to receive.
+   * @throws {RangeError} when `maxDatagramSize` or the peer's port is out of range.
+   * @throws {TypeError} when the peer's host is not a host name or an IP address.
    */
   constructor(
     conn: Deno.DatagramConn,
@@ -174,8 +194,30 @@ export class DatagramSocket {
   ) {
     this.#conn = conn;
     this.#addr = conn.addr as Deno.NetAddr;
-    this.#peer = peer;
-    this.#buffer = new Uint8Array(maxDatagramSize);
+    try {
+      this.#buffer = new Uint8Array(checkDatagramSize(maxDatagramSize));
+      if (peer !== undefined) this.#setPeer(peer);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  #setPeer(peer: Deno.NetAddr): void {
+    const port = checkPort("remotePort", peer.port, false);
+    const host = peerHost(peer.hostname);
+    this.#peer = { transport: "udp", hostname: host.name ?? host.ip, port };
+    if (host.name === undefined) return;
+    this.#lookup = lookUp(host.name, port, familyOf(this.#addr.hostname)).then(
+      (found) => {
+        this.#peer = found;
+        this.#lookup = undefined;
+      },
+      (error: SocketError) => {
+        this.#peerError = error;
+        this.#lookup = undefined;
+      },
+    );
   }
 
   /** The local address, with the real port when 0 was asked for. */
@@ -188,7 +230,10 @@ export class DatagramSocket {
     return this.#addr.port;
   }
 
-  /** The default peer of a connected socket, else `undefined`. */
+  /**
+   * The default peer of a connected socket, else `undefined`. A peer given
+   * by host name shows the name until it is looked up, then its address.
+   */
   get remoteAddr(): Deno.NetAddr | undefined {
     return this.#peer;
   }
@@ -221,6 +266,7 @@ export class DatagramSocket {
    * @returns The payload, a copy the caller owns, and its sender.
    * @throws {TimeoutError} when the timeout passes first.
    * @throws {ConnectionClosedError} when the socket is or gets closed.
+   * @throws {HostNotFoundError} when the peer's name could not be looked up.
    */
   receive(options?: WaitOptions): Promise<Datagram> {
     if (hasDeadline(options)) return this.#receiveBefore(options!);
@@ -271,22 +317,27 @@ export class DatagramSocket {
    * permission for every destination: a server that answers clients on any
    * port needs the host-wide grant, e.g. `--allow-net=127.0.0.1`.
    *
-   * @param data The payload, at most 65,507 bytes.
+   * @param data The payload, at most 65,507 bytes; a string is sent as
+   * UTF-8, as `Socket.write()` does.
    * @param to The destination; a connected socket's peer when left out.
    * @returns The number of bytes sent.
+   * @throws {RangeError} when the destination port is not 1 to 65535.
+   * @throws {TypeError} when the destination host is not a host name or an
+   * IP address, or when there is no destination.
    * @throws {LimitExceededError} when `data` is too long for one datagram.
    * @throws {PermissionError} when the grant for the destination is missing.
+   * @throws {HostNotFoundError} when the peer's name could not be looked up.
+   * @throws {SocketError} for any other failure, e.g. an IPv4 socket
+   * sending to an IPv6 address.
    */
-  async send(data: Uint8Array, to?: Deno.NetAddr): Promise<number> {
-    const addr = to ?? this.#peer;
-    if (addr === undefined) {
-      throw new TypeError(
-        "Cannot send a datagram without an address: pass one, or use connectDatagram()",
-      );
-    }
-    if (data.length > MAX_DATAGRAM_SIZE) {
+  async send(data: Uint8Array | string, to?: Deno.NetAddr): Promise<number> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    const addr = to !== undefined
+      ? destination(to)
+      : this.#readyPeer ?? await this.#peerAddr();
+    if (bytes.length > MAX_DATAGRAM_SIZE) {
       throw new LimitExceededError(
-        `Cannot send ${data.length} bytes to ${
+        `Cannot send ${bytes.length} bytes to ${
           formatHostPort(addr.hostname, addr.port)
         }: one datagram holds at most ${MAX_DATAGRAM_SIZE}`,
         MAX_DATAGRAM_SIZE,
@@ -300,36 +351,54 @@ export class DatagramSocket {
       );
     }
     try {
-      return await this.#conn.send(
-        data,
-        addr.transport === "udp" ? addr : {
-          transport: "udp",
-          hostname: addr.hostname,
-          port: addr.port,
-        },
-      );
+      return await this.#conn.send(bytes, addr);
     } catch (error) {
-      const where = formatHostPort(addr.hostname, addr.port);
-      const mapped = mapError(error, {
-        action: `send to ${where}`,
-        address: { hostname: addr.hostname, port: addr.port },
-      });
-      if (mapped instanceof PermissionError) {
-        throw new PermissionError(
-          `Cannot send to ${where} (to answer clients on any port, grant the host: --allow-net=${
-            addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
-          })`,
-          mapped.flag,
-          { cause: error },
-        );
-      }
-      throw this.#closed
-        ? new ConnectionClosedError(
-          `Cannot send to ${where}: the socket is closed`,
-          { cause: error },
-        )
-        : mapped;
+      throw this.#sendError(error, addr, to !== undefined);
     }
+  }
+
+  /** The connected peer's address when it needs no waiting for. */
+  get #readyPeer(): Deno.NetAddr | undefined {
+    return this.#lookup === undefined && this.#peerError === undefined
+      ? this.#peer
+      : undefined;
+  }
+
+  /** The connected peer's address, once its name (if any) is looked up. */
+  async #peerAddr(): Promise<Deno.NetAddr> {
+    if (this.#lookup !== undefined) await this.#lookup;
+    if (this.#peerError !== undefined) throw this.#peerError;
+    if (this.#peer === undefined) {
+      throw new TypeError(
+        "Cannot send a datagram without an address: pass one, or use connectDatagram()",
+      );
+    }
+    return this.#peer;
+  }
+
+  #sendError(error: unknown, addr: Deno.NetAddr, explicit: boolean): unknown {
+    const where = formatHostPort(addr.hostname, addr.port);
+    if (this.#closed) {
+      return new ConnectionClosedError(
+        `Cannot send to ${where}: the socket is closed`,
+        { cause: error },
+      );
+    }
+    const mapped = mapError(error, {
+      action: `send to ${where}`,
+      address: { hostname: addr.hostname, port: addr.port },
+    });
+    if (mapped instanceof PermissionError && explicit) {
+      const host = addr.hostname.includes(":")
+        ? `[${addr.hostname}]`
+        : addr.hostname;
+      return new PermissionError(
+        `Cannot send to ${where} (to answer clients on any port, grant the host: --allow-net=${host})`,
+        mapped.flag,
+        { cause: error, address: { hostname: addr.hostname, port: addr.port } },
+      );
+    }
+    return mapped;
   }
 
   /** Yields received datagrams until the socket is closed. */
@@ -385,39 +454,58 @@ export class DatagramSocket {
     if (this.#queued !== undefined || this.#error !== undefined) {
       return Promise.resolve();
     }
-    return this.#pending = this.#receiveOne();
-  }
-
-  /** One receive underneath; a connected socket skips strangers' datagrams. */
-  #receiveOne(): Promise<void> {
-    let received: Promise<[Uint8Array, Deno.Addr]>;
-    try {
-      received = this.#conn.receive(this.#buffer);
-    } catch (error) {
-      received = Promise.reject(error);
-    }
-    return received.then(
-      ([view, from]): Promise<void> | undefined => {
-        const remoteAddr = from as Deno.NetAddr;
-        if (this.#peer && !samePeer(remoteAddr, this.#peer)) {
-          return this.#receiveOne();
-        }
+    const received = this.#peer === undefined
+      ? this.#receiveAny()
+      : this.#receiveFromPeer();
+    return this.#pending = received.then(
+      ([view, from]) => {
         this.#pending = undefined;
-        this.#queued = { data: ownCopy(view), remoteAddr };
-        return undefined;
+        this.#queued = {
+          data: ownCopy(view),
+          remoteAddr: from as Deno.NetAddr,
+        };
       },
       (error) => {
         this.#pending = undefined;
-        this.#error = this.#closed
-          ? new ConnectionClosedError(
-            `Cannot receive on ${this.#where()}: the socket is closed`,
-            { cause: error },
-          )
-          : mapError(error, {
-            action: `receive on ${this.#where()}`,
-          }) as SocketError;
+        this.#error = this.#receiveError(error);
       },
     );
+  }
+
+  #receiveAny(): Promise<[Uint8Array, Deno.Addr]> {
+    try {
+      return this.#conn.receive(this.#buffer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Receives until a datagram comes from the peer. A loop, not a chain of
+   * promises, so that strangers' datagrams cost no memory however many
+   * arrive while one receive is pending.
+   */
+  async #receiveFromPeer(): Promise<[Uint8Array, Deno.Addr]> {
+    if (this.#readyPeer === undefined) await this.#peerAddr();
+    for (;;) {
+      const received = await this.#conn.receive(this.#buffer);
+      if (isFrom(received[1] as Deno.NetAddr, this.#peer!)) return received;
+    }
+  }
+
+  #receiveError(error: unknown): SocketError {
+    if (this.#closed) {
+      return new ConnectionClosedError(
+        `Cannot receive on ${this.#where()}: the socket is closed`,
+        { cause: error },
+      );
+    }
+    const mapped = mapError(error, { action: `receive on ${this.#where()}` });
+    return mapped instanceof SocketError
+      ? mapped
+      : new SocketError(`Cannot receive on ${this.#where()}: ${mapped}`, {
+        cause: error,
+      });
   }
 }
 
@@ -443,52 +531,143 @@ function ownCopy(view: Uint8Array): Uint8Array {
   return copy;
 }
 
-function samePeer(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
-  return a.port === b.port &&
-    normalizeHost(a.hostname) === normalizeHost(b.hostname);
+function isFrom(from: Deno.NetAddr, peer: Deno.NetAddr): boolean {
+  return from.port === peer.port &&
+    (from.hostname === peer.hostname || ipEqual(from.hostname, peer.hostname));
 }
 
-function normalizeHost(hostname: string): string {
-  if (hostname === "localhost") return "127.0.0.1";
-  if (hostname.startsWith("::ffff:")) return hostname.slice(7);
-  return hostname.toLowerCase();
+function checkDatagramSize(size: unknown): number {
+  if (
+    typeof size !== "number" || !Number.isInteger(size) || size < 1 ||
+    size > MAX_DATAGRAM_SIZE
+  ) {
+    throw new RangeError(
+      `Cannot use maxDatagramSize ${
+        String(size)
+      }: it must be a whole number from 1 to ${MAX_DATAGRAM_SIZE}`,
+    );
+  }
+  return size;
 }
+
+/** A destination given to `send()`, checked; brackets around IPv6 go. */
+function destination(to: Deno.NetAddr): Deno.NetAddr {
+  const port = checkPort("the destination port", to?.port, false);
+  const hostname = checkHostname("the destination hostname", to.hostname);
+  return to.transport === "udp" && hostname === to.hostname
+    ? to
+    : { transport: "udp", hostname, port };
+}
+
+// A name whose last label is a number is an IPv4 address in some other
+// spelling (`127.1`, `0x7f.1`, `127.000.000.001`): inet_aton would read it,
+// perhaps as octal, so it is refused rather than looked up.
+const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/i;
 
 /**
- * The address replies will come from: datagrams are matched on it, so it
- * must be an IP address (`localhost` is taken as 127.0.0.1).
+ * A peer's host as the canonical text of its IP address (IPv4 for a mapped
+ * address, 127.0.0.1 for `localhost`), or as a name to look up.
  */
-function peerAddress(hostname: string): string {
-  if (hostname.toLowerCase() === "localhost") return "127.0.0.1";
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":")) {
-    return hostname;
+function peerHost(
+  hostname: string,
+): { ip: string; name?: undefined } | { ip?: undefined; name: string } {
+  const host = checkHostname("remoteHostname", hostname);
+  if (/^localhost\.?$/i.test(host)) return { ip: "127.0.0.1" };
+  const bytes = parseIp(host);
+  if (bytes !== undefined) return { ip: formatIp(unmapIp(bytes)) };
+  if (host.includes(":")) {
+    throw new TypeError(
+      `Cannot use remoteHostname ${
+        JSON.stringify(hostname)
+      }: it is not an IPv6 address (a zone such as %eth0 is not supported)`,
+    );
   }
-  throw new TypeError(
-    `Cannot connect a datagram socket to "${hostname}": give its IP address, since replies are matched on the address they come from`,
-  );
+  if (NUMERIC_LAST_LABEL.test(host)) {
+    throw new TypeError(
+      `Cannot use remoteHostname ${
+        JSON.stringify(hostname)
+      }: an IPv4 address is four numbers from 0 to 255 without leading zeros, e.g. 127.0.0.1`,
+    );
+  }
+  return { name: host };
 }
 
-/** The local address that reaches `peer`: loopback for a loopback peer. */
+/** The local address that reaches a peer: loopback for a loopback peer. */
 function localFor(peer: string): string {
   if (peer === "::1") return "::1";
-  if (peer.startsWith("127.")) return "127.0.0.1";
+  if (inCidr(peer, "127.0.0.0/8")) return "127.0.0.1";
   return peer.includes(":") ? "::" : "0.0.0.0";
 }
 
+/**
+ * The IP versions a socket bound on `local` can send to: 4 or 6, or both
+ * (0) for the IPv6 wildcard, which also reaches IPv4 addresses.
+ */
+function familyOf(local: string): 0 | 4 | 6 {
+  const bytes = parseIp(local);
+  if (bytes === undefined || bytes.length === 4) return 4;
+  return bytes.every((byte) => byte === 0) ? 0 : 6;
+}
+
+/**
+ * Looks a peer's name up once, with the system's resolver (so /etc/hosts
+ * counts). Every failure is a HostNotFoundError or a PermissionError.
+ */
+async function lookUp(
+  name: string,
+  port: number,
+  family: 0 | 4 | 6,
+): Promise<Deno.NetAddr> {
+  try {
+    const { lookup } = await import("node:dns/promises");
+    const { address } = await lookup(name, { family });
+    return {
+      transport: "udp",
+      hostname: formatIp(unmapIp(parseIp(address)!)),
+      port,
+    };
+  } catch (error) {
+    throw lookUpError(error, name, port, family);
+  }
+}
+
+function lookUpError(
+  error: unknown,
+  name: string,
+  port: number,
+  family: 0 | 4 | 6,
+): SocketError {
+  const action = `Cannot look up ${JSON.stringify(name)}`;
+  const options = { cause: error, address: { hostname: name, port } };
+  const code = errorCode(error);
+  if (code === "EPERM") {
+    return new PermissionError(action, `--allow-net=${name}`, options);
+  }
+  if (code === "ENOTFOUND" || code === "ENODATA") {
+    const version = family === 0 ? "" : `IPv${family} `;
+    const hint = family === 4
+      ? `; to reach an IPv6-only host, set hostname: "::"`
+      : "";
+    return new HostNotFoundError(
+      `${action}: no ${version}address found (check the spelling${hint})`,
+      options,
+    );
+  }
+  return new HostNotFoundError(
+    `${action}: ${error instanceof Error ? error.message : String(error)}`,
+    options,
+  );
+}
+
 function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const port = options.port ?? 0;
+  const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
+  const port = checkPort("port", options.port ?? 0, true);
+  checkDatagramSize(options.maxDatagramSize ?? MAX_DATAGRAM_SIZE);
   if (typeof Deno.listenDatagram !== "function") {
     throw new SocketError(
       `Cannot open a datagram socket on ${
         formatHostPort(hostname, port)
       }: Deno's UDP sockets are unstable, run again with --unstable-net`,
-    );
-  }
-  const size = options.maxDatagramSize ?? MAX_DATAGRAM_SIZE;
-  if (!Number.isInteger(size) || size < 1 || size > MAX_DATAGRAM_SIZE) {
-    throw new RangeError(
-      `Cannot use maxDatagramSize ${size}: it must be a whole number from 1 to ${MAX_DATAGRAM_SIZE}`,
     );
   }
   try {
@@ -516,6 +695,8 @@ function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
  *
  * @param options Where to bind.
  * @returns The socket.
+ * @throws {RangeError} when `port` or `maxDatagramSize` is out of range.
+ * @throws {TypeError} when `hostname` is not a host name or an IP address.
  * @throws {SocketError} when `--unstable-net` is missing, saying so.
  * @throws {AddressInUseError} when the port is taken.
  * @throws {PermissionError} when the `--allow-net` grant is missing.
@@ -546,11 +727,29 @@ export function listenDatagram(
  * `socket-connect host port :protocol :datagram`): `send()` needs no
  * address, and datagrams from anyone but the peer are dropped.
  *
+ * Unless `hostname` says otherwise, the socket binds the loopback address
+ * of the peer's IP version for a loopback peer (`127.0.0.1` or `::1`), and
+ * the wildcard of its version for any other address (`0.0.0.0` or `::`).
+ *
+ * A peer given by host name is looked up once, in the background, with the
+ * system's resolver (so `/etc/hosts` counts); until then the socket binds
+ * `0.0.0.0` (set `hostname: "::"` for an IPv6 peer), and `send()` and
+ * `receive()` wait for the lookup. A name that cannot be looked up makes
+ * them reject with a `HostNotFoundError`.
+ *
  * Requires `--unstable-net` and `allow-net` permission for the local
- * `HOST:0` and for the peer's `HOST:PORT`.
+ * `HOST:0` and for the peer's `ADDRESS:PORT`; a peer given by name also
+ * needs the grant to look the name up: `--allow-net=NAME` (just the name,
+ * no port). Datagrams then go to the address found, which is not known in
+ * advance: an unrestricted `--allow-net` covers it.
  *
  * @param options The peer, and where to bind locally.
  * @returns The socket.
+ * @throws {RangeError} when `remotePort` is not 1 to 65535, or `port` is out of range.
+ * @throws {TypeError} when `remoteHostname` or `hostname` is not a host name
+ * or an IP address, e.g. `127.000.000.001` (leading zeros read as octal).
+ * @throws {SocketError} when `--unstable-net` is missing, saying so.
+ * @throws {PermissionError} when the `--allow-net` grant for the local address is missing.
  *
  * @example Talking to one peer
  * ```ts
@@ -570,19 +769,16 @@ export function listenDatagram(
 export function connectDatagram(
   options: ConnectDatagramOptions,
 ): DatagramSocket {
-  const remoteHostname = options.remoteHostname ?? "127.0.0.1";
-  const peer: Deno.NetAddr = {
-    transport: "udp",
-    hostname: peerAddress(remoteHostname),
-    port: options.remotePort,
-  };
+  const port = checkPort("remotePort", options.remotePort, false);
+  const host = peerHost(options.remoteHostname ?? "127.0.0.1");
   const local = {
     ...options,
-    hostname: options.hostname ?? localFor(peer.hostname),
+    hostname: options.hostname ??
+      (host.ip === undefined ? "0.0.0.0" : localFor(host.ip)),
   };
   return new DatagramSocket(
     openDatagram(local),
-    peer,
+    { transport: "udp", hostname: host.ip ?? host.name, port },
     options.maxDatagramSize,
   );
 }

@@ -211,18 +211,295 @@ Deno.test("receive() payloads stay the caller's: later datagrams never overwrite
   );
 });
 
-Deno.test("connectDatagram() takes localhost in any case and refuses a name it cannot match", async () => {
+Deno.test("connectDatagram() takes localhost in any case", async () => {
   using server = listenDatagram({ port: 0 });
   using client = connectDatagram({
     remoteHostname: "LocalHost",
     remotePort: server.port,
   });
+  assert.equal(client.addr.hostname, "127.0.0.1");
   await client.send(bytes(1, 2));
   const { data, remoteAddr } = await server.receive({ timeout: 2000 });
   await server.send(data.reverse(), remoteAddr);
   assert.deepEqual((await client.receive({ timeout: 2000 })).data, bytes(2, 1));
-  assert.throws(
-    () => connectDatagram({ remoteHostname: "example.invalid", remotePort: 9 }),
-    /give its IP address/,
+});
+
+/**
+ * Runs one case of the datagram fixture in a process with exactly `grant`
+ * (and --unstable-net); returns the JSON line it prints.
+ */
+async function datagramCase(
+  grant: string,
+  ...args: string[]
+): Promise<Record<string, unknown>> {
+  const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--no-prompt",
+      "--unstable-net",
+      grant,
+      new URL("./fixtures/datagram_case.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  try {
+    return JSON.parse(out);
+  } catch {
+    throw new Error(
+      `${args.join(" ")} printed ${out}${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+Deno.test("connectDatagram() hears its peer however the address is spelled, bound on the loopback of its family", async () => {
+  const cases: [string, string, string, ...string[]][] = [
+    ["::1", "0:0:0:0:0:0:0:1", "::1"],
+    ["::1", "::1", "::1", "[::1]"],
+    ["::1", "::0001", "::1"],
+    ["::1", "[::1]", "::1"],
+    ["::1", "0000:0000::0:1", "::1"],
+    ["127.0.0.1", "::ffff:127.0.0.1", "127.0.0.1"],
+    ["127.0.0.1", "::FFFF:7f00:1", "127.0.0.1"],
+  ];
+  const results = await Promise.all(
+    cases.map(([server, remote, , ...local]) =>
+      datagramCase(
+        "--allow-net=127.0.0.1,[::1]",
+        "peer",
+        server,
+        remote,
+        ...local,
+      )
+    ),
   );
+  results.forEach((result, i) => {
+    const [, remote, loopback] = cases[i]!;
+    assert.deepEqual(
+      result,
+      { local: loopback, peer: loopback, reply: [2, 1] },
+      remote,
+    );
+  });
+});
+
+Deno.test("connectDatagram() refuses numbers that are not an IPv4 address, opening nothing", () => {
+  for (
+    const remoteHostname of [
+      "127.000.000.001",
+      "127.0.0.01",
+      "127.1",
+      "0x7f.1",
+      "1.2.3.256",
+      "::1::2",
+      "fe80::1%eth0",
+    ]
+  ) {
+    assert.throws(
+      () => connectDatagram({ remoteHostname, remotePort: 9 }),
+      (e) => {
+        assert.ok(e instanceof TypeError, remoteHostname);
+        assert.match(
+          e.message,
+          new RegExp(
+            `^Cannot use remoteHostname "${
+              remoteHostname.replace(/[.]/g, "\\.")
+            }": .*(IPv4 address is four numbers|not an IPv6 address)`,
+          ),
+        );
+        return true;
+      },
+    );
+  }
+});
+
+// A name other than localhost that /etc/hosts maps to 127.0.0.1, if any:
+// it resolves with no DNS server.
+const hostsName = (() => {
+  try {
+    for (const line of Deno.readTextFileSync("/etc/hosts").split("\n")) {
+      const [ip, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+      const name = names.find((n) => !/^localhost(\.|$)/i.test(n));
+      if (ip === "127.0.0.1" && name !== undefined) return name;
+    }
+  } catch {
+    // No /etc/hosts: the test below is skipped.
+  }
+  return undefined;
+})();
+
+Deno.test({
+  name: "connectDatagram() looks a host name up once, through /etc/hosts",
+  ignore: hostsName === undefined,
+  async fn() {
+    assert.deepEqual(
+      await datagramCase(
+        `--allow-net=127.0.0.1,0.0.0.0:0,${hostsName}`,
+        "peer",
+        "127.0.0.1",
+        hostsName!,
+      ),
+      { local: "0.0.0.0", peer: "127.0.0.1", reply: [2, 1] },
+    );
+  },
+});
+
+Deno.test("connectDatagram() to a name: PermissionError names the lookup grant, HostNotFoundError an unknown name", async () => {
+  const [denied, unknown] = await Promise.all([
+    datagramCase(
+      "--allow-net=127.0.0.1,0.0.0.0:0",
+      "peer",
+      "127.0.0.1",
+      "peer.invalid",
+    ),
+    datagramCase(
+      "--allow-net=127.0.0.1,0.0.0.0:0,no-such-host.invalid",
+      "peer",
+      "127.0.0.1",
+      "no-such-host.invalid",
+    ),
+  ]);
+  assert.deepEqual(denied, {
+    name: "PermissionError",
+    message:
+      'Cannot look up "peer.invalid": permission denied, run again with --allow-net=peer.invalid',
+    code: "EPERM",
+  });
+  assert.equal(unknown.name, "HostNotFoundError");
+  assert.match(
+    String(unknown.message),
+    /^Cannot look up "no-such-host\.invalid": /,
+  );
+});
+
+Deno.test("a connected socket's memory stays flat under a flood of strangers' datagrams", async () => {
+  const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--unstable-net",
+      "--allow-net=127.0.0.1",
+      "--v8-flags=--expose-gc",
+      new URL("./fixtures/stranger_flood.ts", import.meta.url).pathname,
+      "100000",
+      "2",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  assert.match(out, /^\{/, new TextDecoder().decode(stderr));
+  const { growth, skipped, received } = JSON.parse(out);
+  assert.equal(received, 42, "the peer's datagram still arrives");
+  assert.ok(skipped > 60_000, `only ${skipped} strangers reached the socket`);
+  assert.ok(
+    growth < 5_000_000,
+    `the heap grew ${growth} bytes over ${skipped} strangers' datagrams`,
+  );
+});
+
+Deno.test("serveDatagram() checks the grant for where replies really go", async () => {
+  const [narrow, enough, wildcard, wildcard6, unrestricted] = await Promise
+    .all([
+      datagramCase("--allow-net=localhost", "serve", "localhost"),
+      datagramCase("--allow-net=localhost,127.0.0.1", "serve", "localhost"),
+      datagramCase("--allow-net=0.0.0.0,127.0.0.1", "serve", "0.0.0.0"),
+      datagramCase("--allow-net=[::],127.0.0.1", "serve", "::"),
+      datagramCase("--allow-net", "serve", "0.0.0.0"),
+    ]);
+  assert.deepEqual(narrow, {
+    name: "PermissionError",
+    message:
+      "Cannot serve datagrams on localhost:0: replies go to each sender's own port at 127.0.0.1: permission denied, run again with --allow-net=127.0.0.1",
+  });
+  assert.deepEqual(enough, { replied: true, reported: [] });
+  assert.equal(wildcard.name, "PermissionError");
+  assert.match(
+    String(wildcard.message),
+    /^Cannot serve datagrams on 0\.0\.0\.0:0: replies go to every sender, .*run again with --allow-net$/,
+  );
+  assert.equal(wildcard6.name, "PermissionError");
+  assert.match(
+    String(wildcard6.message),
+    /^Cannot serve datagrams on \[::\]:0: .*run again with --allow-net$/,
+  );
+  assert.deepEqual(unrestricted, { replied: true, reported: [] });
+});
+
+Deno.test("send() from an IPv4 socket to an IPv6 address is a SocketError, the address in brackets", async () => {
+  assert.deepEqual(
+    await datagramCase(
+      "--allow-net=127.0.0.1,[::1]",
+      "send",
+      "127.0.0.1",
+      "::1",
+    ),
+    {
+      name: "SocketError",
+      message:
+        "Cannot send to [::1]:9: address family not supported (an IPv4 socket cannot reach an IPv6 address, nor the reverse)",
+      code: "EAFNOSUPPORT",
+    },
+  );
+});
+
+Deno.test("ports and hosts are checked before anything is opened or sent", async () => {
+  for (const remotePort of [0, 70000, 1.5, Number.NaN, -1]) {
+    assert.throws(
+      () => connectDatagram({ remotePort }),
+      new RegExp(
+        `^RangeError: Cannot use remotePort ${remotePort}: it must be a whole number from 1 to 65535$`,
+      ),
+    );
+  }
+  assert.throws(
+    () => connectDatagram({ remoteHostname: "bad host", remotePort: 9 }),
+    /^TypeError: Cannot use remoteHostname "bad host": it is not a host name or an IP address$/,
+  );
+  assert.throws(
+    () => connectDatagram({ remotePort: 9, port: 70000 }),
+    /^RangeError: Cannot use port 70000: it must be a whole number from 0 to 65535$/,
+  );
+  assert.throws(() => listenDatagram({ port: -1 }), RangeError);
+  assert.throws(() => listenDatagram({ port: 65536 }), RangeError);
+  assert.throws(
+    () => listenDatagram({ hostname: "bad host" }),
+    /^TypeError: Cannot use hostname "bad host": it is not a host name or an IP address$/,
+  );
+  assert.throws(() => listenDatagram({ maxDatagramSize: 0 }), RangeError);
+  using socket = listenDatagram({ port: 0 });
+  const to = (hostname: string, port: number): Deno.NetAddr => ({
+    transport: "udp",
+    hostname,
+    port,
+  });
+  for (const port of [0, 70000]) {
+    await assert.rejects(
+      socket.send(bytes(1), to("127.0.0.1", port)),
+      new RegExp(
+        `^RangeError: Cannot use the destination port ${port}: it must be a whole number from 1 to 65535$`,
+      ),
+    );
+  }
+  await assert.rejects(
+    socket.send(bytes(1), to("bad host", 9)),
+    /^TypeError: Cannot use the destination hostname "bad host"/,
+  );
+  await assert.rejects(
+    socket.send(bytes(1)),
+    /^TypeError: Cannot send a datagram without an address/,
+  );
+});
+
+Deno.test("send() takes a string and sends it as UTF-8", async () => {
+  using server = listenDatagram({ port: 0 });
+  using client = connectDatagram({ remotePort: server.port });
+  await client.send("héllo ✓");
+  const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+  assert.equal(new TextDecoder().decode(data), "héllo ✓");
+  assert.equal(await server.send("", remoteAddr), 0);
+  assert.equal((await client.receive({ timeout: 2000 })).data.length, 0);
 });
