@@ -12,12 +12,9 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_deadline.ts";
-import { mapError } from "./_map_error.ts";
-import {
-  ConnectionClosedError,
-  type SocketError,
-  TimeoutError,
-} from "./errors.ts";
+import { errorCode, mapError } from "./_map_error.ts";
+import { checkHostname, checkNumber, checkPort } from "./_validate.ts";
+import { ConnectionClosedError, TimeoutError } from "./errors.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /**
@@ -35,6 +32,7 @@ import { Socket, type SocketOptions } from "./socket.ts";
  *   noDelay: true,
  *   keepAlive: true,
  *   maxBufferSize: 1 << 20,
+ *   onError: (error, where) => console.error(`${where}: ${error}`),
  * });
  * assert.equal(listener.hostname, "127.0.0.1");
  * ```
@@ -48,8 +46,8 @@ export interface ListenOptions extends SocketOptions {
    */
   hostname?: string;
   /**
-   * The port to listen on; 0 lets the operating system choose a free one,
-   * which {@linkcode Listener.prototype.port} then tells.
+   * The port to listen on, 0–65535; 0 lets the operating system choose a
+   * free one, which {@linkcode Listener.prototype.port} then tells.
    *
    * @default {0}
    */
@@ -80,6 +78,19 @@ export interface ListenOptions extends SocketOptions {
    * @default {false}
    */
   keepAlive?: boolean;
+  /**
+   * Told when accepting fails for a reason that does not pass with the next
+   * client: the process or the machine is out of file descriptors, buffers
+   * or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), or an error sock
+   * does not know. The listener keeps going: it waits 5 ms, then twice as
+   * long after each failure up to 1 s, and tries again until an accept
+   * succeeds. It is called once per such run of failures (the first one),
+   * not once per retry. `where` names the listener; an error thrown here is
+   * ignored. It has the signature of `serve()`'s `ErrorReporter`.
+   *
+   * @default {one line on stderr: `${where}: ${error.message}`}
+   */
+  onError?: (error: unknown, where: string) => void;
 }
 
 /**
@@ -108,7 +119,7 @@ export interface ConnectOptions extends SocketOptions, WaitOptions {
    * @default {"127.0.0.1"}
    */
   hostname?: string;
-  /** The port to connect to. */
+  /** The port to connect to, 1–65535. */
   port: number;
   /**
    * Send small writes at once (`TCP_NODELAY`); sock buffers writes until
@@ -125,11 +136,62 @@ export interface ConnectOptions extends SocketOptions, WaitOptions {
   keepAlive?: boolean;
 }
 
-const TRANSIENT_ACCEPT_ERRORS = [
+// A client that went away between its handshake and accept(), for example
+// one that reset at once (as load balancers' health checks do): skipped
+// without a report.
+const CLIENT_GONE_ERRORS = [
   Deno.errors.NotConnected,
   Deno.errors.ConnectionAborted,
   Deno.errors.ConnectionReset,
 ];
+const CLIENT_GONE_CODES = new Set([
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ECONNRESET",
+  "EPROTO",
+]);
+
+function isClientGone(error: unknown): boolean {
+  if (CLIENT_GONE_ERRORS.some((type) => error instanceof type)) return true;
+  const code = errorCode(error);
+  return code !== undefined && CLIENT_GONE_CODES.has(code);
+}
+
+/** Go's net/http accept back-off: 5 ms, doubling, at most 1 s. */
+const FIRST_RETRY_MS = 5;
+const LAST_RETRY_MS = 1000;
+
+const defaultReporter = (error: unknown, where: string): void => {
+  const text = error instanceof Error ? error.message : String(error);
+  console.error(`${where}: ${text}`);
+};
+
+/** The most `backlog` that fits every operating system's `listen()` argument. */
+const MAX_BACKLOG = 0x7fffffff;
+
+/** Checks the options of {@linkcode listen} and of a `Listener`'s sockets. */
+function checkListenOptions(options: ListenOptions): void {
+  if (options.hostname !== undefined) {
+    checkHostname("hostname", options.hostname);
+  }
+  if (options.port !== undefined) checkPort("port", options.port, true);
+  if (options.backlog !== undefined) {
+    checkNumber("backlog", options.backlog, 1, { integer: true });
+  }
+  checkSocketOptions(options);
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError(
+      `Cannot use onError ${String(options.onError)}: it must be a function`,
+    );
+  }
+}
+
+/** Checks the options every socket is made with. */
+function checkSocketOptions(options: SocketOptions): void {
+  if (options.maxBufferSize !== undefined) {
+    checkNumber("maxBufferSize", options.maxBufferSize, 1, { integer: true });
+  }
+}
 
 /**
  * A passive socket: it waits for connections and accepts them. Made by
@@ -137,7 +199,19 @@ const TRANSIENT_ACCEPT_ERRORS = [
  *
  * `accept()` takes a timeout without ever losing a connection, and
  * `for await` over the listener yields sockets until `close()`, then ends
- * without an error. A client that resets before it is accepted is skipped.
+ * without an error. Only `close()` ends it:
+ *
+ * - A client that went away before it was accepted (a reset, as load
+ *   balancers' health checks do) is skipped.
+ * - When the process or the machine runs out of file descriptors, buffers or
+ *   memory, accepting waits and tries again (5 ms, doubling up to 1 s, as
+ *   Go's `net/http` does) until connections close and free them; the clients
+ *   wait in the backlog meanwhile. `onError` hears of it once per run of
+ *   failures.
+ * - Any other failure is handled the same way rather than ending the loop:
+ *   a server that stopped accepting for good would be down while its process
+ *   looks alive, whereas a retry once a second costs nothing, is reported,
+ *   and recovers from whatever passes.
  *
  * @example Accepting with a timeout
  * ```ts
@@ -153,21 +227,33 @@ export class Listener {
   readonly #options: ListenOptions;
   #ready: Deno.TcpConn | undefined;
   #pending: Promise<void> | undefined;
-  #accepting = false;
-  #error: SocketError | undefined;
   #closed = false;
+  #closedError: ConnectionClosedError | undefined;
+  /** The wait before the next retry; 0 when the last accept succeeded. */
+  #retryDelay = 0;
+  /** Ends the back-off wait early; set only while waiting. */
+  #wake: (() => void) | undefined;
 
   /**
    * Wraps a `Deno.Listener`. {@linkcode listen} makes listeners; use this
    * only for a TCP listener you opened yourself.
    *
-   * @param listener The listener to own; this object closes it.
-   * @param options The options for accepted sockets.
+   * @param listener The listener to own; this object closes it, also when
+   * the options are wrong.
+   * @param options The options for accepted sockets and `onError`.
+   * @throws {RangeError} when `maxBufferSize` or another number is out of
+   * range.
    */
   constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
     options: ListenOptions = {},
   ) {
+    try {
+      checkListenOptions(options);
+    } catch (error) {
+      closeQuietly(listener);
+      throw error;
+    }
     this.#listener = listener;
     this.#options = options;
   }
@@ -194,8 +280,7 @@ export class Listener {
 
   /** True when `accept()` would not wait. */
   get hasInput(): boolean {
-    return this.#ready !== undefined || this.#error !== undefined ||
-      this.#closed;
+    return this.#ready !== undefined || this.#closed;
   }
 
   /**
@@ -210,7 +295,9 @@ export class Listener {
   }
 
   /**
-   * Accepts the next connection.
+   * Accepts the next connection. It waits through a shortage of file
+   * descriptors (see {@linkcode Listener}); the timeout and the signal
+   * still apply meanwhile.
    *
    * @param options `timeout` in milliseconds and an abort `signal`; a
    * connection that arrives after the timeout is kept for the next call.
@@ -218,7 +305,7 @@ export class Listener {
    * @throws {ConnectionClosedError} when the listener is or gets closed.
    * @throws {TimeoutError} when the timeout passes first.
    */
-  async accept(options?: WaitOptions): Promise<Socket> {
+  async accept(options?: WaitOptions): Promise<Socket<Deno.NetAddr>> {
     let deadline: Deadline | undefined;
     if (hasDeadline(options)) {
       checkTimeout(options!.timeout);
@@ -232,9 +319,9 @@ export class Listener {
         const conn = this.#ready;
         if (conn !== undefined) {
           this.#ready = undefined;
-          return this.#wrap(conn);
+          return wrap(conn, this.#options);
         }
-        if (this.#error !== undefined) throw this.#error;
+        if (this.#closed) throw this.#closedError;
         const pending = this.#startAccept();
         await (deadline ? deadline.race(pending) : pending);
       }
@@ -244,25 +331,20 @@ export class Listener {
   }
 
   /** Yields accepted sockets until the listener is closed. */
-  [Symbol.asyncIterator](): AsyncGenerator<Socket, void, undefined> {
+  [Symbol.asyncIterator](): AsyncGenerator<
+    Socket<Deno.NetAddr>,
+    void,
+    undefined
+  > {
     return untilClosed(() => this.accept(), () => this.#closed);
   }
 
-  /** Stops listening. Calling it again does nothing; a waiting `accept()` rejects. */
+  /**
+   * Stops listening. Calling it again does nothing; a waiting `accept()`
+   * rejects at once, also during a back-off.
+   */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#error ??= new ConnectionClosedError(
-      `Cannot accept on ${this.#where()}: the listener is closed`,
-    );
-    try {
-      this.#listener.close();
-    } catch {
-      // Already closed underneath.
-    }
-    const conn = this.#ready;
-    this.#ready = undefined;
-    conn?.close();
+    this.#closeWith(undefined);
   }
 
   /** Closes the listener; this is what `using` calls. */
@@ -289,48 +371,94 @@ export class Listener {
     return formatHostPort(this.addr.hostname, this.addr.port);
   }
 
-  #wrap(conn: Deno.TcpConn): Socket {
-    return wrap(conn, this.#options);
+  #closeWith(cause: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedError = new ConnectionClosedError(
+      `Cannot accept on ${this.#where()}: the listener is closed`,
+      cause === undefined ? {} : { cause },
+    );
+    closeQuietly(this.#listener);
+    this.#wake?.();
+    const conn = this.#ready;
+    this.#ready = undefined;
+    conn?.close();
   }
 
   /** The one outstanding accept, started if none is. */
   #startAccept(): Promise<void> {
-    if (this.#pending !== undefined) return this.#pending;
-    if (this.#ready !== undefined || this.#error !== undefined) {
-      return Promise.resolve();
-    }
-    const pending = this.#acceptOne();
-    if (this.#accepting) this.#pending = pending;
-    return pending;
+    if (this.#ready !== undefined || this.#closed) return Promise.resolve();
+    this.#pending ??= this.#acceptOne().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
   }
 
+  /** Accepts one connection into `#ready`, retrying until it or close(). */
   async #acceptOne(): Promise<void> {
-    this.#accepting = true;
-    try {
-      for (;;) {
-        try {
-          this.#ready = await this.#listener.accept();
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closed) return;
+        if (error instanceof Deno.errors.BadResource) {
+          // Closed underneath (not by close()): no retry can succeed.
+          this.#closeWith(error);
           return;
-        } catch (error) {
-          if (this.#closed) throw error;
-          if (!TRANSIENT_ACCEPT_ERRORS.some((type) => error instanceof type)) {
-            throw error;
-          }
         }
+        if (isClientGone(error)) continue;
+        if (this.#retryDelay === 0) this.#report(error);
+        await this.#backOff();
+        continue;
       }
-    } catch (error) {
-      this.#error = this.#closed
-        ? new ConnectionClosedError(
-          `Cannot accept on ${this.#where()}: the listener is closed`,
-          { cause: error },
-        )
-        : mapError(error, {
-          action: `accept on ${this.#where()}`,
-        }) as SocketError;
-    } finally {
-      this.#accepting = false;
-      this.#pending = undefined;
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#retryDelay = 0;
+      this.#ready = conn;
+      return;
     }
+  }
+
+  /** Waits the next back-off delay, or until close(). */
+  #backOff(): Promise<void> {
+    this.#retryDelay = Math.min(
+      this.#retryDelay === 0 ? FIRST_RETRY_MS : this.#retryDelay * 2,
+      LAST_RETRY_MS,
+    );
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#wake?.(), this.#retryDelay);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Tells `onError` about the first failure of a run; never throws. */
+  #report(error: unknown): void {
+    const where = `listener on ${this.#where()} (retrying)`;
+    const mapped = mapError(error, { action: `accept on ${this.#where()}` });
+    try {
+      const result: unknown = (this.#options.onError ?? defaultReporter)(
+        mapped,
+        where,
+      );
+      if (result instanceof Promise) result.catch(() => {});
+    } catch {
+      // A broken reporter must not stop the listener.
+    }
+  }
+}
+
+function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch {
+    // Already closed.
   }
 }
 
@@ -346,6 +474,10 @@ export class Listener {
  * @throws {AddressInUseError} when the port is taken.
  * @throws {PermissionError} when the `--allow-net` grant is missing; its
  * message names the flag.
+ * @throws {RangeError} when `port` is not 0–65535, or `backlog` or
+ * `maxBufferSize` is not a whole number of at least 1; nothing is opened.
+ * @throws {TypeError} when `hostname` is not a host name or an IP address
+ * (`"::1"` and `"[::1]"` both work).
  *
  * @example Listening on a port the OS chooses
  * ```ts
@@ -360,23 +492,25 @@ export class Listener {
  * @tags allow-net
  */
 export function listen(options: ListenOptions = {}): Listener {
-  const hostname = options.hostname ?? "127.0.0.1";
+  checkListenOptions(options);
+  const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
   const port = options.port ?? 0;
+  let listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
   try {
-    const listener = Deno.listen({
+    listener = Deno.listen({
       transport: "tcp",
       hostname,
       port,
-      tcpBacklog: options.backlog ?? 511,
+      tcpBacklog: Math.min(options.backlog ?? 511, MAX_BACKLOG),
       ...(options.reusePort ? { reusePort: true } : {}),
     });
-    return new Listener(listener, options);
   } catch (error) {
     throw mapError(error, {
       action: `listen on ${formatHostPort(hostname, port)}`,
       address: { hostname, port },
     });
   }
+  return new Listener(listener, options);
 }
 
 /**
@@ -393,6 +527,10 @@ export function listen(options: ListenOptions = {}): Listener {
  * @throws {HostNotFoundError} when the host name does not resolve.
  * @throws {TimeoutError} when the timeout passes first.
  * @throws {PermissionError} when the `--allow-net` grant is missing.
+ * @throws {RangeError} when `port` is not 1–65535, `timeout` is negative,
+ * or `maxBufferSize` is not a whole number of at least 1; nothing is opened.
+ * @throws {TypeError} when `hostname` is not a host name or an IP address
+ * (`"::1"` and `"[::1]"` both work).
  *
  * @example A client and a server on loopback
  * ```ts
@@ -408,12 +546,16 @@ export function listen(options: ListenOptions = {}): Listener {
  *
  * @tags allow-net
  */
-export async function connect(options: ConnectOptions): Promise<Socket> {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const { port, timeout, signal } = options;
-  const where = formatHostPort(hostname, port);
+export async function connect(
+  options: ConnectOptions,
+): Promise<Socket<Deno.NetAddr>> {
+  const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
+  const port = checkPort("port", options.port, false);
+  const { timeout, signal } = options;
   checkTimeout(timeout);
+  checkSocketOptions(options);
   signal?.throwIfAborted();
+  const where = formatHostPort(hostname, port);
   const controller = new AbortController();
   let timedOut = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -436,7 +578,9 @@ export async function connect(options: ConnectOptions): Promise<Socket> {
   } catch (error) {
     if (timedOut) {
       throw new TimeoutError(
-        `Cannot connect to ${where}: timed out after ${timeout} ms`,
+        `Cannot connect to ${where}: timed out after ${
+          Math.round(timeout!)
+        } ms`,
         timeout!,
         { cause: error, address: { hostname, port } },
       );
@@ -453,12 +597,21 @@ export async function connect(options: ConnectOptions): Promise<Socket> {
   return wrap(conn, options);
 }
 
-/** Makes the socket for a new connection, with its TCP options. */
+/**
+ * Makes the socket for a new connection, with its TCP options; closes the
+ * connection if that fails.
+ */
 function wrap(
   conn: Deno.TcpConn,
   options: SocketOptions & { noDelay?: boolean; keepAlive?: boolean },
-): Socket {
-  const socket = new Socket(conn, options);
+): Socket<Deno.NetAddr> {
+  let socket: Socket<Deno.NetAddr>;
+  try {
+    socket = new Socket(conn, options);
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
   try {
     if (options.noDelay === false) socket.setNoDelay(false);
     if (options.keepAlive) socket.setKeepAlive(true);

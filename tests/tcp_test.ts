@@ -5,6 +5,7 @@ import {
   ConnectionClosedError,
   ConnectionRefusedError,
   listen,
+  Listener,
   type Socket,
   SocketError,
   TimeoutError,
@@ -269,4 +270,108 @@ Deno.test("listen() and connect() without the grant throw PermissionError naming
     ),
     "PermissionError: Cannot connect to localhost:9231: permission denied, run again with --allow-net=localhost:9231",
   );
+});
+
+/** A port that nothing listens on: one the OS just gave and took back. */
+function freePort(): number {
+  using listener = listen({ port: 0 });
+  return listener.port;
+}
+
+Deno.test("connect() with a bad maxBufferSize throws RangeError and opens no connection", async () => {
+  using listener = listen({ port: 0 });
+  for (const maxBufferSize of [0, -1, 1.5, Number.NaN]) {
+    await assert.rejects(
+      connect({ port: listener.port, maxBufferSize }),
+      (e) => {
+        assert.ok(e instanceof RangeError);
+        assert.equal(
+          e.message,
+          `Cannot use maxBufferSize ${maxBufferSize}: it must be a whole number >= 1`,
+        );
+        return true;
+      },
+    );
+  }
+  assert.equal(await listener.waitForInput({ timeout: 100 }), false);
+});
+
+Deno.test("listen() with a bad option throws before it listens", async () => {
+  const port = freePort();
+  const bad: [Partial<Record<string, unknown>>, RegExp][] = [
+    [{ maxBufferSize: 0 }, /^RangeError: Cannot use maxBufferSize 0: it must/],
+    [{ backlog: 0 }, /^RangeError: Cannot use backlog 0: it must be a whole/],
+    [{ backlog: 1.5 }, /^RangeError: Cannot use backlog 1\.5: it must be/],
+    [{ onError: "log" }, /^TypeError: Cannot use onError log: it must be a/],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(() => listen({ port, ...options }), message);
+  }
+  await assert.rejects(connect({ port }), ConnectionRefusedError);
+});
+
+Deno.test("new Listener() with a bad option closes the listener it was given", async () => {
+  const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  assert.throws(
+    () => new Listener(deno, { maxBufferSize: 0 }),
+    /^RangeError: Cannot use maxBufferSize 0/,
+  );
+  await assert.rejects(
+    connect({ port: deno.addr.port }),
+    ConnectionRefusedError,
+  );
+});
+
+Deno.test("connect() and listen() refuse bad ports and hosts with their own messages", async () => {
+  const range = (port: string, low: number) =>
+    `Cannot use port ${port}: it must be a whole number from ${low} to 65535`;
+  for (const port of [0, -1, 65536, 80.5, Number.NaN]) {
+    await assert.rejects(connect({ port }), {
+      name: "RangeError",
+      message: range(String(port), 1),
+    });
+  }
+  await assert.rejects(connect({ port: "80" as unknown as number }), {
+    name: "RangeError",
+    message: range('"80"', 1),
+  });
+  for (const port of [-1, 65536, 0.5]) {
+    assert.throws(() => listen({ port }), {
+      name: "RangeError",
+      message: range(String(port), 0),
+    });
+  }
+  for (const hostname of ["bad host", "", "a..b", "[::1"]) {
+    const message = `Cannot use hostname ${
+      JSON.stringify(hostname)
+    }: it is not a host name or an IP address`;
+    await assert.rejects(connect({ hostname, port: 80 }), {
+      name: "TypeError",
+      message,
+    });
+    assert.throws(() => listen({ hostname, port: 0 }), {
+      name: "TypeError",
+      message,
+    });
+  }
+});
+
+Deno.test("listen() and connect() take a bracketed IPv6 host such as [::1]", async () => {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--no-prompt",
+      "--allow-net=[::1]",
+      new URL("./fixtures/bracketed_host.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const line = new TextDecoder().decode(stdout).trim();
+  if (line.startsWith("AddressNotAvailableError")) {
+    console.log("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  assert.equal(line, "::1 ::1 ::1");
 });
