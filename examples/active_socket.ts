@@ -5,22 +5,40 @@
  * `force-output`), reads one Lisp datum and prints it: `BYE`.
  *
  * ```sh
- * deno run --allow-net=localhost examples/active_socket.ts --port PORT [--host localhost]
+ * deno run --allow-net=localhost examples/active_socket.ts --port PORT [--host localhost] [--timeout 10000]
  * deno run --allow-net=localhost jsr:@sock/sock/active-socket --port PORT
  * deno run --allow-net=localhost https://jsr.io/@sock/sock/0.1.0/examples/active_socket.ts --port PORT
  * ```
  *
  * The port is whatever the passive side printed, so the grant is the
  * host, written exactly as `--host` (default `localhost`); once you know the
- * port you can narrow it to `--allow-net=localhost:PORT`.
+ * port you can narrow it to `--allow-net=localhost:PORT`. `--help` lists
+ * the flags.
  *
  * @module
  */
 import { connect, formatLisp, readLisp } from "../mod.ts";
-import { parseFlags, portFlag, run, UsageError } from "./_common/cli.ts";
+import {
+  hostFlag,
+  millisecondsFlag,
+  parseFlags,
+  peerPortFlag,
+  run,
+  UsageError,
+} from "./_common/cli.ts";
 
-const USAGE =
-  "active_socket.ts --port PORT [--host localhost] [--timeout 10000]";
+const HELP =
+  `usage: active_socket.ts --port PORT [--host localhost] [--timeout 10000]
+
+Connects to the passive socket, writes "hello ", reads one Lisp datum and
+prints it (Allegro CL's "Lisp Two").
+
+  --port P       the port the passive socket printed, 1 to 65535 (required)
+  --host H       its host name or IP address (default localhost)
+  --timeout MS   how long to wait to connect and for the answer (default 10000)
+  -h, --help     show this help
+
+Grant: --allow-net=localhost, or the host exactly as --host spells it.`;
 
 async function main(): Promise<void> {
   const { values } = parseFlags({
@@ -33,15 +51,13 @@ async function main(): Promise<void> {
       "--port is required: the port the passive socket printed",
     );
   }
-  const timeout = Number(values.timeout);
-  await using socket = await connect({
-    hostname: values.host,
-    port: portFlag(values.port, 0),
-    timeout,
-  });
+  const hostname = hostFlag(values.host);
+  const port = peerPortFlag(values.port, 0);
+  const timeout = millisecondsFlag("--timeout", values.timeout);
+  await using socket = await connect({ hostname, port, timeout });
   await socket.write("hello ");
   await socket.flush();
   console.log(formatLisp(await readLisp(socket, { timeout })));
 }
 
-if (import.meta.main) await run(main, USAGE);
+if (import.meta.main) await run(main, HELP);

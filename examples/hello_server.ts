@@ -12,20 +12,37 @@
  * ```
  *
  * The grant names the one address it listens on; with `--host H --port P`
- * grant `--allow-net=H:P` instead.
+ * grant `--allow-net=H:P` instead. `--help` lists the flags.
  *
  * @module
  */
 import { serve, type Socket } from "../mod.ts";
-import { onStopSignal, parseFlags, portFlag, run } from "./_common/cli.ts";
+import {
+  hostFlag,
+  hostPort,
+  listenPortFlag,
+  onStopSignal,
+  parseFlags,
+  run,
+} from "./_common/cli.ts";
 
-const USAGE = "hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]";
+const HELP = `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]
 
-async function greet(socket: Socket): Promise<void> {
+Sends "Hello World" and a newline to each client, then closes that
+connection (the usocket tutorial's TCP server). Ctrl-C stops it.
+
+  --host H       the address to listen on (default 127.0.0.1)
+  --port P       the port, 0 to 65535; 0 lets the OS choose (default 12321)
+  --once         stop after the first client
+  -h, --help     show this help
+
+Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P.`;
+
+async function greet(socket: Socket<Deno.NetAddr>): Promise<void> {
   await socket.write("Hello World\n");
   await socket.flush();
-  const peer = socket.remoteAddr as Deno.NetAddr;
-  console.log(`said hello to ${peer.hostname}:${peer.port}`);
+  const { hostname, port } = socket.remoteAddr;
+  console.log(`said hello to ${hostPort(hostname, port)}`);
 }
 
 async function main(): Promise<void> {
@@ -34,13 +51,15 @@ async function main(): Promise<void> {
     port: { type: "string" },
     once: { type: "boolean", default: false },
   });
+  const hostname = hostFlag(values.host);
+  const port = listenPortFlag(values.port, 12321);
   const server = serve(async (socket) => {
     if (values.once) void server.shutdown();
     await greet(socket);
-  }, { hostname: values.host, port: portFlag(values.port, 12321) });
+  }, { hostname, port });
   using _stop = onStopSignal(() => void server.shutdown());
-  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
   await server.finished;
 }
 
-if (import.meta.main) await run(main, USAGE);
+if (import.meta.main) await run(main, HELP);

@@ -5,7 +5,7 @@
  * them, and prints the sum the server answers.
  *
  * ```sh
- * deno run --allow-net=localhost:9231 examples/sum_client.ts [--host localhost] [--port 9231] A B
+ * deno run --allow-net=localhost:9231 examples/sum_client.ts [--host localhost] [--port 9231] [--timeout 10000] A B
  * deno run --allow-net=localhost:9231 jsr:@sock/sock/sum-client 1.234 3.23423
  * deno run --allow-net=localhost:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_client.ts 3 '#C(0.0 1.0)'
  * ```
@@ -14,6 +14,8 @@
  * `1.5d0`, `#x1F`, `'#C(1.0 -0.0)'`. The grant names the one address it
  * connects to, spelled as `--host` is (`localhost` and `127.0.0.1` are
  * different grants); with `--host H --port P` grant `--allow-net=H:P`.
+ * `-h` and `--help` list the flags; any other argument starting with `-`
+ * is a number, and after `--` everything is.
  *
  * @module
  */
@@ -29,25 +31,52 @@ import {
 } from "../mod.ts";
 import {
   Failure,
+  hostFlag,
+  millisecondsFlag,
   parseFlags,
-  portFlag,
+  peerPortFlag,
   run,
   UsageError,
 } from "./_common/cli.ts";
 
-const USAGE =
-  "sum_client.ts [--host localhost] [--port 9231] [--timeout 10000] A B";
+const HELP =
+  `usage: sum_client.ts [--host localhost] [--port 9231] [--timeout 10000] A B
 
-/** Splits the command line: flags with their values, and everything else (numbers may start with "-"). */
+Sends the Lisp numbers A and B to the sum server and prints the sum it
+answers (the Allegro CL tutorial's socket-sum). A and B are Lisp number
+syntax, one argument each: -5, 1/3, 1.5d0, #x1F, '#C(1.0 -0.0)'.
+
+  --host H       the server's host name or IP address (default localhost)
+  --port P       its port, 1 to 65535 (default 9231)
+  --timeout MS   how long to wait to connect and for the sum (default 10000)
+  -h, --help     show this help
+  --             everything after it is a number, even if it starts with --
+
+Grant: --allow-net=localhost:9231; with --host H --port P, --allow-net=H:P.`;
+
+const VALUED = /^--(host|port|timeout)$/;
+
+/**
+ * Splits the command line into flags and numbers. Numbers may start with
+ * "-" (`-5`, `-1/3`), so only `-h` and arguments starting with `--` are
+ * flags, and everything after `--` is a number.
+ */
 function splitArgs(args: string[]): { flags: string[]; numbers: string[] } {
   const flags: string[] = [];
   const numbers: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (/^--(host|port|timeout)$/.test(arg)) flags.push(arg, args[++i] ?? "");
-    else if (/^--(host|port|timeout)=/.test(arg) || /^--[a-z]/.test(arg)) {
+    if (arg === "--") {
+      numbers.push(...args.slice(i + 1));
+      break;
+    }
+    if (VALUED.test(arg) && i + 1 < args.length) {
+      flags.push(`${arg}=${args[++i]}`); // the value may start with "-"
+    } else if (arg === "-h" || /^--./.test(arg)) {
       flags.push(arg);
-    } else if (arg !== "--") numbers.push(arg);
+    } else {
+      numbers.push(arg);
+    }
   }
   return { flags, numbers };
 }
@@ -58,12 +87,14 @@ function number(text: string): LispDatum {
     datum = parseLisp(text);
   } catch (error) {
     throw new UsageError(
-      `"${text}" is not Lisp syntax: ${(error as Error).message}`,
+      `${JSON.stringify(text)} is not Lisp syntax: ${(error as Error).message}`,
     );
   }
   if (!isLispNumber(datum)) {
     throw new UsageError(
-      `"${text}" is not a number (it reads as ${formatLisp(datum)})`,
+      `${JSON.stringify(text)} is not a number (it reads as ${
+        formatLisp(datum)
+      })`,
     );
   }
   return datum;
@@ -85,16 +116,15 @@ async function main(): Promise<void> {
     false,
     flags,
   );
-  if (numbers.length !== 2) {
-    throw new UsageError(`expected two numbers, got ${numbers.length}`);
+  const hostname = hostFlag(values.host);
+  const port = peerPortFlag(values.port, 9231);
+  const timeout = millisecondsFlag("--timeout", values.timeout);
+  const data = numbers.map(number);
+  if (data.length !== 2) {
+    throw new UsageError(`expected two numbers, got ${data.length}`);
   }
-  const [a, b] = numbers.map(number) as [LispDatum, LispDatum];
-  const timeout = Number(values.timeout);
-  await using socket = await connect({
-    hostname: values.host,
-    port: portFlag(values.port, 9231),
-    timeout,
-  });
+  const [a, b] = data as [LispDatum, LispDatum];
+  await using socket = await connect({ hostname, port, timeout });
   await socket.write(`${formatLisp(a)} ${formatLisp(b)} `);
   await socket.flush();
   const reply = await readLisp(socket, { timeout });
@@ -108,4 +138,4 @@ async function main(): Promise<void> {
   console.log(formatLisp(reply));
 }
 
-if (import.meta.main) await run(main, USAGE);
+if (import.meta.main) await run(main, HELP);

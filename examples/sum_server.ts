@@ -8,8 +8,9 @@
  * Anything else gets one readable Lisp form that is not a number, such as
  * `(:ERROR "FOO is not a number")`, and the server goes on serving everyone
  * else: nothing is ever evaluated (`#.` is refused), and tokens, nesting
- * and idle clients are bounded. Ctrl-C or SIGTERM stop it after the
- * requests in flight are answered.
+ * and idle clients are bounded. Ctrl-C or SIGTERM stop it: requests
+ * already begun are answered, and a client that has sent nothing yet is told
+ * `(:ERROR "the server is shutting down")`.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
@@ -18,7 +19,7 @@
  * ```
  *
  * The grant names the one address it listens on; with `--host H --port P`
- * grant `--allow-net=H:P` instead.
+ * grant `--allow-net=H:P` instead. `--help` lists the flags.
  *
  * @module
  */
@@ -27,6 +28,7 @@ import {
   ConnectionResetError,
   EndOfStreamError,
   formatLisp,
+  type HandlerContext,
   isLispNumber,
   type LispDatum,
   LispList,
@@ -38,15 +40,33 @@ import {
   SocketError,
 } from "../mod.ts";
 import {
+  countFlag,
+  hostFlag,
+  hostPort,
+  listenPortFlag,
+  millisecondsFlag,
   onStopSignal,
   parseFlags,
-  portFlag,
-  positiveFlag,
   run,
 } from "./_common/cli.ts";
 
-const USAGE =
-  "sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]";
+const HELP =
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
+
+Reads two Lisp numbers from each client and writes their sum, or an
+(:ERROR "...") form for anything else (the Allegro CL tutorial's sum
+server). Ctrl-C stops it.
+
+  --host H               the address to listen on (default 127.0.0.1)
+  --port P               the port, 0 to 65535; 0 lets the OS choose (default 9231)
+  --idle-timeout MS      close a client silent this long (default 10000)
+  --max-connections N    serve at most N clients at once (default 1024)
+  -h, --help             show this help
+
+Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
+
+/** The most clients the server takes at once: far beyond any descriptor limit. */
+const MOST_CONNECTIONS = 1_000_000;
 
 /** A request that cannot be summed; its message goes back to the client. */
 class BadRequest extends Error {}
@@ -87,9 +107,13 @@ async function drain(socket: Socket): Promise<void> {
 
 /**
  * Serves one sum request on `socket`: two Lisp numbers in, their sum out,
- * or an `(:ERROR "…")` form for anything else.
+ * or an `(:ERROR "…")` form for anything else. When `signal` aborts before
+ * the client has sent anything, the answer is
+ * `(:ERROR "the server is shutting down")`; a request already begun is
+ * answered.
  *
  * @param socket A connected socket; the caller closes it.
+ * @param context `signal`: aborts when the server begins to shut down.
  * @returns A promise that settles when the answer is written and flushed.
  *
  * @example
@@ -105,20 +129,30 @@ async function drain(socket: Socket): Promise<void> {
  * assert.equal(new TextDecoder().decode(await client.readAll()), "4");
  * ```
  */
-export async function handleSum(socket: Socket): Promise<void> {
+export async function handleSum(
+  socket: Socket,
+  { signal }: Partial<HandlerContext> = {},
+): Promise<void> {
   let answer: string;
   let failed = false;
   try {
+    if (signal) await socket.waitForInput({ signal });
     const a = await readNumber(socket, "first");
     const b = await readNumber(socket, "second");
     answer = formatLisp(add(a, b));
   } catch (error) {
     if (error instanceof ConnectionResetError || socket.closed) return;
+    const stopping = signal?.aborted === true && error === signal.reason;
     if (
-      error instanceof SocketError && !(error.name === "LimitExceededError")
+      !stopping && error instanceof SocketError &&
+      !(error.name === "LimitExceededError")
     ) throw error;
     failed = true;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = stopping
+      ? "the server is shutting down"
+      : error instanceof Error
+      ? error.message
+      : String(error);
     answer = formatLisp(new LispList([new LispSymbol("ERROR", true), message]));
   }
   await socket.write(answer);
@@ -136,23 +170,29 @@ async function main(): Promise<void> {
     "idle-timeout": { type: "string", default: "10000" },
     "max-connections": { type: "string", default: "1024" },
   });
-  const idleTimeout = positiveFlag("--idle-timeout", values["idle-timeout"]);
-  const maxConnections = positiveFlag(
+  const hostname = hostFlag(values.host);
+  const port = listenPortFlag(values.port, 9231);
+  const idleTimeout = millisecondsFlag(
+    "--idle-timeout",
+    values["idle-timeout"],
+  );
+  const maxConnections = countFlag(
     "--max-connections",
     values["max-connections"],
+    MOST_CONNECTIONS,
   );
   const stop = new AbortController();
   const server = serve(handleSum, {
-    hostname: values.host,
-    port: portFlag(values.port, 9231),
+    hostname,
+    port,
     signal: stop.signal,
     idleTimeout,
     maxConnections,
     maxBufferSize: 256 * 1024,
   });
   using _stop = onStopSignal(() => stop.abort());
-  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
   await server.finished;
 }
 
-if (import.meta.main) await run(main, USAGE);
+if (import.meta.main) await run(main, HELP);

@@ -14,21 +14,34 @@
  *
  * The grant is host-wide because Deno checks every destination a datagram
  * is sent to, and clients write from ports nobody knows in advance. With
- * `--host H`, grant `--allow-net=H`.
+ * `--host H`, grant `--allow-net=H`. `--help` lists the flags.
  *
  * @module
  */
 import { serveDatagram } from "../mod.ts";
 import {
+  hostFlag,
+  hostPort,
   lispVector,
+  listenPortFlag,
   onStopSignal,
   parseFlags,
-  portFlag,
   run,
 } from "./_common/cli.ts";
 
-const USAGE =
-  "udp_reverse_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]";
+const HELP =
+  `usage: udp_reverse_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]
+
+Sends each datagram back reversed to whoever sent it, printing it as a Lisp
+vector (the usocket tutorial's UDP server). Ctrl-C stops it.
+
+  --host H       the address to listen on (default 127.0.0.1)
+  --port P       the port, 0 to 65535; 0 lets the OS choose (default 12321)
+  --once         stop after the first datagram
+  --quiet        do not print the datagrams
+  -h, --help     show this help
+
+Grant: --unstable-net --allow-net=127.0.0.1; with --host H, --allow-net=H.`;
 
 async function main(): Promise<void> {
   const { values } = parseFlags({
@@ -37,19 +50,21 @@ async function main(): Promise<void> {
     once: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
   });
+  const hostname = hostFlag(values.host);
+  const port = listenPortFlag(values.port, 12321);
   const server = serveDatagram(({ data }) => {
     if (!values.quiet) console.log(lispVector(data));
     if (values.once) void server.shutdown();
     return data.reverse();
   }, {
-    hostname: values.host,
-    port: portFlag(values.port, 12321),
+    hostname,
+    port,
     onError: (error, where) =>
       console.error(`${where}: ${(error as Error).message}`),
   });
   using _stop = onStopSignal(() => void server.shutdown());
-  console.log(`listening on ${server.addr.hostname}:${server.port}`);
+  console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
   await server.finished;
 }
 
-if (import.meta.main) await run(main, USAGE);
+if (import.meta.main) await run(main, HELP);

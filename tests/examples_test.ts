@@ -1,22 +1,85 @@
 // Every example run as a user runs it: a separate process with exactly the
-// flags of its shebang line, then with a narrower grant.
+// flags of its shebang line, then with a narrower grant. Servers listen on
+// port 0 (or a free port) so that nothing else on the machine matters; only
+// the check of the default ports uses them, and it skips a busy one.
 import assert from "node:assert/strict";
+import { connect, type Socket } from "../mod.ts";
 import {
+  flagsWithPort,
+  freePort,
+  portIsFree,
   runExample,
+  type RunningExample,
   type RunResult,
   shebangFlags,
   startExample,
 } from "../tools/examples.ts";
 
-/** Asserts a run failed the way a user mistake must: exit 1, one line on stderr, no stack trace. */
-function assertOneLineError(result: RunResult, pattern: RegExp): void {
-  assert.equal(result.code, 1, `exit code; stderr: ${result.stderr}`);
-  const lines = result.stderr.trimEnd().split("\n").filter((line) =>
-    !line.startsWith("usage: ")
+/** The example names, from the files in examples/. */
+const EXAMPLES = [
+  "passive_socket",
+  "active_socket",
+  "hello_server",
+  "hello_client",
+  "sum_server",
+  "sum_client",
+  "udp_reverse_server",
+  "udp_reverse_client",
+];
+
+/** The colours Deno puts on its own lines. */
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[[0-9;]*m/g;
+
+/** The program's lines on stderr: not Deno's own (a download, an experimental-feature warning). */
+function programLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) =>
+    line !== "" && !/^(Warning|Download)\b/.test(line.replace(COLOUR, ""))
   );
+}
+
+/** Asserts a run failed the way a user mistake must: one line on stderr, no stack trace, exit `code`. */
+function assertOneLineError(
+  result: RunResult,
+  pattern: RegExp,
+  code = 1,
+): void {
+  const lines = programLines(result.stderr);
   assert.equal(lines.length, 1, `one line on stderr, got: ${result.stderr}`);
+  assert.doesNotMatch(result.stderr, /^ {4}at /m, "no stack trace");
   assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+  assert.equal(result.code, code, `exit code; stderr: ${result.stderr}`);
+}
+
+/** Starts a server example on a port the OS chooses; returns it and the port. */
+async function startOnAnyPort(
+  name: string,
+  args: string[] = [],
+): Promise<[RunningExample, number]> {
+  const server = startExample(
+    name,
+    ["--port", "0", ...args],
+    flagsWithPort(name, 0),
+  );
+  return [server, await server.listening()];
+}
+
+/** Runs a client example against `port`, with its grant narrowed to that port. */
+function runAgainst(
+  name: string,
+  port: number,
+  args: string[] = [],
+): Promise<RunResult> {
+  return runExample(
+    name,
+    ["--port", String(port), ...args],
+    flagsWithPort(name, port),
+  );
+}
+
+/** Everything a socket receives until the peer closes, as text. */
+async function readText(socket: Socket): Promise<string> {
+  return new TextDecoder().decode(await socket.readAll({ timeout: 5000 }));
 }
 
 Deno.test("passive_socket and active_socket talk with their shebang grants", async () => {
@@ -30,10 +93,10 @@ Deno.test("passive_socket and active_socket talk with their shebang grants", asy
   assert.equal(done.stdout, `listening on 127.0.0.1:${port}\nHELLO\n`);
 });
 
-Deno.test("hello_server --once greets hello_client with their shebang grants", async () => {
-  await using server = startExample("hello_server", ["--once"]);
-  assert.equal(await server.listening(), 12321);
-  const client = await runExample("hello_client");
+Deno.test("hello_server --once greets hello_client", async () => {
+  const [server, port] = await startOnAnyPort("hello_server", ["--once"]);
+  await using _server = server;
+  const client = await runAgainst("hello_client", port);
   assert.deepEqual([client.code, client.stdout], [
     0,
     "Input is: Hello World\n",
@@ -42,13 +105,13 @@ Deno.test("hello_server --once greets hello_client with their shebang grants", a
   assert.equal(done.code, 0);
   assert.match(
     done.stdout,
-    /^listening on 127\.0\.0\.1:12321\nsaid hello to 127\.0\.0\.1:\d+\n$/,
+    /^listening on 127\.0\.0\.1:\d+\nsaid hello to 127\.0\.0\.1:\d+\n$/,
   );
 });
 
 Deno.test("sum_server answers the tutorial's three calls from sum_client and stops on SIGTERM", async () => {
-  await using server = startExample("sum_server");
-  assert.equal(await server.listening(), 9231);
+  const [server, port] = await startOnAnyPort("sum_server");
+  await using _server = server;
   const calls: [string, string, string][] = [
     ["1", "3", "4"],
     ["1.234", "3.23423", "4.4682302"],
@@ -57,54 +120,168 @@ Deno.test("sum_server answers the tutorial's three calls from sum_client and sto
     ["#C(1.0 -0.0)", "1", "#C(2.0 0.0)"],
   ];
   for (const [a, b, sum] of calls) {
-    const result = await runExample("sum_client", [a, b]);
+    const result = await runAgainst("sum_client", port, [a, b]);
     assert.deepEqual([result.code, result.stdout, result.stderr], [
       0,
       `${sum}\n`,
       "",
     ], `${a} + ${b}`);
   }
-  const refused = await runExample("sum_client", ["3.0e38", "3.0e38"]);
+  const dashes = await runAgainst("sum_client", port, ["--", "-1", "-2"]);
+  assert.deepEqual([dashes.code, dashes.stdout], [0, "-3\n"], "after --");
+  const refused = await runAgainst("sum_client", port, ["3.0e38", "3.0e38"]);
   assertOneLineError(refused, /^error: the server refused: .*too large/);
   const done = await server.stop();
   assert.equal(done.code, 0, done.stderr);
   assert.equal(done.stderr, "");
 });
 
-Deno.test("udp_reverse_server --once answers udp_reverse_client with their shebang grants", async () => {
-  await using server = startExample("udp_reverse_server", ["--once"]);
-  assert.equal(await server.listening(), 12321);
-  const client = await runExample("udp_reverse_client");
+Deno.test("sum_server on SIGTERM answers a begun request and tells an idle client it is shutting down", async () => {
+  const [server, port] = await startOnAnyPort("sum_server");
+  await using _server = server;
+  await using idle = await connect({ port, timeout: 5000 });
+  await using begun = await connect({ port, timeout: 5000 });
+  await begun.write("1 ");
+  await begun.flush();
+  // Connections are accepted in order: once a later one is answered, both
+  // of these have handlers waiting.
+  await using probe = await connect({ port, timeout: 5000 });
+  await probe.write("2 3 ");
+  await probe.flush();
+  assert.equal(await readText(probe), "5");
+  server.kill("SIGTERM");
+  assert.equal(
+    await readText(idle),
+    '(:ERROR "the server is shutting down")',
+  );
+  await begun.write("2 ");
+  await begun.flush();
+  assert.equal(await readText(begun), "3");
+  const done = await server.finish();
+  assert.deepEqual([done.code, done.stderr], [0, ""]);
+});
+
+Deno.test("udp_reverse_server --once answers udp_reverse_client", async () => {
+  const [server, port] = await startOnAnyPort("udp_reverse_server", [
+    "--once",
+  ]);
+  await using _server = server;
+  const client = await runAgainst("udp_reverse_client", port);
   assert.deepEqual([client.code, client.stdout], [0, "#(8 7 6 5 4 3 2 1)\n"]);
   const done = await server.finish();
   assert.equal(done.code, 0);
   assert.equal(
     done.stdout,
-    "listening on 127.0.0.1:12321\n#(1 2 3 4 5 6 7 8)\n",
+    `listening on 127.0.0.1:${port}\n#(1 2 3 4 5 6 7 8)\n`,
   );
 });
 
 Deno.test("udp_reverse_client sends the bytes it is given", async () => {
-  await using server = startExample("udp_reverse_server", [
+  const [server, port] = await startOnAnyPort("udp_reverse_server", [
     "--once",
     "--quiet",
   ]);
-  await server.listening();
-  const client = await runExample("udp_reverse_client", ["10", "20", "255"]);
+  await using _server = server;
+  const client = await runAgainst("udp_reverse_client", port, [
+    "10",
+    "20",
+    "255",
+  ]);
   assert.equal(client.stdout, "#(255 20 10)\n");
   assert.equal((await server.finish()).code, 0);
 });
 
+Deno.test("udp_reverse_client with --host runs with the grant its doc gives", async (t) => {
+  // The module doc: `localhost` stands for 127.0.0.1, so the grant is
+  // 127.0.0.1:0,127.0.0.1:P; for ::1 it is [::1]:0,[::1]:P.
+  const cases: [string, string, string][] = [
+    ["127.0.0.1", "localhost", "127.0.0.1"],
+    ["::1", "::1", "[::1]"],
+  ];
+  for (const [serverHost, clientHost, granted] of cases) {
+    await t.step(`--host ${clientHost}`, async () => {
+      await using server = startExample(
+        "udp_reverse_server",
+        ["--host", serverHost, "--port", "0", "--once", "--quiet"],
+        ["--unstable-net", `--allow-net=${granted}`],
+      );
+      const port = await server.listening();
+      const client = await runExample(
+        "udp_reverse_client",
+        ["--host", clientHost, "--port", String(port)],
+        ["--unstable-net", `--allow-net=${granted}:0,${granted}:${port}`],
+      );
+      assert.deepEqual(
+        [client.code, client.stdout],
+        [0, "#(8 7 6 5 4 3 2 1)\n"],
+        client.stderr,
+      );
+      const done = await server.finish();
+      assert.equal(done.code, 0);
+      assert.equal(
+        done.stdout,
+        `listening on ${
+          serverHost.includes(":") ? `[${serverHost}]` : serverHost
+        }:${port}\n`,
+      );
+    });
+  }
+});
+
+Deno.test("the examples work with exactly their shebang flags on their default ports", async (t) => {
+  /** True when `port` is free; otherwise says the check is skipped. */
+  const free = (transport: "tcp" | "udp", port: number) => {
+    if (portIsFree(transport, port)) return true;
+    console.log(`skipped: port ${port} is busy`);
+    return false;
+  };
+  await t.step("hello_server and hello_client on 12321", async () => {
+    if (!free("tcp", 12321)) return;
+    await using server = startExample("hello_server", ["--once"]);
+    assert.equal(await server.listening(), 12321);
+    const client = await runExample("hello_client");
+    assert.deepEqual([client.code, client.stdout], [
+      0,
+      "Input is: Hello World\n",
+    ], client.stderr);
+    assert.equal((await server.finish()).code, 0);
+  });
+  await t.step("sum_server and sum_client on 9231", async () => {
+    if (!free("tcp", 9231)) return;
+    await using server = startExample("sum_server");
+    assert.equal(await server.listening(), 9231);
+    const client = await runExample("sum_client", ["1", "3"]);
+    assert.deepEqual([client.code, client.stdout], [0, "4\n"], client.stderr);
+    assert.equal((await server.stop()).code, 0);
+  });
+  await t.step(
+    "udp_reverse_server and udp_reverse_client on 12321",
+    async () => {
+      if (!free("udp", 12321)) return;
+      await using server = startExample("udp_reverse_server", ["--once"]);
+      assert.equal(await server.listening(), 12321);
+      const client = await runExample("udp_reverse_client");
+      assert.deepEqual(
+        [client.code, client.stdout],
+        [0, "#(8 7 6 5 4 3 2 1)\n"],
+        client.stderr,
+      );
+      assert.equal((await server.finish()).code, 0);
+    },
+  );
+});
+
 Deno.test("server examples stop cleanly on SIGTERM and SIGINT", async (t) => {
   for (
-    const [name, signal] of [["hello_server", "SIGINT"], [
-      "udp_reverse_server",
-      "SIGTERM",
-    ], ["sum_server", "SIGINT"]] as const
+    const [name, signal] of [
+      ["hello_server", "SIGINT"],
+      ["udp_reverse_server", "SIGTERM"],
+      ["sum_server", "SIGINT"],
+    ] as const
   ) {
     await t.step(`${name} on ${signal}`, async () => {
-      await using server = startExample(name);
-      await server.listening();
+      const [server] = await startOnAnyPort(name);
+      await using _server = server;
       server.kill(signal);
       const done = await server.finish();
       assert.deepEqual([done.code, done.stderr], [0, ""]);
@@ -113,60 +290,140 @@ Deno.test("server examples stop cleanly on SIGTERM and SIGINT", async (t) => {
 });
 
 Deno.test("clients report a refused connection or a missing reply in one line", async (t) => {
-  const cases: [string, string[], RegExp][] = [
+  const tcp = freePort("tcp");
+  const udp = freePort("udp");
+  const cases: [string, number, string[], RegExp][] = [
     [
       "hello_client",
+      tcp,
       [],
-      /^error: Cannot connect to 127\.0\.0\.1:12321: connection refused/,
+      new RegExp(`^error: Cannot connect to 127\\.0\\.0\\.1:${tcp}: .*refused`),
     ],
     [
       "sum_client",
+      tcp,
       ["1", "2"],
-      /^error: Cannot connect to localhost:9231: connection refused/,
+      new RegExp(`^error: Cannot connect to localhost:${tcp}: .*refused`),
     ],
     [
       "active_socket",
-      ["--port", "12321"],
-      /^error: Cannot connect to localhost:12321: connection refused/,
+      tcp,
+      [],
+      new RegExp(`^error: Cannot connect to localhost:${tcp}: .*refused`),
     ],
     [
       "udp_reverse_client",
+      udp,
       ["--tries", "1", "--timeout", "100"],
-      /^error: no reply from 127\.0\.0\.1:12321 after 1 tries/,
+      new RegExp(`^error: no reply from 127\\.0\\.0\\.1:${udp} after 1 try`),
     ],
   ];
-  for (const [name, args, pattern] of cases) {
+  for (const [name, port, args, pattern] of cases) {
     await t.step(
       name,
-      async () => assertOneLineError(await runExample(name, args), pattern),
+      async () =>
+        assertOneLineError(await runAgainst(name, port, args), pattern),
     );
   }
 });
 
-Deno.test("examples report bad arguments in one line", async (t) => {
-  const cases: [string, string[], RegExp][] = [
-    [
-      "hello_server",
-      ["--port", "70000"],
-      /--port must be a whole number from 0 to 65535/,
-    ],
-    ["hello_client", ["--bogus"], /Unknown option '--bogus'/],
-    ["sum_client", ["1", "foo"], /"foo" is not a number \(it reads as FOO\)/],
-    ["sum_client", ["1"], /expected two numbers, got 1/],
-    ["sum_client", ["#.(quit)", "1"], /"#\.\(quit\)" is not Lisp syntax/],
-    ["active_socket", [], /--port is required/],
-    [
-      "udp_reverse_client",
-      ["256"],
-      /each BYTE must be a whole number from 0 to 255/,
-    ],
-  ];
-  for (const [name, args, pattern] of cases) {
-    await t.step(
-      `${name} ${args.join(" ")}`,
-      async () => assertOneLineError(await runExample(name, args), pattern),
+Deno.test("every example prints its usage for --help and -h, and exits 0", async () => {
+  const runs = await Promise.all(
+    EXAMPLES.flatMap((name) => [
+      runExample(name, ["--help"]),
+      runExample(name, ["-h"]),
+    ]),
+  );
+  runs.forEach(({ code, stdout, stderr }, i) => {
+    const name = EXAMPLES[i >> 1]!;
+    assert.deepEqual(
+      [code, programLines(stderr)],
+      [0, []],
+      `${name} ${i % 2 ? "-h" : "--help"}`,
     );
-  }
+    assert.match(stdout, new RegExp(`^usage: ${name}\\.ts `), name);
+    assert.match(stdout, /-h, --help/, name);
+  });
+});
+
+/**
+ * Wrong invocations across the examples: each is one line on stderr, no
+ * stack trace, exit 2 for a mistake in the flags and 1 for anything else.
+ * None of them reaches the network.
+ */
+const WRONG: [string, string[], RegExp, number][] = [
+  ["passive_socket", ["--port", "70000"], /--port must be .* 0 to 65535/, 2],
+  ["passive_socket", ["--port", "abc"], /--port must be .*not "abc"/, 2],
+  ["passive_socket", ["--host", "bad host"], /--host must be a host name/, 2],
+  ["passive_socket", ["--timeout", "0"], /--timeout must be .* from 1/, 2],
+  ["passive_socket", ["--timeout", "soon"], /--timeout must be/, 2],
+  ["passive_socket", ["extra"], /unexpected argument "extra"/, 2],
+  ["active_socket", [], /--port is required/, 2],
+  ["active_socket", ["--port", "0"], /--port must be .* 1 to 65535/, 2],
+  ["active_socket", ["--port", "70000"], /--port must be .* 1 to 65535/, 2],
+  ["active_socket", ["--port", "1", "--host", "bad host"], /--host must/, 2],
+  ["active_socket", ["--port", "1", "--timeout", "1.5"], /--timeout must/, 2],
+  ["active_socket", ["--port"], /^error: --port needs a value/, 2],
+  ["hello_server", ["--port", "70000"], /--port must be .* 0 to 65535/, 2],
+  ["hello_server", ["--port", "-1"], /^error: --port needs a value/, 2],
+  ["hello_server", ["--once=yes"], /^error: --once takes no value/, 2],
+  ["hello_server", ["--host", ""], /--host must be a host name/, 2],
+  ["hello_client", ["--port", "0"], /--port must be .* 1 to 65535/, 2],
+  ["hello_client", ["--timeout", "abc"], /--timeout must be/, 2],
+  ["hello_client", ["--bogus"], /^error: unknown option --bogus/, 2],
+  ["hello_client", ["--host", "bad host"], /--host must be a host name/, 2],
+  ["hello_client", ["-x"], /^error: unknown option -x/, 2],
+  ["sum_server", ["--idle-timeout", "0"], /--idle-timeout must be/, 2],
+  ["sum_server", ["--max-connections", "lots"], /--max-connections must/, 2],
+  ["sum_server", ["--port", "65536"], /--port must be .* 0 to 65535/, 2],
+  ["sum_server", ["--host", "a..b"], /--host must be a host name/, 2],
+  ["sum_client", ["abc"], /^error: "abc" is not a number/, 2],
+  ["sum_client", ["abc", "1"], /^error: "abc" is not a number/, 2],
+  ["sum_client", ["1"], /expected two numbers, got 1/, 2],
+  ["sum_client", ["1", "2", "3"], /expected two numbers, got 3/, 2],
+  ["sum_client", ["1", "foo"], /"foo" is not a number \(it reads as FOO\)/, 2],
+  ["sum_client", ["#.(quit)", "1"], /"#\.\(quit\)" is not Lisp syntax/, 2],
+  ["sum_client", ["--port", "0", "1", "2"], /--port must be .* 1 to/, 2],
+  ["sum_client", ["--timeout", "x", "1", "2"], /--timeout must be/, 2],
+  ["sum_client", ["--host", "bad host", "1", "2"], /--host must be/, 2],
+  ["sum_client", ["--bogus", "1", "2"], /unknown option --bogus/, 2],
+  ["sum_client", ["1", "2", "--port"], /^error: --port needs a value/, 2],
+  ["sum_client", ["-x", "1"], /^error: "-x" is not a number/, 2],
+  ["udp_reverse_server", ["--port", "70000"], /--port must be/, 2],
+  ["udp_reverse_server", ["--quiet=1"], /--quiet takes no value/, 2],
+  ["udp_reverse_server", ["--host", "bad host"], /--host must be/, 2],
+  ["udp_reverse_server", ["x"], /unexpected argument "x"/, 2],
+  ["udp_reverse_client", ["256"], /each BYTE must be .* 0 to 255/, 2],
+  ["udp_reverse_client", ["--tries", "0"], /--tries must be .* 1 to 100/, 2],
+  ["udp_reverse_client", ["--tries", "abc"], /--tries must be/, 2],
+  ["udp_reverse_client", ["--timeout", "0"], /--timeout must be/, 2],
+  ["udp_reverse_client", ["--port", "0"], /--port must be .* 1 to 65535/, 2],
+  ["udp_reverse_client", ["-5"], /^error: unknown option -5/, 2],
+  ["udp_reverse_client", ["--host", "bad host"], /--host must be/, 2],
+];
+
+Deno.test("wrong invocations of the examples each give one line on stderr", async () => {
+  assert.ok(WRONG.length >= 30);
+  assert.deepEqual(
+    [...new Set(WRONG.map(([name]) => name))].sort(),
+    [...EXAMPLES].sort(),
+    "every example is tried",
+  );
+  const failures: string[] = [];
+  const pending = [...WRONG];
+  const worker = async () => {
+    for (let next = pending.shift(); next; next = pending.shift()) {
+      const [name, args, pattern, code] = next;
+      const result = await runExample(name, args);
+      try {
+        assertOneLineError(result, pattern, code);
+      } catch (error) {
+        failures.push(`${name} ${JSON.stringify(args)}: ${error}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  assert.deepEqual(failures, []);
 });
 
 Deno.test("every example with a narrower grant says which flag to add", async (t) => {
@@ -230,6 +487,13 @@ Deno.test("every example with a narrower grant says which flag to add", async (t
           `permission denied, run again with ${wanted.replaceAll(".", "\\.")}$`,
         ),
       );
+      if (!name.endsWith("_server")) {
+        assert.doesNotMatch(
+          result.stderr,
+          /grant the host/,
+          "a client is not given a server's advice",
+        );
+      }
     });
   }
 });
@@ -246,18 +510,22 @@ Deno.test("the UDP examples without --unstable-net say to add it", async () => {
 });
 
 Deno.test("every example's shebang names hosts and ports, never a bare --allow-net", () => {
-  for (
-    const entry of Deno.readDirSync(new URL("../examples/", import.meta.url))
-  ) {
-    if (!entry.name.endsWith(".ts") || entry.name.startsWith("_")) continue;
-    const flags = shebangFlags(entry.name.slice(0, -3));
+  const files = [...Deno.readDirSync(new URL("../examples/", import.meta.url))]
+    .map((entry) => entry.name)
+    .filter((name) => name.endsWith(".ts") && !name.startsWith("_"));
+  assert.deepEqual(
+    files.map((file) => file.slice(0, -3)).sort(),
+    [...EXAMPLES].sort(),
+  );
+  for (const file of files) {
+    const flags = shebangFlags(file.slice(0, -3));
     const net = flags.filter((flag) => flag.startsWith("--allow-net"));
-    assert.equal(net.length, 1, entry.name);
-    assert.match(net[0]!, /^--allow-net=[\w.:,]+$/, entry.name);
+    assert.equal(net.length, 1, file);
+    assert.match(net[0]!, /^--allow-net=[\w.:,]+$/, file);
     assert.deepEqual(
       flags.filter((flag) => !/^--(allow-net=|unstable-net$)/.test(flag)),
       [],
-      entry.name,
+      file,
     );
   }
 });

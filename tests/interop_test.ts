@@ -4,8 +4,9 @@
 // (tests/data/sum_corpus.json) in both directions.
 //
 // Examples run with their shebang's flags, except that a fixed port is
-// replaced by a free one in both `--port` and the `--allow-net` grant.
-// Lisp servers listen on port 0 and print the port they got.
+// replaced in both `--port` and the `--allow-net` grant: port 0 for our
+// servers, the Lisp server's port for our clients. Lisp servers listen on
+// port 0 and print the port they got.
 
 import assert from "node:assert/strict";
 import {
@@ -14,11 +15,11 @@ import {
   type LispDatum,
   LispList,
   LispSymbol,
-  listenDatagram,
   parseLisp,
   writeLisp,
 } from "../mod.ts";
 import {
+  flagsWithPort,
   runExample,
   type RunningExample,
   type RunResult,
@@ -76,38 +77,17 @@ function interopTest(
   Deno.test({ name, ignore: !haveLisp, fn });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-function freeTcpPort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return listener.addr.port;
-}
-
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
-function freeUdpPort(): number {
-  using socket = listenDatagram({ hostname: "127.0.0.1", port: 0 });
-  return socket.port;
-}
-
-/**
- * An example's shebang flags with its fixed port replaced by `port` in the
- * `--allow-net` grant: `127.0.0.1:12321` becomes `127.0.0.1:PORT`; a grant
- * for port 0 or for a whole host stays as it is.
- */
-function flagsWithPort(name: string, port: number): string[] {
-  let replaced = 0;
-  const flags = shebangFlags(name).map((flag) => {
-    const match = /^--allow-net=(.+)$/.exec(flag);
-    if (!match) return flag;
-    const hosts = match[1]!.split(",").map((host) =>
-      host.replace(/:([1-9]\d*)$/, () => {
-        replaced++;
-        return `:${port}`;
-      })
-    );
-    return `--allow-net=${hosts.join(",")}`;
-  });
-  assert.equal(replaced, 1, `one fixed port in ${name}'s shebang`);
-  return flags;
+/** Starts one of our server examples on a port the OS chooses. */
+async function startOurServer(
+  name: string,
+  args: string[] = [],
+): Promise<[RunningExample, number]> {
+  const server = startExample(
+    name,
+    [...args, "--port", "0"],
+    flagsWithPort(name, 0),
+  );
+  return [server, await server.listening()];
 }
 
 /** Asserts that a program ended well, showing what it printed if not. */
@@ -236,13 +216,8 @@ interopTest(
 interopTest(
   "hello_server.ts --once greets SBCL's hello-client and stops",
   async () => {
-    const port = freeTcpPort();
-    await using ours = startExample(
-      "hello_server",
-      ["--once", "--port", String(port)],
-      flagsWithPort("hello_server", port),
-    );
-    assert.equal(await ours.listening(), port);
+    const [ours, port] = await startOurServer("hello_server", ["--once"]);
+    await using _ours = ours;
     const { client, server } = await exchange(
       ours,
       "hello_server.ts",
@@ -277,13 +252,10 @@ interopTest(
 interopTest(
   "udp_reverse_server.ts --once sends SBCL's datagram back reversed",
   async () => {
-    const port = freeUdpPort();
-    await using ours = startExample(
-      "udp_reverse_server",
-      ["--once", "--port", String(port)],
-      shebangFlags("udp_reverse_server"),
-    );
-    assert.equal(await ours.listening(), port);
+    const [ours, port] = await startOurServer("udp_reverse_server", [
+      "--once",
+    ]);
+    await using _ours = ours;
     const { client, server } = await exchange(
       ours,
       "udp_reverse_server.ts",
@@ -325,13 +297,8 @@ interopTest(
 interopTest(
   "sum_server.ts answers SBCL's socket-sum with SBCL's own sum for every corpus pair",
   async () => {
-    const port = freeTcpPort();
-    await using ours = startExample(
-      "sum_server",
-      ["--port", String(port)],
-      flagsWithPort("sum_server", port),
-    );
-    assert.equal(await ours.listening(), port);
+    const [ours, port] = await startOurServer("sum_server");
+    await using _ours = ours;
     const file = await Deno.makeTempFile({ suffix: ".txt" });
     let theirs: RunResult;
     try {
@@ -475,13 +442,8 @@ interopTest(
 interopTest(
   "sum_server.ts and SBCL's sum-server both refuse every text SBCL cannot read",
   async () => {
-    const port = freeTcpPort();
-    await using ours = startExample(
-      "sum_server",
-      ["--port", String(port)],
-      flagsWithPort("sum_server", port),
-    );
-    assert.equal(await ours.listening(), port);
+    const [ours, port] = await startOurServer("sum_server");
+    await using _ours = ours;
     await using theirs = startPeer(
       "sum-server",
       ["0", String(readErrors.length)],

@@ -1,12 +1,41 @@
 // The examples run by URL, as a user runs one they found online: the
 // repository is served over HTTP on 127.0.0.1 and each program is started
-// from its http URL with exactly its shebang flags.
+// from its http URL with its shebang flags. Servers listen on a port the OS
+// chooses, and each client's grant names that port instead of the default.
 import assert from "node:assert/strict";
-import { runExample, startExample, useSource } from "../tools/examples.ts";
+import {
+  flagsWithPort,
+  runExample,
+  type RunningExample,
+  startExample,
+  useSource,
+} from "../tools/examples.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
 let served = 0;
+
+/** Starts a server example on a port the OS chooses; returns it and the port. */
+async function startOnAnyPort(
+  name: string,
+  args: string[] = [],
+): Promise<[RunningExample, number]> {
+  const server = startExample(
+    name,
+    ["--port", "0", ...args],
+    flagsWithPort(name, 0),
+  );
+  return [server, await server.listening()];
+}
+
+/** Runs a client example against `port`, with its grant narrowed to that port. */
+function runAgainst(name: string, port: number, args: string[] = []) {
+  return runExample(
+    name,
+    ["--port", String(port), ...args],
+    flagsWithPort(name, port),
+  );
+}
 
 function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
@@ -35,9 +64,9 @@ Deno.test("the examples run by URL with their documented flags", async (t) => {
   useSource({ base: `http://127.0.0.1:${http.addr.port}/`, cwd: "/" });
   try {
     await t.step("hello_server and hello_client", async () => {
-      await using server = startExample("hello_server", ["--once"]);
-      assert.equal(await server.listening(), 12321);
-      const client = await runExample("hello_client");
+      const [server, port] = await startOnAnyPort("hello_server", ["--once"]);
+      await using _server = server;
+      const client = await runAgainst("hello_client", port);
       assert.deepEqual([client.code, client.stdout], [
         0,
         "Input is: Hello World\n",
@@ -45,9 +74,12 @@ Deno.test("the examples run by URL with their documented flags", async (t) => {
       assert.equal((await server.finish()).code, 0);
     });
     await t.step("sum_server and sum_client", async () => {
-      await using server = startExample("sum_server");
-      await server.listening();
-      const client = await runExample("sum_client", ["3", "#C(0.0 1.0)"]);
+      const [server, port] = await startOnAnyPort("sum_server");
+      await using _server = server;
+      const client = await runAgainst("sum_client", port, [
+        "3",
+        "#C(0.0 1.0)",
+      ]);
       assert.deepEqual(
         [client.code, client.stdout],
         [0, "#C(3.0 1.0)\n"],
@@ -72,9 +104,11 @@ Deno.test("the examples run by URL with their documented flags", async (t) => {
     await t.step(
       "udp_reverse_server and udp_reverse_client (--unstable-net from the shebang)",
       async () => {
-        await using server = startExample("udp_reverse_server", ["--once"]);
-        await server.listening();
-        const client = await runExample("udp_reverse_client");
+        const [server, port] = await startOnAnyPort("udp_reverse_server", [
+          "--once",
+        ]);
+        await using _server = server;
+        const client = await runAgainst("udp_reverse_client", port);
         assert.deepEqual([client.code, client.stdout], [
           0,
           "#(8 7 6 5 4 3 2 1)\n",

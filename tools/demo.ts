@@ -1,7 +1,12 @@
 // `deno task demo`: every tutorial flow, end to end on loopback, each
-// program run with exactly the flags of its shebang line.
+// program run with exactly the flags of its shebang line. When another
+// program holds a default port, that flow runs on a free port instead (the
+// same grant with that port) and says so in one line.
 import {
   commandLine,
+  flagsWithPort,
+  freePort,
+  portIsFree,
   runExample,
   type RunningExample,
   startExample,
@@ -15,13 +20,37 @@ function show(prefix: string, text: string): void {
   }
 }
 
+/** How to run an example on a port: its own flags, or `--port P` and a grant for P. */
+interface Placement {
+  args: string[];
+  flags?: string[];
+}
+
+/** `port` when it is free on 127.0.0.1, otherwise a free one, said in one line. */
+function choosePort(transport: "tcp" | "udp", port: number): number {
+  if (portIsFree(transport, port)) return port;
+  const free = freePort(transport);
+  console.log(
+    `  (${transport.toUpperCase()} port ${port} is in use by another program, so this flow uses port ${free})`,
+  );
+  return free;
+}
+
+/** The flags and arguments that put `name` on `port` instead of `fixed`. */
+function placed(name: string, port: number, fixed: number): Placement {
+  return port === fixed
+    ? { args: [] }
+    : { args: ["--port", String(port)], flags: flagsWithPort(name, port) };
+}
+
 async function client(
   name: string,
   args: string[],
   expected: string,
+  flags?: string[],
 ): Promise<void> {
-  console.log(`$ ${commandLine(name, args)}`);
-  const { code, stdout, stderr } = await runExample(name, args);
+  console.log(`$ ${commandLine(name, args, flags)}`);
+  const { code, stdout, stderr } = await runExample(name, args, flags);
   show("  ", stdout);
   show("  ! ", stderr);
   if (code !== 0 || stdout.trim() !== expected) {
@@ -35,12 +64,20 @@ async function client(
 async function server(
   name: string,
   args: string[] = [],
+  flags?: string[],
 ): Promise<[RunningExample, number]> {
-  console.log(`$ ${commandLine(name, args)} &`);
-  const running = startExample(name, args);
-  const port = await running.listening();
-  show("  ", running.lines.join("\n"));
-  return [running, port];
+  console.log(`$ ${commandLine(name, args, flags)} &`);
+  const running = startExample(name, args, flags);
+  try {
+    const port = await running.listening();
+    show("  ", running.lines.join("\n"));
+    return [running, port];
+  } catch {
+    const { stdout, stderr } = await running.finish();
+    show("  ", stdout);
+    show("  ! ", stderr);
+    throw new Error(`${name} did not start`);
+  }
 }
 
 async function finish(
@@ -61,35 +98,77 @@ async function finish(
   }
 }
 
-console.log("# Allegro CL tutorial: a passive socket and an active socket");
-{
-  const [passive, port] = await server("passive_socket");
-  await client("active_socket", ["--port", String(port)], "BYE");
-  await finish(passive, "passive side", false);
+let flows = 0;
+
+/** Runs one flow; a failure is one line and the next flow still runs. */
+async function flow(title: string, steps: () => Promise<void>): Promise<void> {
+  console.log(`${flows++ === 0 ? "" : "\n"}# ${title}`);
+  try {
+    await steps();
+  } catch (error) {
+    failures++;
+    console.log(`  (failed: ${(error as Error).message})`);
+  }
 }
 
-console.log("\n# usocket tutorial: the TCP Hello World server and client");
-{
-  const [hello] = await server("hello_server", ["--once"]);
-  await client("hello_client", [], "Input is: Hello World");
-  await finish(hello, "server", false);
-}
+await flow(
+  "Allegro CL tutorial: a passive socket and an active socket",
+  async () => {
+    const [passive, port] = await server("passive_socket");
+    await using _passive = passive;
+    await client("active_socket", ["--port", String(port)], "BYE");
+    await finish(passive, "passive side", false);
+  },
+);
 
-console.log("\n# Allegro CL tutorial: the sum server and socket-sum");
-{
-  const [sum] = await server("sum_server");
-  await client("sum_client", ["1", "3"], "4");
-  await client("sum_client", ["1.234", "3.23423"], "4.4682302");
-  await client("sum_client", ["3", "#C(0.0 1.0)"], "#C(3.0 1.0)");
+await flow(
+  "usocket tutorial: the TCP Hello World server and client",
+  async () => {
+    const port = choosePort("tcp", 12321);
+    const at = placed("hello_server", port, 12321);
+    const [hello] = await server(
+      "hello_server",
+      [...at.args, "--once"],
+      at.flags,
+    );
+    await using _hello = hello;
+    const to = placed("hello_client", port, 12321);
+    await client("hello_client", to.args, "Input is: Hello World", to.flags);
+    await finish(hello, "server", false);
+  },
+);
+
+await flow("Allegro CL tutorial: the sum server and socket-sum", async () => {
+  const port = choosePort("tcp", 9231);
+  const at = placed("sum_server", port, 9231);
+  const [sum] = await server("sum_server", at.args, at.flags);
+  await using _sum = sum;
+  const to = placed("sum_client", port, 9231);
+  for (
+    const [a, b, total] of [
+      ["1", "3", "4"],
+      ["1.234", "3.23423", "4.4682302"],
+      ["3", "#C(0.0 1.0)", "#C(3.0 1.0)"],
+    ]
+  ) {
+    await client("sum_client", [...to.args, a!, b!], total!, to.flags);
+  }
   await finish(sum, "server, stopped with SIGTERM", true);
-}
+});
 
-console.log("\n# usocket tutorial: the UDP reverse server and client");
-{
-  const [udp] = await server("udp_reverse_server", ["--once"]);
-  await client("udp_reverse_client", [], "#(8 7 6 5 4 3 2 1)");
+await flow("usocket tutorial: the UDP reverse server and client", async () => {
+  const port = choosePort("udp", 12321);
+  const at = placed("udp_reverse_server", port, 12321);
+  const [udp] = await server(
+    "udp_reverse_server",
+    [...at.args, "--once"],
+    at.flags,
+  );
+  await using _udp = udp;
+  const to = placed("udp_reverse_client", port, 12321);
+  await client("udp_reverse_client", to.args, "#(8 7 6 5 4 3 2 1)", to.flags);
   await finish(udp, "server", false);
-}
+});
 
 console.log(
   failures === 0 ? "\nall flows worked" : `\n${failures} step(s) failed`,

@@ -17,6 +17,57 @@ export function shebangFlags(name: string): string[] {
   return match[1]!.trim().split(/\s+/);
 }
 
+/**
+ * The example's shebang flags with its one fixed port replaced by `port` in
+ * the `--allow-net` grant: `127.0.0.1:12321` becomes `127.0.0.1:PORT`; a
+ * grant for port 0 or for a whole host stays as it is.
+ */
+export function flagsWithPort(name: string, port: number): string[] {
+  return shebangFlags(name).map((flag) => {
+    const grant = /^--allow-net=(.+)$/.exec(flag)?.[1];
+    if (grant === undefined) return flag;
+    const hosts = grant.split(",").map((host) =>
+      host.replace(/:[1-9]\d*$/, `:${port}`)
+    );
+    return `--allow-net=${hosts.join(",")}`;
+  });
+}
+
+/** A TCP or UDP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(transport: "tcp" | "udp"): number {
+  return (transport === "tcp" ? bindTcp(0) : bindUdp(0)).port;
+}
+
+/** Whether `port` on 127.0.0.1 is free for `transport` right now. */
+export function portIsFree(transport: "tcp" | "udp", port: number): boolean {
+  try {
+    if (transport === "tcp") bindTcp(port);
+    else bindUdp(port);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return false;
+    throw error;
+  }
+}
+
+function bindTcp(port: number): { port: number } {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port });
+  return { port: listener.addr.port };
+}
+
+function bindUdp(port: number): { port: number } {
+  const socket = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port,
+  });
+  try {
+    return { port: (socket.addr as Deno.NetAddr).port };
+  } finally {
+    socket.close();
+  }
+}
+
 /** What a finished run printed. */
 export interface RunResult {
   code: number;

@@ -1,8 +1,9 @@
 // What every example shares: flag parsing, one-line errors, clean stops.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { LispArithmeticError, LispReadError, SocketError } from "../../mod.ts";
+import { checkHostname } from "../../lib/_validate.ts";
 
-/** A mistake in how the program was called; printed with the usage line. */
+/** A mistake in how the program was called: one line, exit status 2. */
 export class UsageError extends Error {
   /** Makes the error. */
   constructor(message: string) {
@@ -11,7 +12,7 @@ export class UsageError extends Error {
   }
 }
 
-/** A failure to report as one line, without the usage. */
+/** A failure to report as one line, exit status 1. */
 export class Failure extends Error {
   /** Makes the error. */
   constructor(message: string) {
@@ -20,54 +21,136 @@ export class Failure extends Error {
   }
 }
 
-/** Parses `Deno.args` with node:util's parseArgs, turning its errors into UsageErrors. */
+/** `--help` or `-h` was given: print the help and stop. */
+class HelpRequest extends Error {}
+
+const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
+
+/**
+ * Parses `args` (`Deno.args` by default) with node:util's parseArgs, adding
+ * `--help`/`-h`; its errors become one-line UsageErrors.
+ */
 export function parseFlags<
   const O extends NonNullable<ParseArgsConfig["options"]>,
   const P extends boolean = false,
 >(options: O, allowPositionals?: P, args: string[] = Deno.args) {
+  const config = {
+    args,
+    options: { ...options, ...HELP_OPTION } as O & typeof HELP_OPTION,
+    allowPositionals: (allowPositionals ?? false) as P,
+    strict: true as const,
+  };
+  let parsed;
   try {
-    return parseArgs({
-      args,
-      options,
-      allowPositionals: (allowPositionals ?? false) as P,
-      strict: true,
-    });
+    parsed = parseArgs(config);
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseArgsMessage(error));
+  }
+  if ((parsed.values as { help?: boolean }).help) throw new HelpRequest();
+  return parsed;
+}
+
+/** node's parseArgs messages, some three lines long, as one short line. */
+function parseArgsMessage(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";
+  const option = quoted.split(/[ ,]+/).filter((part) => part.startsWith("-"))
+    .pop() ?? quoted;
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${quoted}`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument "${quoted}"`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      if (/does not take an argument/.test(message)) {
+        return `${option} takes no value`;
+      }
+      return `${option} needs a value`;
+    default:
+      return message.replace(/\s*\n\s*/g, " ");
   }
 }
 
-/** Reads a port flag: a whole number from 0 to 65535. */
-export function portFlag(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65535) {
-    throw new UsageError(
-      `--port must be a whole number from 0 to 65535, not "${value}"`,
-    );
-  }
-  return port;
-}
-
-/** Reads a flag that must be a whole number above 0. */
-export function positiveFlag(name: string, value: string): number {
+function wholeNumber(
+  name: string,
+  value: string,
+  low: number,
+  high: number,
+  unit = "",
+): number {
   const number = Number(value);
-  if (!/^\d+$/.test(value) || number <= 0) {
+  if (!/^\d+$/.test(value) || number < low || number > high) {
     throw new UsageError(
-      `${name} must be a whole number above 0, not "${value}"`,
+      `${name} must be a whole number${unit} from ${low} to ${high}, not ${
+        JSON.stringify(value)
+      }`,
     );
   }
   return number;
 }
 
+/** Reads a port to listen on: 0 (any free port) to 65535. */
+export function listenPortFlag(
+  value: string | undefined,
+  fallback: number,
+): number {
+  return value === undefined
+    ? fallback
+    : wholeNumber("--port", value, 0, 65535);
+}
+
+/** Reads a port to connect or send to: 1 to 65535. */
+export function peerPortFlag(
+  value: string | undefined,
+  fallback: number,
+): number {
+  return value === undefined
+    ? fallback
+    : wholeNumber("--port", value, 1, 65535);
+}
+
+/** Reads a host flag: a host name or an IP address (`[::1]` gives `::1`). */
+export function hostFlag(value: string): string {
+  try {
+    return checkHostname("--host", value);
+  } catch {
+    throw new UsageError(
+      `--host must be a host name or an IP address, not ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+}
+
+/** The longest wait a timer can hold: 2^31 - 1 ms, about 24.8 days. */
+const LONGEST_TIMEOUT = 2 ** 31 - 1;
+
+/** Reads a flag that is a number of milliseconds above 0. */
+export function millisecondsFlag(name: string, value: string): number {
+  return wholeNumber(name, value, 1, LONGEST_TIMEOUT, " of milliseconds");
+}
+
+/** Reads a flag that counts something: a whole number from 1 to `most`. */
+export function countFlag(name: string, value: string, most: number): number {
+  return wholeNumber(name, value, 1, most);
+}
+
 /** One line for an error a user can fix; a stack trace only for a bug. */
 export function describe(error: unknown): string {
+  const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ");
   if (
     error instanceof SocketError || error instanceof UsageError ||
     error instanceof Failure || error instanceof LispReadError ||
     error instanceof LispArithmeticError
   ) {
-    return error.message;
+    return oneLine(error.message);
+  }
+  // The library's checks of a bad argument: "Cannot use port 0: …".
+  if (
+    (error instanceof RangeError || error instanceof TypeError) &&
+    error.message.startsWith("Cannot ")
+  ) {
+    return oneLine(error.message);
   }
   return error instanceof Error
     ? (error.stack ?? error.message)
@@ -75,18 +158,27 @@ export function describe(error: unknown): string {
 }
 
 /**
- * Runs an example's main function: a user mistake (refused connection,
- * missing permission, bad flag) prints one line on stderr and exits 1.
+ * Runs an example's main function. `--help` prints `help` and exits 0; a
+ * mistake in the flags prints one line on stderr and exits 2; any other
+ * failure a user can fix (refused connection, missing permission) prints
+ * one line and exits 1.
  */
 export async function run(
   main: () => Promise<void>,
-  usage: string,
+  help: string,
 ): Promise<void> {
   try {
     await main();
   } catch (error) {
+    if (error instanceof HelpRequest) {
+      console.log(help);
+      return;
+    }
+    if (error instanceof UsageError) {
+      console.error(`error: ${describe(error)} (see --help)`);
+      Deno.exit(2);
+    }
     console.error(`error: ${describe(error)}`);
-    if (error instanceof UsageError) console.error(`usage: ${usage}`);
     Deno.exit(1);
   }
 }
@@ -103,6 +195,13 @@ export function onStopSignal(stop: () => void): Disposable {
       for (const signal of signals) Deno.removeSignalListener(signal, handler);
     },
   };
+}
+
+/** `host:port`, with an IPv6 address in brackets: `[::1]:9231`. */
+export function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
 }
 
 /** Prints bytes the way Lisp prints an octet vector: `#(1 2 3)`. */
