@@ -44,6 +44,7 @@ export {
 } from "./lib/errors.ts";
 export {
   type CloseOptions,
+  type Parsed,
   type ReadAllOptions,
   type ReadLineOptions,
   type ReadUntilOptions,
@@ -73,6 +74,7 @@ export {
   type DatagramReply,
   type ErrorReporter,
   type Handler,
+  type HandlerContext,
   serve,
   serveDatagram,
   type ServeDatagramOptions,

@@ -56,24 +56,30 @@ export class Deadline {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #expired: Promise<never>;
+  #didExpire = false;
 
   constructor(options: WaitOptions, describe: () => string) {
     const { timeout, signal } = options;
     this.#expired = new Promise<never>((_, reject) => {
       if (signal) {
         if (signal.aborted) {
+          this.#didExpire = true;
           reject(signal.reason);
           return;
         }
         this.#signal = signal;
-        this.#onAbort = () => reject(signal.reason);
+        this.#onAbort = () => {
+          this.#didExpire = true;
+          reject(signal.reason);
+        };
         signal.addEventListener("abort", this.#onAbort, { once: true });
       }
       if (timeout !== undefined && timeout !== Infinity) {
         this.#timer = setTimeout(() => {
+          this.#didExpire = true;
           reject(
             new TimeoutError(
-              `${describe()}: timed out after ${timeout} ms`,
+              `${describe()}: timed out after ${formatMs(timeout)} ms`,
               timeout,
             ),
           );
@@ -81,6 +87,11 @@ export class Deadline {
       }
     });
     this.#expired.catch(() => {});
+  }
+
+  /** True once the timeout has passed or the signal has aborted. */
+  get expired(): boolean {
+    return this.#didExpire;
   }
 
   /** Waits for `promise`, or rejects when the deadline passes first. */
@@ -95,6 +106,11 @@ export class Deadline {
       this.#signal.removeEventListener("abort", this.#onAbort);
     }
   }
+}
+
+/** Milliseconds for a message: whole ones, or a few digits when under 10. */
+export function formatMs(ms: number): string {
+  return ms >= 10 ? String(Math.round(ms)) : String(Math.round(ms * 100) / 100);
 }
 
 /** True when `options` asks for a timeout or carries a signal. */

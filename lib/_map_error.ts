@@ -83,6 +83,46 @@ const TABLE: ReadonlyArray<[new (...args: never[]) => Error, string, Make]> = [
 
 const NOT_CAPABLE_HOST = /net access to "([^"]+)"/;
 
+// What the operating system's error codes mean for a socket, for the ones
+// that Deno reports as a plain Error with a `code`.
+const CODES: Readonly<Record<string, string>> = {
+  EMFILE:
+    "too many open files in this process (close connections, or raise the limit with ulimit -n)",
+  ENFILE:
+    "too many open files on this machine (close connections, or raise the system limit)",
+  ENOBUFS: "the operating system is out of buffer space",
+  ENOMEM: "the operating system is out of memory",
+  EAFNOSUPPORT:
+    "address family not supported (an IPv4 socket cannot reach an IPv6 address, nor the reverse)",
+  EADDRNOTAVAIL: "address not available on this machine",
+  ENETUNREACH: "network unreachable",
+  EHOSTUNREACH: "host unreachable",
+  EMSGSIZE: "the datagram is too large for the network",
+  EINVAL: "invalid argument",
+};
+
+/** The operating system's error code of `error` (or of its cause), e.g. `"EMFILE"`. */
+export function errorCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = e.cause;
+  }
+  return undefined;
+}
+
+const RESOURCE_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * True when `error` (or its cause) says the process or the machine ran out
+ * of a resource (file descriptors, buffers, memory): something that passes
+ * when connections close, so an accept loop should wait and try again.
+ */
+export function isResourceError(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && RESOURCE_CODES.has(code);
+}
+
 /**
  * Turns whatever a Deno network call threw into a {@linkcode SocketError},
  * keeping the original as `cause`. Errors that already are socket errors pass
@@ -121,7 +161,15 @@ export function mapError(error: unknown, context: ErrorContext): unknown {
       options,
     );
   }
-  if (error instanceof Error && error.name in Deno.errors) {
+  const code = errorCode(error);
+  if (code !== undefined && code in CODES) {
+    return new SocketError(`${prefix}: ${CODES[code]}`, options);
+  }
+  if (
+    error instanceof Error &&
+    (error.name in Deno.errors ||
+      (code !== undefined && /^E[A-Z]+$/.test(code)))
+  ) {
     return new SocketError(`${prefix}: ${error.message}`, options);
   }
   return error;

@@ -36,9 +36,10 @@ import type { Socket } from "./socket.ts";
 export interface ReadLispOptions extends WaitOptions {
   /**
    * Bounds on token length, nesting depth and datum size, so a peer cannot
-   * make the reader use unbounded memory or time.
+   * make the reader use unbounded memory or time. A limit left out takes
+   * its default.
    *
-   * @default {{ maxTokenLength: 4096, maxDepth: 64, maxDatumLength: 65536 }}
+   * @default {maxTokenLength: 4096, maxDepth: 64, maxDatumLength: 65536}
    */
   limits?: ReadLimits;
 }

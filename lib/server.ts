@@ -5,9 +5,20 @@
  * @module
  */
 import { formatHostPort } from "./_addr.ts";
-import { PermissionError } from "./errors.ts";
+import { inCidr } from "./_ip.ts";
+import { checkNumber } from "./_validate.ts";
+import {
+  ConnectionClosedError,
+  PermissionError,
+  TimeoutError,
+} from "./errors.ts";
 import { listen, type Listener } from "./tcp.ts";
-import type { Socket, SocketOptions } from "./socket.ts";
+import {
+  abortSocket,
+  checkSocketOptions,
+  type Socket,
+  type SocketOptions,
+} from "./socket.ts";
 import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
 
 /**
@@ -15,15 +26,20 @@ import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
  *
  * @example Counting handler errors
  * ```ts
- * import { type ErrorReporter, serve } from "@sock/sock";
+ * import { connect, type ErrorReporter, serve } from "@sock/sock";
  * import assert from "node:assert/strict";
  *
- * let errors = 0;
- * const onError: ErrorReporter = () => errors++;
+ * const reported: string[] = [];
+ * const onError: ErrorReporter = (error, where) =>
+ *   reported.push(`${where}: ${(error as Error).message}`);
  * await using server = serve(() => {
  *   throw new Error("bad");
  * }, { port: 0, onError });
- * assert.equal(errors, 0);
+ *
+ * await using client = await connect({ port: server.port });
+ * assert.equal(await client.readLine({ timeout: 5000 }), null);
+ * assert.equal(reported.length, 1);
+ * assert.match(reported[0]!, /^handler for 127\.0\.0\.1:\d+: bad$/);
  * ```
  */
 export type ErrorReporter = (error: unknown, where: string) => void;
@@ -82,16 +98,23 @@ export interface ServeOptions extends SocketOptions {
    */
   maxConnections?: number;
   /**
-   * Milliseconds a connection may go without a byte in either direction
-   * before it is closed (its handler's pending read fails). This is what
-   * stops a client that connects and never sends, or sends a byte a minute.
+   * Milliseconds a connection may wait on its client with no byte in
+   * either direction before it is closed. A connection is idle only while
+   * its handler waits on it: a read (or `waitForInput()`) with nothing
+   * arriving, or a flush with nothing leaving. A handler busy with its own
+   * work is never cut off, however long it takes. When it is closed, the
+   * handler's pending read or flush fails with a `ConnectionClosedError`
+   * that says the connection was idle for this long. This is what stops a
+   * client that connects and never sends, or never reads its replies.
    *
    * @default {30000}
    */
   idleTimeout?: number;
   /**
-   * On shutdown, how long in-flight handlers may run on, in milliseconds,
-   * before their connections are closed.
+   * On shutdown, how long in-flight handlers may run on, in milliseconds.
+   * It is a hard bound: at the deadline every connection still open is
+   * aborted, each handler still running is reported through `onError` as
+   * not having finished, and `finished` settles.
    *
    * @default {10000}
    */
@@ -135,6 +158,8 @@ export interface ServeOptions extends SocketOptions {
 export interface Server {
   /** The address listened on, with the real port when 0 was asked for. */
   readonly addr: Deno.NetAddr;
+  /** The local address listened on. */
+  readonly hostname: string;
   /** The port listened on. */
   readonly port: number;
   /** Settles when the server has stopped and every handler has ended. */
@@ -142,8 +167,9 @@ export interface Server {
   /** How many connections (or datagrams) are being handled now. */
   readonly active: number;
   /**
-   * Stops accepting, lets in-flight handlers finish (up to the shutdown
-   * timeout), then closes what is left.
+   * Stops accepting, aborts the `signal` each handler was given, lets
+   * in-flight handlers finish (for at most the shutdown timeout), then
+   * aborts what is left.
    *
    * @returns The same promise as `finished`.
    */
@@ -154,20 +180,64 @@ export interface Server {
 
 /**
  * A TCP connection handler; the socket is closed when it returns or throws.
+ * Its second argument carries a `signal` that aborts when the server
+ * begins to shut down: pass it to reads so that a handler waiting on a
+ * quiet client can say goodbye and return, instead of holding the
+ * shutdown up for the whole `shutdownTimeout`.
  *
- * @example A handler
+ * @example A handler that leaves when the server shuts down
  * ```ts
- * import { type Handler, serve } from "@sock/sock";
+ * import { connect, type Handler, serve } from "@sock/sock";
  * import assert from "node:assert/strict";
  *
- * const echoLine: Handler = async (socket) => {
- *   await socket.write(`${await socket.readLine()}\n`);
+ * const chat: Handler = async (socket, { signal }) => {
+ *   try {
+ *     for (;;) {
+ *       const line = await socket.readLine({ signal });
+ *       if (line === null) return;
+ *       await socket.write(`you said ${line}\n`);
+ *       await socket.flush();
+ *     }
+ *   } catch (error) {
+ *     if (!signal.aborted) throw error;
+ *     await socket.write("server going down, bye\n");
+ *   }
  * };
- * await using server = serve(echoLine, { port: 0 });
- * assert.ok(server.port > 0);
+ * const server = serve(chat, { port: 0 });
+ * await using client = await connect({ port: server.port });
+ * await client.write("hi\n");
+ * await client.flush();
+ * assert.equal(await client.readLine({ timeout: 5000 }), "you said hi");
+ * await server.shutdown();
+ * assert.equal(await client.readLine({ timeout: 5000 }), "server going down, bye");
  * ```
  */
-export type Handler = (socket: Socket) => unknown;
+export type Handler = (
+  socket: Socket<Deno.NetAddr>,
+  context: HandlerContext,
+) => unknown;
+
+/**
+ * What {@linkcode serve} gives each handler besides its socket.
+ *
+ * @example Passing the shutdown signal to a read
+ * ```ts
+ * import type { HandlerContext, Socket } from "@sock/sock";
+ *
+ * async function greet(socket: Socket, { signal }: HandlerContext) {
+ *   const name = await socket.readLine({ signal, timeout: 10_000 });
+ *   await socket.write(`hello ${name}\n`);
+ * }
+ * console.assert(typeof greet === "function");
+ * ```
+ */
+export interface HandlerContext {
+  /**
+   * Aborts when the server begins to shut down. Its reason is a
+   * `ConnectionClosedError`; a handler that throws it is not reported.
+   */
+  readonly signal: AbortSignal;
+}
 
 const defaultReporter: ErrorReporter = (error, where) => {
   const text = error instanceof Error ? error.message : String(error);
@@ -225,17 +295,21 @@ class Slots<T> implements Iterable<T> {
   }
 }
 
-/** Waits for `promises` to settle, or for `ms` milliseconds, whichever is first. */
+/**
+ * Waits for `promises` to settle, or for `ms` milliseconds, whichever is
+ * first; true when they settled in time.
+ */
 async function settleWithin(
   promises: Iterable<Promise<unknown>>,
   ms: number,
-): Promise<void> {
+): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.all(promises),
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  const inTime = await Promise.race([
+    Promise.all(promises).then(() => true),
+    new Promise<boolean>((resolve) => timer = setTimeout(resolve, ms, false)),
   ]);
   clearTimeout(timer);
+  return inTime;
 }
 
 /** What a loop tells its `Server` object. */
@@ -252,17 +326,24 @@ function running(signal: AbortSignal | undefined, loop: Loop): Server {
   const finished = new Promise<void>((resolve) => settle = resolve);
   const onAbort = () => void shutdown();
   function shutdown(): Promise<void> {
-    return stopped ??= (async () => {
-      await loop.stop();
-      signal?.removeEventListener("abort", onAbort);
-      settle();
+    stopped ??= (async () => {
+      try {
+        await loop.stop();
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        settle();
+      }
     })();
+    return finished;
   }
   if (signal?.aborted) void shutdown();
   else signal?.addEventListener("abort", onAbort, { once: true });
   return {
     get addr() {
       return loop.addr();
+    },
+    get hostname() {
+      return loop.addr().hostname;
     },
     get port() {
       return loop.addr().port;
@@ -283,6 +364,11 @@ function positive(name: string, value: number): number {
     throw new RangeError(`Cannot use ${name} ${value}: it must be more than 0`);
   }
   return value;
+}
+
+/** Checks a non-negative number of milliseconds; Infinity allowed. */
+function milliseconds(name: string, value: number): number {
+  return checkNumber(name, value, 0, { infinite: true });
 }
 
 /**
@@ -324,34 +410,70 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     options.maxConnections ?? 1024,
   );
   const idleTimeout = positive("idleTimeout", options.idleTimeout ?? 30_000);
-  const shutdownTimeout = options.shutdownTimeout ?? 10_000;
-  const report = guard(options.onError ?? defaultReporter);
-  const listener: Listener = listen({
+  const shutdownTimeout = milliseconds(
+    "shutdownTimeout",
+    options.shutdownTimeout ?? 10_000,
+  );
+  const socketOptions = {
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
-  });
+  };
+  checkSocketOptions(socketOptions);
+  const report = guard(options.onError ?? defaultReporter);
+  const listener: Listener = listen({ ...socketOptions, onError: report });
+  const where = `on ${peerOf(listener.addr)}`;
+  // Aborted when shutdown begins; every handler gets its signal.
+  const shutdownBegun = new AbortController();
+  const leaving = new ConnectionClosedError(
+    `Cannot go on serving ${where}: the server is shutting down`,
+  );
   // The sockets whose handlers are running: one per connection in flight.
-  const sockets = new Slots<Socket>();
+  const sockets = new Slots<Socket<Deno.NetAddr>>();
+  // Errors the server caused itself by closing a connection (idle, or
+  // past the shutdown deadline): a handler that fails with one is not at
+  // fault.
+  const causedHere = new WeakSet<object>();
   let slotFreed: (() => void) | undefined;
   let drained: (() => void) | undefined;
   let stopping = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
+  /** Closes `socket`; its handler's reads and writes fail with `why`. */
+  function cut(socket: Socket<Deno.NetAddr>, why: string): void {
+    const error = new ConnectionClosedError(
+      `Cannot use the connection to ${peerOf(socket.remoteAddr)}: ${why}`,
+    );
+    causedHere.add(error);
+    abortSocket(socket, error);
+  }
+
   function sweep(): void {
     for (const socket of sockets) {
-      if (socket.idleTime > idleTimeout) socket.close({ abort: true });
+      if (socket.idleTime > idleTimeout && !socket.closed) {
+        cut(
+          socket,
+          `it was closed after ${idleTimeout} ms without traffic (serve()'s idleTimeout)`,
+        );
+      }
     }
   }
 
-  async function handle(socket: Socket, slot: number): Promise<void> {
+  async function handle(
+    socket: Socket<Deno.NetAddr>,
+    slot: number,
+  ): Promise<void> {
     try {
-      await handler(socket);
+      await handler(socket, { signal: shutdownBegun.signal });
     } catch (error) {
-      if (!socket.closed) {
-        report(error, `handler for ${peerOf(socket.remoteAddr)}`);
-      }
+      const expected = error === leaving ||
+        (typeof error === "object" && error !== null && causedHere.has(error));
+      if (!expected) report(error, `handler for ${peerOf(socket.remoteAddr)}`);
     } finally {
-      await socket.close();
+      try {
+        await socket.close();
+      } catch (error) {
+        report(error, `close of ${peerOf(socket.remoteAddr)}`);
+      }
       sockets.delete(slot);
       slotFreed?.();
       if (sockets.size === 0) drained?.();
@@ -365,14 +487,14 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         slotFreed = undefined;
         continue;
       }
-      let socket: Socket;
+      let socket: Socket<Deno.NetAddr>;
       try {
         socket = await listener.accept();
       } catch (error) {
+        // The listener retries (and reports) what can pass by itself, so
+        // only its close ends the loop.
         if (stopping || listener.closed) return;
-        report(error, `accept on ${peerOf(listener.addr)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        continue;
+        throw error;
       }
       void handle(socket, sockets.add(socket));
     }
@@ -387,14 +509,28 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     active: () => sockets.size,
     async stop() {
       stopping = true;
+      shutdownBegun.abort(leaving);
       listener.close();
       slotFreed?.();
       await accepting;
       if (sockets.size > 0) {
         const allDone = new Promise<void>((resolve) => drained = resolve);
-        await settleWithin([allDone], shutdownTimeout);
-        for (const socket of sockets) socket.close({ abort: true });
-        await allDone;
+        if (!await settleWithin([allDone], shutdownTimeout)) {
+          for (const socket of sockets) {
+            const peer = peerOf(socket.remoteAddr);
+            report(
+              new TimeoutError(
+                `Cannot finish the handler for ${peer}: it was still running ${shutdownTimeout} ms after shutdown began; its connection was aborted`,
+                shutdownTimeout,
+              ),
+              `handler for ${peer}`,
+            );
+            cut(socket, "the server shut down");
+          }
+          // Handlers waiting on their sockets see the close at once; one
+          // that waits on something else is not waited for.
+          await settleWithin([allDone], 0);
+        }
       }
       if (sweeper !== undefined) clearInterval(sweeper);
     },
@@ -498,21 +634,44 @@ const encoder = new TextEncoder();
 
 /**
  * A datagram server answers each sender on whatever port it wrote from, and
- * Deno checks every destination: without the host-wide grant the first
- * reply would fail. Say so before opening the socket.
+ * Deno checks every destination, so the grant must cover every address a
+ * reply can go to: 127.0.0.1 (or ::1) for a server on loopback, any address
+ * at all for one on a wildcard, a network address or a host name. Checked
+ * before the socket opens, rather than failing at the first reply.
  */
 function checkReplyPermission(hostname: string, port: number): void {
-  if (hostname === "0.0.0.0" || hostname === "::") return;
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const where = formatHostPort(hostname.replace(/^\[(.*)\]$/, "$1"), port);
+  const to = replyAddress(hostname);
+  if (to === undefined) {
+    if (Deno.permissions.querySync({ name: "net" }).state === "granted") {
+      return;
+    }
+    throw new PermissionError(
+      `Cannot serve datagrams on ${where}: replies go to every sender, from any address, so this needs net access to all hosts (or serve on 127.0.0.1)`,
+      "--allow-net",
+    );
+  }
+  const host = to.includes(":") ? `[${to}]` : to;
   if (Deno.permissions.querySync({ name: "net", host }).state === "granted") {
     return;
   }
   throw new PermissionError(
-    `Cannot serve datagrams on ${
-      formatHostPort(hostname, port)
-    }: replies go to each sender's own port`,
+    `Cannot serve datagrams on ${where}: replies go to each sender's own port at ${to}`,
     `--allow-net=${host}`,
   );
+}
+
+/**
+ * The address replies go to for a server bound on `hostname`: the loopback
+ * address of its IP version for a loopback bind (or `localhost`), else
+ * `undefined`, for anywhere.
+ */
+function replyAddress(hostname: string): string | undefined {
+  const host = hostname.replace(/^\[(.*)\]$/, "$1");
+  if (/^localhost\.?$/i.test(host)) return "127.0.0.1";
+  if (inCidr(host, "127.0.0.0/8")) return "127.0.0.1";
+  if (inCidr(host, "::1")) return "::1";
+  return undefined;
 }
 
 /**
@@ -522,9 +681,13 @@ function checkReplyPermission(hostname: string, port: number): void {
  *
  * Requires `--unstable-net`, and `allow-net` permission for the bound
  * address and for every client answered: a server that replies to clients
- * on any port needs the host-wide grant, e.g. `--allow-net=127.0.0.1`; it
- * is checked before the socket opens, so a missing grant fails at once with
- * a `PermissionError` naming it rather than at the first reply.
+ * on any port needs the host-wide grant for the addresses replies go to:
+ * `--allow-net=127.0.0.1` for a server on `127.0.0.1` or `localhost` (its
+ * clients send from 127.0.0.1), `--allow-net=[::1]` for one on `::1`, and an
+ * unrestricted `--allow-net` for one on `0.0.0.0`, `::`, a network address
+ * or another host name, whose clients may be anywhere. It is checked before
+ * the socket opens, so a missing grant fails at once with a
+ * `PermissionError` naming it rather than at the first reply.
  *
  * @param handler Called with each datagram; a returned array or string is
  * sent back to the sender.

@@ -12,11 +12,13 @@ import {
 } from "./_deadline.ts";
 import { describeAddr } from "./_addr.ts";
 import { mapError } from "./_map_error.ts";
+import { checkNumber } from "./_validate.ts";
 import {
   ConnectionClosedError,
   EndOfStreamError,
   LimitExceededError,
   type SocketError,
+  TimeoutError,
 } from "./errors.ts";
 
 export type { WaitOptions } from "./_deadline.ts";
@@ -48,6 +50,37 @@ export interface SocketOptions {
    * @default {16777216}
    */
   maxBufferSize?: number;
+  /**
+   * How long `close()` and `await using` may spend flushing output to a
+   * peer that does not read, in milliseconds; then the connection is
+   * aborted. `Infinity` waits for as long as it takes.
+   *
+   * @default {30000}
+   */
+  closeTimeout?: number;
+}
+
+/**
+ * What a parser given to {@linkcode Socket.prototype.readWith} returns
+ * once it has a result.
+ *
+ * @typeParam T What the parser makes.
+ *
+ * @example A parser that takes one byte
+ * ```ts
+ * import type { Parsed } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const firstByte = (bytes: Uint8Array): Parsed<number> | undefined =>
+ *   bytes.length > 0 ? { value: bytes[0]!, length: 1 } : undefined;
+ * assert.deepEqual(firstByte(new Uint8Array([7, 8])), { value: 7, length: 1 });
+ * ```
+ */
+export interface Parsed<T> {
+  /** The value made from the bytes. */
+  value: T;
+  /** How many of the bytes it used; they are consumed. */
+  length: number;
 }
 
 /**
@@ -150,12 +183,22 @@ export interface CloseOptions {
    * @default {false}
    */
   abort?: boolean;
+  /**
+   * The most milliseconds to spend flushing output before closing; then the
+   * connection is aborted and `close()` rejects with a `TimeoutError`.
+   *
+   * @default {the socket's closeTimeout}
+   */
+  timeout?: number;
 }
 
 const GROW_READ_LIMIT = 256 * 1024;
 const WRITE_HIGH_WATER = 64 * 1024;
 const DEFAULT_MAX_LINE = 65536;
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
+const DEFAULT_CLOSE_TIMEOUT = 30_000;
+// What a read's step returns when the buffer does not hold its result yet.
+const NEED: unique symbol = Symbol("need more input");
 const EMPTY = new Uint8Array(0);
 const DONE: Promise<void> = Promise.resolve();
 const encoder = new TextEncoder();
@@ -186,6 +229,26 @@ function givePiece(piece: Uint8Array): void {
   if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
 }
 
+/** Throws a `RangeError` for an option no socket can use. */
+export function checkSocketOptions(options: SocketOptions): void {
+  if (options.maxBufferSize !== undefined) {
+    checkNumber("maxBufferSize", options.maxBufferSize, 1, { integer: true });
+  }
+  if (options.closeTimeout !== undefined) {
+    checkNumber("closeTimeout", options.closeTimeout, 0, { infinite: true });
+  }
+}
+
+/**
+ * Closes `socket` at once; its reads and writes fail with `error` from
+ * then on. For `serve()`, which closes idle connections and tells their
+ * handlers why.
+ */
+export let abortSocket: (
+  socket: Socket,
+  error: ConnectionClosedError,
+) => void;
+
 /**
  * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
  * CL multivalent socket: bytes and text are read from one buffer, so
@@ -196,9 +259,28 @@ function givePiece(piece: Uint8Array): void {
  * nothing: underneath there is at most one outstanding read per socket,
  * feeding the buffer, and the bytes it brings are there for the next call.
  *
+ * Reads are served one at a time, in the order they were called: a read
+ * starts when the one before it has settled, so two parts of a program
+ * that read the same socket each get whole lines (or records, or byte
+ * counts), never pieces of one another's. A read still waiting for its
+ * turn when its timeout passes (or its signal aborts) leaves the queue and
+ * consumes nothing. Writes keep their order the same way: each `write()`
+ * is appended to the output buffer whole, before any later one.
+ *
+ * The end of the stream is the peer's clean close (a FIN). When the peer
+ * resets the connection instead (an RST, for example a process killed
+ * with unread input, or `SO_LINGER` 0), reads fail with
+ * `ConnectionResetError` once the bytes that came before it are read, so a
+ * cut-off last line is not mistaken for a complete one. Over TCP this is
+ * told apart even when a write met the reset first; over TLS and Unix
+ * sockets a reset the operating system reports as an end of stream is one.
+ *
  * Writes are buffered; `flush()` (Lisp's `force-output`) sends them, and
  * `write()` flushes by itself once 64 KiB are waiting. `close()` and
- * `await using` flush before they close.
+ * `await using` flush before they close, for at most `closeTimeout`
+ * milliseconds.
+ *
+ * @typeParam A The kind of address: `Deno.NetAddr` for TCP.
  *
  * @example A request and a reply
  * ```ts
@@ -216,13 +298,15 @@ function givePiece(piece: Uint8Array): void {
  * await server.write(new Uint8Array([1, 2, 3]));
  * await server.flush();
  * assert.deepEqual(await client.readExactly(3), new Uint8Array([1, 2, 3]));
+ * assert.equal(client.remoteAddr.port, listener.port);
  * ```
  */
-export class Socket {
-  readonly #conn: Deno.Conn;
+export class Socket<A extends Deno.Addr = Deno.Addr> {
+  readonly #conn: Deno.Conn<A>;
   readonly #maxBufferSize: number;
-  readonly #localAddr: Deno.Addr;
-  readonly #remoteAddr: Deno.Addr;
+  readonly #closeTimeout: number;
+  readonly #localAddr: A;
+  readonly #remoteAddr: A;
 
   // Read side: bytes [#start, #end) of #buf are buffered input.
   #buf: Uint8Array = EMPTY;
@@ -233,6 +317,17 @@ export class Socket {
   #pending: Promise<void> | undefined;
   #grow = false;
   #bufIsPiece = false;
+  // Reads that could not finish from the buffer, queued in call order:
+  // how many there are, and a promise that settles when the last has.
+  #reading = 0;
+  #readTail: Promise<void> = DONE;
+  // Waiting on the peer: reads (and waitForInput) that wait for bytes,
+  // and since when; a flush waiting for the peer to take bytes counts too.
+  #waiters = 0;
+  #waitStart = 0;
+  // A reset seen by a write: the end of stream that follows is not clean.
+  #resetSeen: unknown;
+  readonly #probeResets: boolean;
 
   // Write side: bytes [0, #wlen) of #wbuf wait to be sent.
   #wbuf: Uint8Array = EMPTY;
@@ -243,7 +338,12 @@ export class Socket {
   #draining = false;
   #writeError: unknown;
   #writeClosed = false;
+  // close() was called (#closing while it flushes); #closed: the
+  // connection underneath is closed; #closeError: why, when it was cut.
+  #closeCalled = false;
+  #closing: Promise<void> | undefined;
   #closed = false;
+  #closeError: ConnectionClosedError | undefined;
   #lastActive = performance.now();
   // TCP_NODELAY for a TCP connection (the documented default), set just before the
   // connection's second write: Nagle's algorithm never holds back the
@@ -251,36 +351,50 @@ export class Socket {
   #noDelayLater = false;
   #written = false;
 
+  static {
+    abortSocket = (socket, error) => socket.#abort(error);
+  }
+
   /**
    * Wraps a connection that is already open. `connect()` and
    * `Listener.accept()` make sockets; use this only for a `Deno.Conn` you got
    * elsewhere (for example from `Deno.connectTls`).
    *
-   * @param conn The connection to own; the socket closes it.
+   * @param conn The connection to own; the socket closes it, also when
+   * the options are invalid.
    * @param options Buffer limits.
+   * @throws {RangeError} when an option is out of range.
    */
-  constructor(conn: Deno.Conn, options: SocketOptions = {}) {
+  constructor(conn: Deno.Conn<A>, options: SocketOptions = {}) {
     this.#conn = conn;
-    this.#maxBufferSize = options.maxBufferSize ?? DEFAULT_MAX_BUFFER;
-    if (!(this.#maxBufferSize >= 1)) {
-      throw new RangeError(
-        `Cannot use maxBufferSize ${options.maxBufferSize}: it must be at least 1`,
-      );
+    try {
+      checkSocketOptions(options);
+    } catch (error) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+      throw error;
     }
+    this.#maxBufferSize = options.maxBufferSize ?? DEFAULT_MAX_BUFFER;
+    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
     this.#noDelayLater = "setNoDelay" in conn;
+    this.#probeResets = conn.remoteAddr.transport === "tcp" &&
+      !("handshake" in conn);
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
   }
 
   /** This end's address. */
-  get localAddr(): Deno.Addr {
+  get localAddr(): A {
     return this.#localAddr;
   }
 
   /** The peer's address. */
-  get remoteAddr(): Deno.Addr {
+  get remoteAddr(): A {
     return this.#remoteAddr;
   }
 
@@ -291,24 +405,31 @@ export class Socket {
 
   /**
    * True when a read would not wait: bytes are buffered, the peer has ended
-   * the stream, or the socket has failed or been closed.
+   * the stream, or the socket has failed or been closed. It looks only at
+   * what has already arrived in this socket's buffer: bytes still in the
+   * operating system count once a read (or `waitForInput()`) has fetched
+   * them.
    */
   get hasInput(): boolean {
     return this.#end > this.#start || this.#eof ||
-      this.#readError !== undefined;
+      this.#readError !== undefined || this.#closed;
   }
 
-  /** True once `close()` has been called. */
+  /** True from the moment `close()` is called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closeCalled;
   }
 
   /**
-   * Milliseconds since a byte last arrived or was sent on this socket; what
-   * `serve()`'s `idleTimeout` checks.
+   * Milliseconds this socket has been waiting on its peer with no byte
+   * arriving or leaving: it counts only while a read (or `waitForInput()`)
+   * waits for input or a flush waits for the peer to take bytes, and is 0
+   * otherwise. This is what `serve()`'s `idleTimeout` checks, so a handler
+   * busy with its own work is never idle.
    */
   get idleTime(): number {
-    return performance.now() - this.#lastActive;
+    if (this.#waiters === 0 && !this.#draining) return 0;
+    return performance.now() - Math.max(this.#lastActive, this.#waitStart);
   }
 
   /**
@@ -319,7 +440,17 @@ export class Socket {
    * @returns `true` when input is ready, `false` when the timeout passed first.
    */
   waitForInput(options: WaitOptions = {}): Promise<boolean> {
-    return waitUntil(this.hasInput, () => this.#fill(), options);
+    if (this.hasInput) {
+      try {
+        checkTimeout(options.timeout);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return Promise.resolve(true);
+    }
+    this.#beginWait();
+    const waited = waitUntil(false, () => this.#fill(), options);
+    return waited.finally(() => this.#endWait());
   }
 
   /**
@@ -327,24 +458,24 @@ export class Socket {
    *
    * @param into Where to put the bytes.
    * @param options `timeout` in milliseconds and an abort `signal`.
-   * @returns The number of bytes read (at least 1), or `null` at the end of
-   * the stream.
+   * @returns The number of bytes read: at least 1, or 0 when `into` is
+   * empty; `null` at the end of the stream.
    */
-  async read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
-    if (into.length === 0) return 0;
-    let deadline: Deadline | undefined;
-    try {
-      while (this.#end === this.#start) {
-        await this.#wait(deadline ??= this.#deadline(options, "read"));
-        if (!this.#more()) return null;
-      }
-      const n = Math.min(into.length, this.#end - this.#start);
-      into.set(this.#buf.subarray(this.#start, this.#start + n));
-      this.#start += n;
-      return n;
-    } finally {
-      deadline?.clear();
-    }
+  read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
+    if (into.length === 0) return Promise.resolve(0);
+    return this.#read(
+      () => {
+        const n = Math.min(into.length, this.#end - this.#start);
+        if (n > 0) {
+          into.set(this.#buf.subarray(this.#start, this.#start + n));
+          this.#start += n;
+          return n;
+        }
+        return this.#eof ? null : NEED;
+      },
+      options,
+      "read",
+    );
   }
 
   /**
@@ -359,70 +490,60 @@ export class Socket {
    * is more than `maxBufferSize`: with one, the bytes wait in the buffer so
    * that a timeout loses none of them.
    */
-  async readExactly(n: number, options?: WaitOptions): Promise<Uint8Array> {
+  readExactly(n: number, options?: WaitOptions): Promise<Uint8Array> {
     if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError(
-        `Cannot read ${n} bytes: the count must be a whole number >= 0`,
+      return Promise.reject(
+        new RangeError(
+          `Cannot read ${n} bytes: the count must be a whole number >= 0`,
+        ),
       );
     }
-    if (this.#end - this.#start >= n) return this.#take(n);
-    if (hasDeadline(options)) return this.#readExactlyBefore(n, options!);
-    const out = new Uint8Array(n);
+    const ended = (have: number, partial: Uint8Array) =>
+      new EndOfStreamError(
+        `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
+        partial,
+      );
+    if (hasDeadline(options)) {
+      // The bytes wait in the buffer until all n are there, so a timeout
+      // leaves every one of them for the next read.
+      if (n > this.#maxBufferSize) {
+        return Promise.reject(
+          new LimitExceededError(
+            `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
+            this.#maxBufferSize,
+          ),
+        );
+      }
+      return this.#read(
+        () => {
+          const have = this.#end - this.#start;
+          if (have >= n) return this.#take(n);
+          if (this.#eof) throw ended(have, this.#take(have));
+          return NEED;
+        },
+        options,
+        `read ${n} bytes`,
+      );
+    }
+    // Without one, the bytes are copied out as they come, so `n` is not
+    // bound by maxBufferSize.
+    let out: Uint8Array | undefined;
     let have = 0;
-    let deadline: Deadline | undefined;
-    try {
-      for (;;) {
+    return this.#read(
+      () => {
         const k = Math.min(n - have, this.#end - this.#start);
+        if (out === undefined && k === n) return this.#take(n);
+        out ??= new Uint8Array(n);
         out.set(this.#buf.subarray(this.#start, this.#start + k), have);
         this.#start += k;
         have += k;
         if (have === n) return out;
-        await this.#wait(
-          deadline ??= this.#deadline(options, `read ${n} bytes`),
-        );
-        if (!this.#more()) {
-          throw new EndOfStreamError(
-            `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
-            out.slice(0, have),
-          );
-        }
-      }
-    } finally {
-      deadline?.clear();
-    }
-  }
-
-  /**
-   * `readExactly()` with a timeout or signal: the bytes wait in the buffer
-   * until all `n` are there, so a timeout leaves every one of them for the
-   * next read.
-   */
-  async #readExactlyBefore(
-    n: number,
-    options: WaitOptions,
-  ): Promise<Uint8Array> {
-    if (n > this.#maxBufferSize) {
-      throw new LimitExceededError(
-        `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
-        this.#maxBufferSize,
-      );
-    }
-    const deadline = this.#deadline(options, `read ${n} bytes`);
-    try {
-      while (this.#end - this.#start < n) {
-        await this.#wait(deadline);
-        if (!this.#more()) {
-          const have = this.#end - this.#start;
-          throw new EndOfStreamError(
-            `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
-            this.#take(have),
-          );
-        }
-      }
-      return this.#take(n);
-    } finally {
-      deadline?.clear();
-    }
+        if (this.#eof) throw ended(have, out.slice(0, have));
+        return NEED;
+      },
+      options,
+      `read ${n} bytes`,
+    );
   }
 
   /**
@@ -436,49 +557,27 @@ export class Socket {
    */
   readLine(options?: ReadLineOptions): Promise<string | null> {
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
-    if (hasDeadline(options)) return this.#readLineBefore(maxLength, options!);
-    // Without a deadline, waiting is a continuation rather than a suspended
-    // async function: an idle connection holds less memory.
-    try {
-      const line = this.#scanLine(maxLength, 0);
-      if (line !== undefined) return Promise.resolve(line);
-      const scanned = this.#end - this.#start;
-      return this.#fill().then(() => this.#lineAfterWait(maxLength, scanned));
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.#reading === 0) {
+      // A line already buffered: no closure, no queue.
+      try {
+        const line = this.#scanLine(maxLength, 0);
+        if (line !== undefined) return Promise.resolve(line);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-  }
-
-  #lineAfterWait(
-    maxLength: number,
-    scanned: number,
-  ): string | null | Promise<string | null> {
-    if (!this.#more()) return this.#lastLine(maxLength);
-    const line = this.#scanLine(maxLength, scanned);
-    if (line !== undefined) return line;
-    const next = this.#end - this.#start;
-    return this.#fill().then(() => this.#lineAfterWait(maxLength, next));
-  }
-
-  async #readLineBefore(
-    maxLength: number,
-    options: ReadLineOptions,
-  ): Promise<string | null> {
     let scanned = 0;
-    let deadline: Deadline | undefined;
-    try {
-      for (;;) {
+    return this.#read(
+      () => {
         const line = this.#scanLine(maxLength, scanned);
         if (line !== undefined) return line;
+        if (this.#eof) return this.#lastLine(maxLength);
         scanned = this.#end - this.#start;
-        await this.#wait(
-          deadline ??= this.#deadline(options, "read a line"),
-        );
-        if (!this.#more()) return this.#lastLine(maxLength);
-      }
-    } finally {
-      deadline?.clear();
-    }
+        return NEED;
+      },
+      options,
+      "read a line",
+    );
   }
 
   /**
@@ -524,7 +623,7 @@ export class Socket {
    * @throws {LimitExceededError} when more than `maxLength` bytes come before
    * the delimiter; they stay buffered.
    */
-  async readUntil(
+  readUntil(
     delimiter: Uint8Array | string,
     options?: ReadUntilOptions,
   ): Promise<Uint8Array | null> {
@@ -532,13 +631,14 @@ export class Socket {
       ? encoder.encode(delimiter)
       : delimiter;
     if (delim.length === 0) {
-      throw new RangeError("Cannot read until an empty delimiter");
+      return Promise.reject(
+        new RangeError("Cannot read until an empty delimiter"),
+      );
     }
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
     let scanned = 0;
-    let deadline: Deadline | undefined;
-    try {
-      for (;;) {
+    return this.#read(
+      () => {
         const at = indexOfBytes(
           this.#buf,
           delim,
@@ -551,23 +651,20 @@ export class Socket {
           this.#start += delim.length;
           return record;
         }
-        scanned = Math.max(0, this.#end - this.#start - delim.length + 1);
-        if (scanned > maxLength) this.#tooLong("record", maxLength);
-        await this.#wait(
-          deadline ??= this.#deadline(options, "read a record"),
-        );
-        if (!this.#more()) {
+        if (this.#eof) {
           if (this.#end === this.#start) return null;
-          const partial = this.#take(this.#end - this.#start);
           throw new EndOfStreamError(
             `Cannot read a record from ${this.#peer()}: the stream ended before the delimiter`,
-            partial,
+            this.#take(this.#end - this.#start),
           );
         }
-      }
-    } finally {
-      deadline?.clear();
-    }
+        scanned = Math.max(0, this.#end - this.#start - delim.length + 1);
+        if (scanned > maxLength) this.#tooLong("record", maxLength);
+        return NEED;
+      },
+      options,
+      "read a record",
+    );
   }
 
   /**
@@ -578,65 +675,113 @@ export class Socket {
    * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
    * @returns All the bytes, in a new array the caller owns.
    */
-  async readAll(options?: ReadAllOptions): Promise<Uint8Array> {
+  readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
-    if (hasDeadline(options)) return this.#readAllBefore(maxLength, options!);
+    if (hasDeadline(options)) {
+      return this.#read(
+        () => {
+          const n = this.#end - this.#start;
+          if (n > maxLength) this.#tooLong("stream", maxLength);
+          return this.#eof ? this.#take(n) : NEED;
+        },
+        options,
+        "read to the end",
+      );
+    }
     const chunks: Uint8Array[] = [];
     let total = 0;
-    let deadline: Deadline | undefined;
-    try {
-      for (;;) {
+    return this.#read(
+      () => {
         const n = this.#end - this.#start;
         if (n > 0) {
           if (total + n > maxLength) this.#tooLong("stream", maxLength);
           chunks.push(this.#take(n));
           total += n;
         }
-        await this.#wait(
-          deadline ??= this.#deadline(options, "read to the end"),
-        );
-        if (!this.#more()) break;
-      }
-    } finally {
-      deadline?.clear();
-    }
-    if (chunks.length === 1) return chunks[0]!;
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const chunk of chunks) {
-      all.set(chunk, at);
-      at += chunk.length;
-    }
-    return all;
+        return this.#eof ? concat(chunks, total) : NEED;
+      },
+      options,
+      "read to the end",
+    );
   }
 
   /**
-   * `readAll()` with a timeout or signal: everything waits in the buffer
-   * until the end of the stream, so a timeout leaves it all for the next read.
+   * Reads with a parser of your own, the way `readLine()` reads with a
+   * line parser: `parse` is called with the buffered bytes (and whether
+   * the stream has ended after them) at once and again each time more
+   * arrive, until it returns a result; the `length` bytes it used are then
+   * consumed. It runs as one read in the socket's queue, so no other read
+   * can take bytes between its looks. This is how the Lisp reader reads.
+   *
+   * `parse` must not keep `bytes`: it is a view into the buffer, valid
+   * only during the call. Returning `undefined` asks for more bytes; at the
+   * end of the stream that is an `EndOfStreamError` holding what was left.
+   * Bytes beyond `maxBufferSize` cannot be buffered: a parser that needs
+   * more gets a `LimitExceededError`.
+   *
+   * @typeParam T What the parser makes.
+   * @param parse Looks at the buffered bytes; returns the value made and how
+   * many bytes it used, or `undefined` when it needs more.
+   * @param options `timeout` in milliseconds and an abort `signal`; one
+   * deadline for the whole read, however many waits it takes.
+   * @returns The parser's value.
+   *
+   * @example Reading a length-prefixed message
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write(new Uint8Array([3, 104, 105, 33, 9]));
+   * await client.flush();
+   * const message = await server.readWith((bytes) => {
+   *   const size = bytes[0];
+   *   if (size === undefined || bytes.length < 1 + size) return undefined;
+   *   return { value: new TextDecoder().decode(bytes.subarray(1, 1 + size)), length: 1 + size };
+   * }, { timeout: 1000 });
+   * assert.equal(message, "hi!");
+   * assert.equal(server.buffered, 1);
+   * ```
    */
-  async #readAllBefore(
-    maxLength: number,
-    options: ReadAllOptions,
-  ): Promise<Uint8Array> {
-    const deadline = this.#deadline(options, "read to the end");
-    try {
-      for (;;) {
-        if (this.#end - this.#start > maxLength) {
-          this.#tooLong("stream", maxLength);
+  readWith<T>(
+    parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
+    options?: WaitOptions,
+  ): Promise<T> {
+    return this.#read(
+      () => {
+        const bytes = this.#buf.subarray(this.#start, this.#end);
+        const parsed = parse(bytes, this.#eof);
+        if (parsed !== undefined) {
+          const { length } = parsed;
+          if (
+            !Number.isInteger(length) || length < 0 || length > bytes.length
+          ) {
+            throw new RangeError(
+              `Cannot consume ${length} bytes after parsing: only ${bytes.length} are buffered`,
+            );
+          }
+          this.#start += length;
+          return parsed.value;
         }
-        await this.#wait(deadline);
-        if (!this.#more()) return this.#take(this.#end - this.#start);
-      }
-    } finally {
-      deadline?.clear();
-    }
+        if (!this.#eof) return NEED;
+        throw new EndOfStreamError(
+          `Cannot read from ${this.#peer()}: the stream ended inside a message`,
+          this.#take(this.#end - this.#start),
+        );
+      },
+      options,
+      "read",
+    );
   }
 
   /**
    * Looks at the buffered input without consuming it, reading more only when
    * `more` is true or nothing is buffered. The view is valid until the next
-   * read or `close()`. This is the hook for parsers that work on bytes (the
-   * Lisp reader uses it).
+   * read or `close()`. Another read may run between a `peek()` and the
+   * `consume()` after it; a parser that must see the bytes and take them
+   * in one go uses {@linkcode Socket.prototype.readWith}.
    *
    * @param more Wait for bytes beyond those already buffered.
    * @param options `timeout` in milliseconds and an abort `signal`.
@@ -646,58 +791,149 @@ export class Socket {
     more: boolean,
     options?: WaitOptions,
   ): Promise<{ bytes: Uint8Array; eof: boolean }> {
-    if (!more && this.#end > this.#start) {
-      return Promise.resolve({
-        bytes: this.#buf.subarray(this.#start, this.#end),
-        eof: this.#eof,
-      });
+    let waited = false;
+    return this.#read(
+      () => {
+        if (
+          !this.#eof && (more ? !waited : this.#end === this.#start)
+        ) {
+          waited = true;
+          return NEED;
+        }
+        if (waited && this.#readError !== undefined) throw this.#readError;
+        return {
+          bytes: this.#buf.subarray(this.#start, this.#end),
+          eof: this.#eof,
+        };
+      },
+      options,
+      "read",
+    );
+  }
+
+  /**
+   * Drops `n` buffered bytes, after a {@linkcode Socket.prototype.peek}.
+   *
+   * @param n How many bytes to drop: a whole number, at most
+   * {@linkcode Socket.prototype.buffered}.
+   * @throws {RangeError} when `n` is not a whole number of buffered bytes.
+   * @throws {TypeError} while a read is waiting: the bytes are its.
+   */
+  consume(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.#end - this.#start)) {
+      throw new RangeError(
+        `Cannot consume ${n} bytes: it must be a whole number, and only ${
+          this.#end - this.#start
+        } are buffered`,
+      );
     }
-    if (hasDeadline(options)) return this.#peekMore(options);
+    if (this.#reading > 0) {
+      throw new TypeError(
+        `Cannot consume bytes from ${this.#peer()} while a read is waiting: they belong to it`,
+      );
+    }
+    this.#start += n;
+  }
+
+  /**
+   * Runs one read: at once when no other read is waiting and the buffer
+   * holds what `step` needs; otherwise in the queue, in call order. `step`
+   * looks at the buffer and returns the result (consuming what it takes),
+   * or NEED when it must wait for more; it handles the end of the stream
+   * itself.
+   */
+  #read<T>(
+    step: () => T | typeof NEED,
+    options: WaitOptions | undefined,
+    what: string,
+  ): Promise<T> {
+    const queued = this.#reading > 0;
+    if (!queued) {
+      try {
+        const result = step();
+        if (result !== NEED) return Promise.resolve(result);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    let deadline: Deadline | undefined;
+    try {
+      deadline = this.#deadline(options, what);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const before = this.#readTail;
+    let waiting = false;
+    const wait = (): Promise<T> => {
+      waiting = true;
+      this.#beginWait();
+      return this.#retry(step, deadline);
+    };
+    let turn: Promise<T>;
+    if (!queued) {
+      turn = wait();
+    } else {
+      turn = (deadline === undefined ? before : deadline.race(before)).then(
+        () => {
+          const result = step();
+          return result === NEED ? wait() : result;
+        },
+      );
+    }
+    this.#reading++;
+    const done = () => {
+      this.#reading--;
+      if (waiting) this.#endWait();
+      deadline?.clear();
+    };
+    const settled = turn.then((value) => {
+      done();
+      return value;
+    }, (error) => {
+      done();
+      throw error;
+    });
+    // The next read starts when this one has settled and so has every
+    // read before it (one that timed out in the queue did not run).
+    this.#readTail = settled.then(() => before, () => before);
+    return settled;
+  }
+
+  /** Waits for more input, then tries `step` again, until it has a result. */
+  #retry<T>(
+    step: () => T | typeof NEED,
+    deadline: Deadline | undefined,
+  ): Promise<T> {
+    if (this.#readError !== undefined) return Promise.reject(this.#readError);
     let filled: Promise<void>;
     try {
       filled = this.#fill();
     } catch (error) {
       return Promise.reject(error);
     }
-    return filled.then(() => {
-      this.#more();
-      return {
-        bytes: this.#buf.subarray(this.#start, this.#end),
-        eof: this.#eof,
-      };
-    });
+    return (deadline === undefined ? filled : deadline.race(filled)).then(
+      () => {
+        const result = step();
+        if (result !== NEED) return result;
+        if (this.#eof && this.#readError === undefined) {
+          throw new EndOfStreamError(
+            `Cannot read from ${this.#peer()}: the stream ended`,
+            new Uint8Array(0),
+          );
+        }
+        return this.#retry(step, deadline);
+      },
+    );
   }
 
-  async #peekMore(
-    options: WaitOptions | undefined,
-  ): Promise<{ bytes: Uint8Array; eof: boolean }> {
-    const deadline = this.#deadline(options, "read");
-    try {
-      await this.#wait(deadline);
-      this.#more();
-    } finally {
-      deadline?.clear();
+  #beginWait(): void {
+    if (this.#waiters++ === 0 && !this.#draining) {
+      this.#waitStart = performance.now();
     }
-    return {
-      bytes: this.#buf.subarray(this.#start, this.#end),
-      eof: this.#eof,
-    };
   }
 
-  /**
-   * Drops `n` buffered bytes, after a {@linkcode Socket.prototype.peek}.
-   *
-   * @param n How many bytes to drop; at most {@linkcode Socket.prototype.buffered}.
-   */
-  consume(n: number): void {
-    if (!(n >= 0 && n <= this.#end - this.#start)) {
-      throw new RangeError(
-        `Cannot consume ${n} bytes: only ${
-          this.#end - this.#start
-        } are buffered`,
-      );
-    }
-    this.#start += n;
+  #endWait(): void {
+    this.#waiters--;
   }
 
   /**
@@ -713,13 +949,14 @@ export class Socket {
    */
   write(data: Uint8Array | string): Promise<void> {
     if (this.#writeError !== undefined) return handled(this.#writeError);
-    if (this.#writeClosed || this.#closed) {
+    if (this.#writeClosed || this.#closeCalled) {
       return handled(
-        new ConnectionClosedError(
-          `Cannot write to ${this.#peer()}: the socket is ${
-            this.#closed ? "closed" : "closed for writing"
-          }`,
-        ),
+        this.#closeError ??
+          new ConnectionClosedError(
+            `Cannot write to ${this.#peer()}: the socket is ${
+              this.#closeCalled ? "closed" : "closed for writing"
+            }`,
+          ),
       );
     }
     if (typeof data === "string") {
@@ -761,13 +998,72 @@ export class Socket {
    * Sends everything written so far (Lisp's `force-output`), looping until
    * the OS has taken every byte.
    *
+   * A peer that stops reading makes a flush wait: give it a `timeout` (or
+   * a `signal`) to bound that. When one expires the connection is aborted,
+   * since a stream cut in the middle of a write cannot be resumed, and the
+   * flush fails with a `TimeoutError` that says so (or with the signal's
+   * reason).
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns A promise that settles when the bytes are sent.
+   *
+   * @example Giving up on a peer that does not read
+   * ```ts
+   * import { connect, listen, TimeoutError } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * // The client never reads: the kernel's buffers fill up, and the write
+   * // (not awaited, it would wait forever) stays unfinished.
+   * server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+   * await assert.rejects(server.flush({ timeout: 100 }), TimeoutError);
+   * assert.equal(server.closed, true);
+   * ```
    */
-  flush(): Promise<void> {
-    if (this.#flushing !== undefined) return this.#flushing;
-    if (this.#writeError !== undefined) return handled(this.#writeError);
-    if (this.#wlen === 0) return DONE;
-    return this.#startDrain(undefined);
+  flush(options?: WaitOptions): Promise<void> {
+    let flushed: Promise<void>;
+    if (this.#flushing !== undefined) flushed = this.#flushing;
+    else if (this.#writeError !== undefined) {
+      return handled(this.#writeError);
+    } else if (this.#wlen === 0) return DONE;
+    else flushed = this.#startDrain(undefined);
+    return hasDeadline(options)
+      ? this.#flushBefore(flushed, options!)
+      : flushed;
+  }
+
+  async #flushBefore(
+    flushed: Promise<void>,
+    options: WaitOptions,
+  ): Promise<void> {
+    checkTimeout(options.timeout);
+    const deadline = new Deadline(
+      options,
+      () => `Cannot send to ${this.#peer()}`,
+    );
+    try {
+      await deadline.race(flushed);
+    } catch (error) {
+      if (!deadline.expired) throw error;
+      const why = error instanceof TimeoutError
+        ? new TimeoutError(
+          `${error.message}: the peer is not reading; the connection was aborted, since a stream cut in the middle of a write cannot be resumed`,
+          error.timeout,
+        )
+        : error;
+      this.#abort(
+        new ConnectionClosedError(
+          `Cannot use the connection to ${this.#peer()}: it was aborted when a flush ${
+            why instanceof TimeoutError ? "timed out" : "was aborted"
+          }`,
+        ),
+      );
+      throw why;
+    } finally {
+      deadline.clear();
+    }
   }
 
   /**
@@ -777,7 +1073,7 @@ export class Socket {
    * @returns A promise that settles when the stream is half-closed.
    */
   async closeWrite(): Promise<void> {
-    if (this.#writeClosed || this.#closed) return;
+    if (this.#writeClosed || this.#closeCalled) return;
     this.#writeClosed = true;
     await this.flush();
     try {
@@ -788,40 +1084,74 @@ export class Socket {
   }
 
   /**
-   * Flushes buffered output, then closes the socket. Calling it again does
-   * nothing. A pending read fails with `ConnectionClosedError`. Output that
-   * cannot be sent (the peer is gone) is dropped: call `flush()` first to
-   * learn of that.
+   * Flushes buffered output, then closes the socket. `closed` is true from
+   * the moment it is called, and writes are refused from then on. Calling
+   * it again while it flushes returns the same promise, and once the socket
+   * is closed does nothing; `close({ abort: true })` during a flush cuts it
+   * short. A pending read fails with `ConnectionClosedError`.
+   * Output that cannot be sent because the peer is gone is dropped: call
+   * `flush()` first to learn of that.
    *
-   * @param options `abort: true` closes at once without flushing.
-   * @returns A promise that settles when the socket is closed; it never
-   * rejects.
+   * The flush is bounded by `timeout` (by default the socket's
+   * `closeTimeout`, 30 s): a peer that stops reading cannot keep the
+   * socket open. When it expires the connection is aborted and the
+   * promise rejects with a `TimeoutError` that says the output was lost.
+   *
+   * @param options `abort: true` closes at once without flushing; `timeout`
+   * bounds the flush.
+   * @returns A promise that settles when the socket is closed; it rejects
+   * only when the flush timed out.
    */
   close(options?: CloseOptions): Promise<void> {
     if (this.#closed) return DONE;
+    this.#closeCalled = true;
+    if (options?.abort) {
+      this.#shut();
+      return DONE;
+    }
+    if (this.#closing !== undefined) return this.#closing;
     if (
-      !options?.abort && this.#writeError === undefined &&
+      this.#writeError === undefined &&
       (this.#wlen > 0 || this.#flushing !== undefined)
     ) {
-      return this.#flushThenClose();
+      try {
+        checkTimeout(options?.timeout);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const closing = this.#flushThenClose(
+        options?.timeout ?? this.#closeTimeout,
+      );
+      this.#closing = closing;
+      return closing;
     }
     this.#shut();
     return DONE;
   }
 
-  async #flushThenClose(): Promise<void> {
-    // Writes made while closing would be dropped: refuse them instead.
-    this.#writeClosed = true;
+  async #flushThenClose(timeout: number): Promise<void> {
     try {
-      await this.flush();
-    } catch {
-      // The peer is gone; the bytes cannot be delivered.
+      await this.flush({ timeout });
+    } catch (error) {
+      // A timeout aborted the connection and lost output: say so. Any
+      // other failure means the peer is gone and cannot get the bytes.
+      if (error instanceof TimeoutError && this.#closed) throw error;
+    } finally {
+      if (!this.#closed) this.#shut();
     }
-    if (!this.#closed) this.#shut();
+  }
+
+  /** Closes at once; reads and writes from now on fail with `error`. */
+  #abort(error: ConnectionClosedError): void {
+    if (this.#closed) return;
+    this.#closeError = error;
+    this.#closeCalled = true;
+    this.#shut();
   }
 
   #shut(): void {
     this.#closed = true;
+    this.#closeCalled = true;
     try {
       this.#conn.close();
     } catch {
@@ -836,7 +1166,7 @@ export class Socket {
     }
   }
 
-  /** Flushes, then closes; this is what `await using` calls. */
+  /** Flushes (for at most `closeTimeout`), then closes; this is what `await using` calls. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -849,7 +1179,10 @@ export class Socket {
   setNoDelay(noDelay: boolean): void {
     this.#noDelayLater = false;
     if ("setNoDelay" in this.#conn) {
-      (this.#conn as Deno.TcpConn).setNoDelay(noDelay);
+      this.#setOption(
+        "set TCP_NODELAY on",
+        () => (this.#conn as unknown as Deno.TcpConn).setNoDelay(noDelay),
+      );
     }
   }
 
@@ -860,7 +1193,25 @@ export class Socket {
    */
   setKeepAlive(keepAlive: boolean): void {
     if ("setKeepAlive" in this.#conn) {
-      (this.#conn as Deno.TcpConn).setKeepAlive(keepAlive);
+      this.#setOption(
+        "set SO_KEEPALIVE on",
+        () => (this.#conn as unknown as Deno.TcpConn).setKeepAlive(keepAlive),
+      );
+    }
+  }
+
+  #setOption(what: string, set: () => void): void {
+    if (this.#closed) {
+      throw this.#closeError ?? new ConnectionClosedError(
+        `Cannot ${what} the connection to ${this.#peer()}: the socket is closed`,
+      );
+    }
+    try {
+      set();
+    } catch (error) {
+      throw mapError(error, {
+        action: `${what} the connection to ${this.#peer()}`,
+      });
     }
   }
 
@@ -898,22 +1249,6 @@ export class Socket {
     return new Deadline(options!, () => `Cannot ${what} from ${this.#peer()}`);
   }
 
-  /**
-   * Waits for the outstanding read (started if none is) to bring bytes, the
-   * end of the stream or an error; or for the deadline. Settles at once when
-   * nothing more can come. Then call `#more()`.
-   */
-  #wait(deadline: Deadline | undefined): Promise<void> {
-    const filled = this.#fill();
-    return deadline === undefined ? filled : deadline.race(filled);
-  }
-
-  /** After `#wait()`: throws what the read met; false when no more bytes will come. */
-  #more(): boolean {
-    if (this.#readError !== undefined) throw this.#readError;
-    return !this.#eof;
-  }
-
   /** The one outstanding read into the buffer, started if none is. */
   #fill(): Promise<void> {
     if (this.#pending !== undefined) return this.#pending;
@@ -931,8 +1266,29 @@ export class Socket {
       read = Promise.reject(error);
     }
     return this.#pending = read.then(
-      (n) => this.#gotBytes(n),
+      (n) => n === null ? this.#gotEnd() : this.#gotBytes(n),
       (error) => this.#gotError(error),
+    );
+  }
+
+  /**
+   * The read met the end of the stream: a clean one, unless the peer reset
+   * the connection and a write took the error first (Linux then reports an
+   * end of stream to the read). A zero-byte write tells the two apart: it
+   * fails with ECONNRESET after a reset, and succeeds, or fails with EPIPE,
+   * after a clean close.
+   */
+  #gotEnd(): void | Promise<void> {
+    if (this.#resetSeen !== undefined) return this.#gotError(this.#resetSeen);
+    if (!this.#probeResets || this.#closed || this.#draining) {
+      return this.#gotBytes(null);
+    }
+    return this.#conn.write(EMPTY).then(
+      () => this.#gotBytes(null),
+      (error) =>
+        error instanceof Deno.errors.ConnectionReset
+          ? this.#gotError(error)
+          : this.#gotBytes(null),
     );
   }
 
@@ -1040,7 +1396,7 @@ export class Socket {
   }
 
   #closedError(): ConnectionClosedError {
-    return new ConnectionClosedError(
+    return this.#closeError ?? new ConnectionClosedError(
       `Cannot read from ${this.#peer()}: the socket is closed`,
     );
   }
@@ -1087,13 +1443,14 @@ export class Socket {
     }
     this.#noDelayLater = false;
     try {
-      (this.#conn as Deno.TcpConn).setNoDelay(true);
+      (this.#conn as unknown as Deno.TcpConn).setNoDelay(true);
     } catch {
       // The peer may be gone; the write will tell.
     }
   }
 
   async #drain(first: Uint8Array | undefined): Promise<void> {
+    if (this.#waiters === 0) this.#waitStart = performance.now();
     this.#draining = true;
     try {
       for (let view = first; view !== undefined && view.length > 0;) {
@@ -1117,8 +1474,9 @@ export class Socket {
       }
     } catch (error) {
       this.#wlen = 0;
+      if (error instanceof Deno.errors.ConnectionReset) this.#resetSeen = error;
       this.#writeError = this.#closed
-        ? new ConnectionClosedError(
+        ? this.#closeError ?? new ConnectionClosedError(
           `Cannot write to ${this.#peer()}: the socket is closed`,
           { cause: error },
         )
@@ -1189,6 +1547,18 @@ function indexOfBytes(
     i = window.indexOf(first, i + 1);
   }
   return -1;
+}
+
+/** Joins `chunks` (`total` bytes in all) into one array. */
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return all;
 }
 
 /**

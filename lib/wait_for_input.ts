@@ -35,7 +35,10 @@ export interface Waitable {
  * Waits until at least one of `sockets` has input: buffered bytes, the end
  * of the stream, an error to report, or (for a listener) a connection to
  * accept. Like usocket's `wait-for-input`, but it never consumes anything,
- * so waiting and then reading loses no data.
+ * so waiting and then reading loses no data. When one is ready, the others'
+ * reads get one more turn of the event loop, so every socket whose input
+ * has arrived by then is in the result. What counts as ready is each
+ * socket's `hasInput`: input already fetched into its buffer.
  *
  * @typeParam T The kind of socket waited on.
  * @param sockets One socket or listener, or a list of them.
@@ -72,8 +75,13 @@ export async function waitForInput<T extends Waitable>(
     await deadline.race(Promise.race(list.map((s) => s.waitForInput())));
   } catch (error) {
     if (!(error instanceof TimeoutError)) throw error;
+    return list.filter((socket) => socket.hasInput);
   } finally {
     deadline.clear();
   }
+  // One socket is ready: give every other pending read one turn of the
+  // event loop to land, so the whole ready set is returned, as usocket's
+  // select-based wait-for-input does.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   return list.filter((socket) => socket.hasInput);
 }

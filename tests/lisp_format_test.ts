@@ -4,6 +4,7 @@ import {
   DoubleFloat,
   formatLisp,
   LispChar,
+  type LispDatum,
   LispList,
   LispSymbol,
   LispVector,
@@ -224,5 +225,30 @@ Deno.test({
       "(A 'B #'C (QUOTE))",
     );
     assert.equal(formatLisp(parseLisp("(nil)")), "(NIL)");
+  },
+});
+
+Deno.test({
+  name: "formatLisp() prints data nested 100,000 deep",
+  permissions: "none",
+  fn() {
+    const deep = 100_000;
+    const quote = new LispSymbol("QUOTE");
+    const fn = new LispSymbol("FUNCTION");
+    const cases: [(d: LispDatum) => LispDatum, string, string][] = [
+      [(d) => new LispList([d]), "(", ")"],
+      [(d) => new LispVector([d]), "#(", ")"],
+      [(d) => new LispList([quote, d]), "'", ""],
+      [(d) => new LispList([fn, d]), "#'", ""],
+      [(d) => new LispList([1n], new LispVector([d])), "(1 . #(", "))"],
+      [(d) => new LispList([new LispList([d]), 2n], 3n), "((", ") 2 . 3)"],
+    ];
+    for (const [wrap, open, close] of cases) {
+      let datum: LispDatum = 0n;
+      for (let i = 0; i < deep; i++) datum = wrap(datum);
+      const printed = formatLisp(datum);
+      const expected = `${open.repeat(deep)}0${close.repeat(deep)}`;
+      assert.ok(printed === expected, `${open}…0…${close} prints in full`);
+    }
   },
 });

@@ -4,6 +4,7 @@ import {
   DoubleFloat,
   formatLisp,
   LispChar,
+  type LispDatum,
   LispLimitError,
   LispList,
   LispReadError,
@@ -15,6 +16,8 @@ import {
   type ReadResult,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
+import { readLisp } from "../mod.ts";
+import { socketPair } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -596,6 +599,194 @@ Deno.test({
     assert.throws(
       () => readDatum(string, 0, string.length, false, limits),
       LispLimitError,
+    );
+  },
+});
+
+const DEEP = 100_000;
+const DEEP_LIMITS = { maxDepth: DEEP, maxDatumLength: 1 << 20 };
+
+/**
+ * Follows `datum` down through `step` until it gives `undefined`, without
+ * recursion; returns how many levels it went down and the innermost datum.
+ */
+function descend(
+  datum: LispDatum,
+  step: (d: LispDatum) => LispDatum | undefined,
+): { levels: number; innermost: LispDatum } {
+  let levels = 0;
+  for (let next = step(datum); next !== undefined; next = step(datum)) {
+    datum = next;
+    levels++;
+  }
+  return { levels, innermost: datum };
+}
+
+/** The only element of a one-element list or vector. */
+function onlyItem(datum: LispDatum): LispDatum | undefined {
+  if (!(datum instanceof LispList || datum instanceof LispVector)) {
+    return undefined;
+  }
+  assert.equal(datum.items.length, 1);
+  return datum.items[0];
+}
+
+/** What `(QUOTE x)` or `(FUNCTION x)` quotes. */
+function quoted(name: string): (datum: LispDatum) => LispDatum | undefined {
+  return (datum) => {
+    if (!(datum instanceof LispList)) return undefined;
+    assert.equal(datum.items.length, 2);
+    assert.deepEqual(datum.items[0], new LispSymbol(name));
+    return datum.items[1];
+  };
+}
+
+Deno.test({
+  name:
+    "readDatum() reads lists, vectors and quotes nested 100,000 deep with a raised maxDepth",
+  permissions: "none",
+  fn() {
+    const cases: [
+      string,
+      (d: LispDatum) => LispDatum | undefined,
+      LispDatum,
+    ][] = [
+      [`${"(".repeat(DEEP)}1${")".repeat(DEEP)}`, onlyItem, 1n],
+      [`${"#(".repeat(DEEP)}1${")".repeat(DEEP)}`, onlyItem, 1n],
+      [`${"(#(".repeat(DEEP / 2)}1${")".repeat(DEEP)}`, onlyItem, 1n],
+      [`${"'".repeat(DEEP)}x`, quoted("QUOTE"), new LispSymbol("X")],
+      [`${"#'".repeat(DEEP)}f`, quoted("FUNCTION"), new LispSymbol("F")],
+    ];
+    for (const [text, step, innermost] of cases) {
+      const bytes = bytesOf(`${text} `);
+      const result = readDatum(bytes, 0, bytes.length, false, DEEP_LIMITS);
+      assert.equal(result.kind, "datum", text.slice(0, 10));
+      if (result.kind !== "datum") continue;
+      assert.equal(result.next, bytes.length - 1);
+      assert.deepEqual(descend(result.datum, step), {
+        levels: DEEP,
+        innermost,
+      });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() throws LispLimitError, not RangeError, one level beyond a raised maxDepth",
+  permissions: "none",
+  fn() {
+    for (const opener of ["(", "#(", "'", "#'"]) {
+      const text = `${opener.repeat(DEEP + 1)}1${
+        opener.endsWith("(") ? ")".repeat(DEEP + 1) : ""
+      }`;
+      const bytes = bytesOf(text);
+      assert.throws(
+        () => readDatum(bytes, 0, bytes.length, true, DEEP_LIMITS),
+        (error: unknown) => {
+          assert.ok(error instanceof LispLimitError, String(error));
+          assert.equal(error.limit, "maxDepth");
+          assert.equal(
+            error.offset,
+            opener === "#(" ? DEEP * 2 + 1 : DEEP * opener.length,
+          );
+          return true;
+        },
+        opener,
+      );
+    }
+    const limits = { maxDepth: 10_000_000, maxDatumLength: 1 << 24 };
+    const huge = bytesOf("(".repeat(1_000_000));
+    assert.deepEqual(readDatum(huge, 0, huge.length, false, limits), {
+      kind: "more",
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "readDatum() reads a 100,000-deep datum split anywhere as more, then the datum",
+  permissions: "none",
+  fn() {
+    const text = `${"(a ".repeat(DEEP)}${")".repeat(DEEP)}`;
+    const bytes = bytesOf(`${text} `);
+    for (
+      const end of [1, 2, 3, DEEP, DEEP * 3, DEEP * 3 + 1, text.length - 1]
+    ) {
+      assert.deepEqual(
+        readDatum(bytes, 0, end, false, DEEP_LIMITS),
+        { kind: "more" },
+        String(end),
+      );
+    }
+    assert.throws(
+      () => readDatum(bytes, 0, text.length - 1, true, DEEP_LIMITS),
+      /Cannot read list: unexpected end of input/,
+    );
+    const result = readDatum(bytes, 0, bytes.length, false, DEEP_LIMITS);
+    assert.equal(result.kind, "datum");
+    if (result.kind !== "datum") return;
+    const printed = formatLisp(result.datum);
+    const expected = `${"(A ".repeat(DEEP - 1)}(A)${")".repeat(DEEP - 1)}`;
+    assert.ok(printed === expected, "the datum prints as it was written");
+  },
+});
+
+Deno.test({
+  name: "readDatum() reads a 100,000-deep chain of dotted tails as one list",
+  permissions: "none",
+  fn() {
+    const n = DEEP - 1;
+    const heads = Array.from({ length: n }, (_, i) => `(${i} . `).join("");
+    const closes = ")".repeat(n);
+    const cases: [string, LispDatum[], LispDatum | undefined][] = [
+      [`${heads}nil${closes}`, [], undefined],
+      [`${heads}()${closes}`, [], undefined],
+      [`${heads}end${closes}`, [], new LispSymbol("END")],
+      [`${heads}(x . y)${closes}`, [new LispSymbol("X")], new LispSymbol("Y")],
+      [
+        `${heads}'q${closes}`,
+        [new LispSymbol("QUOTE"), new LispSymbol("Q")],
+        undefined,
+      ],
+    ];
+    for (const [text, last, tail] of cases) {
+      const list = parseLisp(text, DEEP_LIMITS);
+      assert.ok(list instanceof LispList);
+      assert.deepEqual(list.tail, tail);
+      assert.equal(list.items.length, n + last.length);
+      assert.ok(list.items.slice(0, n).every((item, i) => item === BigInt(i)));
+      assert.deepEqual(list.items.slice(n), last);
+    }
+    assertReadError("(1 . (2 . 3) 4)", /more than one datum after the dot/, 3);
+    assertReadError("(1 . (. 2))", /nothing before the dot/, 6);
+    assertReadError("(1 . (2 . ))", /nothing after the dot/, 8);
+  },
+});
+
+Deno.test({
+  name:
+    "readLisp() reads a 100,000-deep list from a socket with a raised maxDepth",
+  permissions: { net: ["127.0.0.1"] },
+  async fn() {
+    await using pair = await socketPair();
+    const limits = { maxDepth: DEEP, maxDatumLength: 1 << 20 };
+    const deep = `${"(".repeat(DEEP)}1${")".repeat(DEEP)}`;
+    const tooDeep = `${"(".repeat(DEEP + 1)}`;
+    const reading = readLisp(pair.server, { limits, timeout: 10_000 });
+    await pair.client.write(`${deep} 7 ${tooDeep}`);
+    await pair.client.flush();
+    const datum = await reading;
+    assert.equal(descend(datum, onlyItem).levels, DEEP);
+    assert.equal(formatLisp(datum), deep);
+    assert.equal(await readLisp(pair.server, { limits, timeout: 10_000 }), 7n);
+    await assert.rejects(
+      readLisp(pair.server, { limits, timeout: 10_000 }),
+      (error: unknown) => {
+        assert.ok(error instanceof LispLimitError, String(error));
+        assert.equal(error.limit, "maxDepth");
+        return true;
+      },
     );
   },
 });

@@ -28,7 +28,15 @@ const EOF_RESULT: ReadResult = Object.freeze({ kind: "eof" });
 const MORE: unique symbol = Symbol("more");
 const CLOSE: unique symbol = Symbol("close");
 const DOT: unique symbol = Symbol("dot");
-type Form = LispDatum | typeof MORE | typeof CLOSE | typeof DOT;
+/** A list, vector, quote or `#C` opened: its frame is `#top`. */
+const OPEN: unique symbol = Symbol("open");
+/** A frame still waiting for forms. */
+const PENDING: unique symbol = Symbol("pending");
+/** A dotted tail list closed, its elements already in its parent's. */
+const SPLICED: unique symbol = Symbol("spliced");
+type Form = LispDatum | typeof MORE | typeof CLOSE | typeof DOT | typeof OPEN;
+type Element = LispDatum | typeof CLOSE | typeof DOT;
+type Accepted = LispDatum | typeof PENDING | typeof SPLICED;
 
 const QUOTE = new LispSymbol("QUOTE");
 const FUNCTION = new LispSymbol("FUNCTION");
@@ -46,6 +54,74 @@ const enum Skip {
   OutInComment,
 }
 
+/** What a frame is reading. */
+const enum Nest {
+  List,
+  Vector,
+  Quote,
+  Function,
+  Complex,
+}
+
+/** Where a list is: among its elements, after its dot, or after its tail. */
+const enum Part {
+  Items,
+  Tail,
+  Close,
+}
+
+const NEST_WHAT = [
+  "list",
+  "vector",
+  "quoted datum",
+  "function name",
+  "complex number",
+];
+
+const NO_ITEMS: LispDatum[] = [];
+
+/** One open list, vector, quote or `#C` on the reader's explicit stack. */
+class Frame {
+  readonly kind: Nest;
+  /** Offset of the form's first byte, for error messages. */
+  readonly start: number;
+  /** The frame this one is nested in. */
+  readonly up: Frame | undefined;
+  /** The nesting depth of the forms read inside this one. */
+  readonly depth: number;
+  items: LispDatum[];
+  part: Part;
+  /** How many of `items` belong to the enclosing list (see `spliced`). */
+  base: number;
+  dot: number;
+  tail: LispDatum | undefined;
+  /** Whether this list is the tail after its parent's dot: they share `items`. */
+  spliced: boolean;
+
+  constructor(kind: Nest, start: number, up: Frame | undefined, depth: number) {
+    this.kind = kind;
+    this.start = start;
+    this.up = up;
+    this.depth = depth;
+    this.items = kind === Nest.List || kind === Nest.Vector ? [] : NO_ITEMS;
+    this.part = Part.Items;
+    this.base = 0;
+    this.dot = 0;
+    this.tail = undefined;
+    this.spliced = false;
+    if (kind === Nest.List && up?.kind === Nest.List && up.part === Part.Tail) {
+      this.items = up.items;
+      this.base = up.items.length;
+      this.spliced = true;
+    }
+  }
+
+  /** Whether the frame is a list or vector collecting its elements. */
+  get collecting(): boolean {
+    return this.part === Part.Items && this.kind <= Nest.Vector;
+  }
+}
+
 /** One call's reading state. */
 export class Reader {
   readonly #bytes: Uint8Array;
@@ -57,6 +133,8 @@ export class Reader {
   readonly #maxDatum: number;
   #pos: number;
   #escaped = false;
+  /** The innermost open frame. */
+  #top: Frame | undefined;
 
   constructor(
     bytes: Uint8Array,
@@ -85,7 +163,8 @@ export class Reader {
       if (skip === Skip.OutInComment) throw this.#unterminatedComment();
       return EOF_RESULT;
     }
-    const form = this.#readAt(0, "datum");
+    let form = this.#readAt(0, "datum");
+    if (form === OPEN) form = this.#readNested();
     if (form === MORE) return MORE_RESULT;
     if (form === CLOSE) {
       throw new LispReadError(
@@ -198,14 +277,14 @@ export class Reader {
     const b = this.#bytes[this.#pos]!;
     switch (b) {
       case 0x28: // (
-        return this.#readList(depth);
+        return this.#open(Nest.List, depth, this.#pos, this.#pos + 1);
       case 0x29: // )
         this.#pos++;
         return CLOSE;
       case 0x22: // "
         return this.#readString();
       case 0x27: // '
-        return this.#readQuote(depth);
+        return this.#open(Nest.Quote, depth, this.#pos, this.#pos + 1);
       case 0x60: // `
       case 0x2c: // ,
         throw new LispReadError(
@@ -221,14 +300,160 @@ export class Reader {
     }
   }
 
-  #checkDepth(depth: number): void {
-    if (depth >= this.#maxDepth) {
+  /**
+   * Opens a list, vector, quote, `#'` or `#C` whose first byte is at
+   * `start` and whose contents begin at `next`.
+   */
+  #open(kind: Nest, depth: number, start: number, next: number): typeof OPEN {
+    if (kind !== Nest.Complex && depth >= this.#maxDepth) {
       throw new LispLimitError(
         `Cannot read datum: nested deeper than maxDepth (${this.#maxDepth})`,
-        this.#pos,
+        start,
         "maxDepth",
       );
     }
+    this.#pos = next;
+    this.#top = new Frame(
+      kind,
+      start,
+      this.#top,
+      kind === Nest.Complex ? depth : depth + 1,
+    );
+    return OPEN;
+  }
+
+  /**
+   * Reads until the frame just opened closes. Open forms wait on an explicit
+   * stack of frames, so no nesting depth can overflow the call stack.
+   */
+  #readNested(): LispDatum | typeof MORE {
+    let frame = this.#top!;
+    for (;;) {
+      const form = this.#readInto(frame);
+      if (form === MORE) return MORE;
+      if (form === OPEN) {
+        frame = this.#top!;
+        continue;
+      }
+      let element: Element = form;
+      for (;;) {
+        const done = this.#accept(frame, element);
+        if (done === PENDING) break;
+        const up = frame.up;
+        this.#top = up;
+        if (done === SPLICED) {
+          frame = up!;
+          break;
+        }
+        if (up === undefined) return done;
+        frame = up;
+        element = done;
+      }
+    }
+  }
+
+  /**
+   * Reads the next form for `frame`. A list or vector collecting elements
+   * takes every complete datum itself and returns the first other form.
+   */
+  #readInto(frame: Frame): Form {
+    const what = NEST_WHAT[frame.kind]!;
+    if (!frame.collecting) return this.#readForm(frame.depth, what);
+    for (;;) {
+      const form = this.#readForm(frame.depth, what);
+      if (form === MORE || form === CLOSE || form === DOT || form === OPEN) {
+        return form;
+      }
+      frame.items.push(form);
+    }
+  }
+
+  /** Gives `frame` its next form; returns the datum when the frame closes. */
+  #accept(frame: Frame, form: Element): Accepted {
+    switch (frame.kind) {
+      case Nest.List:
+        return this.#acceptInList(frame, form);
+      case Nest.Vector:
+        return this.#acceptInVector(frame, form);
+      case Nest.Complex:
+        return this.#complex(frame.start, form);
+      default:
+        return this.#quoted(frame, form);
+    }
+  }
+
+  #acceptInList(list: Frame, form: Element): Accepted {
+    if (list.part === Part.Items) {
+      if (form === CLOSE) return this.#closeList(list);
+      if (form !== DOT) {
+        list.items.push(form);
+        return PENDING;
+      }
+      list.dot = this.#pos - 1;
+      if (list.items.length === list.base) {
+        throw new LispReadError(
+          "Cannot read list: nothing before the dot",
+          list.dot,
+        );
+      }
+      list.part = Part.Tail;
+      return PENDING;
+    }
+    if (list.part === Part.Tail) {
+      if (form === CLOSE || form === DOT) {
+        throw new LispReadError(
+          "Cannot read list: nothing after the dot",
+          list.dot,
+        );
+      }
+      list.tail = form;
+      list.part = Part.Close;
+      return PENDING;
+    }
+    if (form !== CLOSE) {
+      throw new LispReadError(
+        "Cannot read list: more than one datum after the dot",
+        list.dot,
+      );
+    }
+    return this.#closeList(list);
+  }
+
+  #closeList(list: Frame): Accepted {
+    if (list.spliced) {
+      const parent = list.up!;
+      parent.tail = list.tail;
+      parent.part = Part.Close;
+      return SPLICED;
+    }
+    if (list.items.length === 0) return NIL;
+    return new LispList(list.items, list.tail);
+  }
+
+  #acceptInVector(vector: Frame, form: Element): Accepted {
+    if (form === CLOSE) return new LispVector(vector.items);
+    if (form === DOT) {
+      throw new LispReadError(
+        'Cannot read vector: "." is not allowed in a vector',
+        this.#pos - 1,
+      );
+    }
+    vector.items.push(form);
+    return PENDING;
+  }
+
+  /** Completes `'x` or `#'x`. */
+  #quoted(quote: Frame, form: Element): LispDatum {
+    const isQuote = quote.kind === Nest.Quote;
+    if (form === CLOSE || form === DOT) {
+      throw new LispReadError(
+        isQuote
+          ? `Cannot read quote: no datum follows "'"`
+          : `Cannot read "#'": no datum follows it`,
+        quote.start,
+      );
+    }
+    return new LispList([isQuote ? QUOTE : FUNCTION, form]);
   }
 
   /**
@@ -345,86 +570,6 @@ export class Reader {
     return this.#exhausted("string");
   }
 
-  #readQuote(depth: number): Form {
-    this.#checkDepth(depth);
-    const quote = this.#pos;
-    this.#pos++;
-    const form = this.#readForm(depth + 1, "quoted datum");
-    if (form === MORE) return MORE;
-    if (form === CLOSE || form === DOT) {
-      throw new LispReadError(
-        `Cannot read quote: no datum follows "'"`,
-        quote,
-      );
-    }
-    return new LispList([QUOTE, form]);
-  }
-
-  #readFunction(depth: number, start: number, i: number): Form {
-    this.#checkDepth(depth);
-    this.#pos = i;
-    const form = this.#readForm(depth + 1, "function name");
-    if (form === MORE) return MORE;
-    if (form === CLOSE || form === DOT) {
-      throw new LispReadError(`Cannot read "#'": no datum follows it`, start);
-    }
-    return new LispList([FUNCTION, form]);
-  }
-
-  #readList(depth: number): Form {
-    this.#checkDepth(depth);
-    this.#pos++;
-    const items: LispDatum[] = [];
-    for (;;) {
-      const form = this.#readForm(depth + 1, "list");
-      if (form === MORE) return MORE;
-      if (form === CLOSE) return items.length === 0 ? NIL : new LispList(items);
-      if (form !== DOT) {
-        items.push(form);
-        continue;
-      }
-      const dot = this.#pos - 1;
-      if (items.length === 0) {
-        throw new LispReadError(
-          "Cannot read list: nothing before the dot",
-          dot,
-        );
-      }
-      const tail = this.#readForm(depth + 1, "list");
-      if (tail === MORE) return MORE;
-      if (tail === CLOSE || tail === DOT) {
-        throw new LispReadError("Cannot read list: nothing after the dot", dot);
-      }
-      const close = this.#readForm(depth + 1, "list");
-      if (close === MORE) return MORE;
-      if (close !== CLOSE) {
-        throw new LispReadError(
-          "Cannot read list: more than one datum after the dot",
-          dot,
-        );
-      }
-      return new LispList(items, tail);
-    }
-  }
-
-  #readVector(depth: number): Form {
-    this.#checkDepth(depth);
-    this.#pos++;
-    const items: LispDatum[] = [];
-    for (;;) {
-      const form = this.#readForm(depth + 1, "vector");
-      if (form === MORE) return MORE;
-      if (form === CLOSE) return new LispVector(items);
-      if (form === DOT) {
-        throw new LispReadError(
-          'Cannot read vector: "." is not allowed in a vector',
-          this.#pos - 1,
-        );
-      }
-      items.push(form);
-    }
-  }
-
   #readDispatch(depth: number, what: string): Form {
     const bytes = this.#bytes;
     const start = this.#pos;
@@ -449,11 +594,10 @@ export class Reader {
     const lower = sub | 0x20;
     if (sub === BACKSLASH && arg < 0) return this.#readChar(start, i + 1);
     if (sub === 0x28 && arg < 0) {
-      this.#pos = i;
-      return this.#readVector(depth);
+      return this.#open(Nest.Vector, depth, i, i + 1);
     }
-    if (lower === 0x63 && arg < 0) {
-      return this.#readComplex(depth, start, i + 1); // c
+    if (lower === 0x63 && arg < 0) { // c
+      return this.#open(Nest.Complex, depth, start, i + 1);
     }
     if (lower === 0x78 && arg < 0) return this.#readRadix(start, i + 1, 16); // x
     if (lower === 0x62 && arg < 0) return this.#readRadix(start, i + 1, 2); // b
@@ -467,7 +611,9 @@ export class Reader {
       }
       return this.#readRadix(start, i + 1, arg);
     }
-    if (sub === 0x27 && arg < 0) return this.#readFunction(depth, start, i + 1);
+    if (sub === 0x27 && arg < 0) {
+      return this.#open(Nest.Function, depth, start, i + 1);
+    }
     if (sub === 0x2e) {
       throw new LispReadError(
         'Cannot read "#.": read-time evaluation is not allowed',
@@ -513,10 +659,8 @@ export class Reader {
     return new LispChar(named);
   }
 
-  #readComplex(depth: number, start: number, i: number): Form {
-    this.#pos = i;
-    const form = this.#readForm(depth, "complex number");
-    if (form === MORE) return MORE;
+  /** Completes `#C` from the form after it. */
+  #complex(start: number, form: Element): LispDatum {
     if (
       form instanceof LispList && form.items.length === 2 &&
       form.tail === undefined

@@ -36,7 +36,8 @@ import {
  * `#\Newline`, lists (`NIL` when empty, `'X` for `(QUOTE X)`) and `#(…)`
  * vectors. Everything prints on one line (SBCL's pretty printer would break
  * lines longer than its right margin), and characters beyond ASCII print as
- * themselves rather than by their Unicode names.
+ * themselves rather than by their Unicode names. Data nested to any depth
+ * print without recursion, so deep data cannot overflow the call stack.
  *
  * @param datum The datum to print.
  * @returns Its printed representation.
@@ -63,23 +64,27 @@ import {
  * ```
  */
 export function formatLisp(datum: LispDatum): string {
+  if (datum instanceof LispList || datum instanceof LispVector) {
+    return formatNested(datum);
+  }
+  return formatAtom(datum);
+}
+
+/** Prints a datum that is neither a list nor a vector. */
+function formatAtom(datum: LispDatum): string {
   if (typeof datum === "bigint") return String(datum);
   if (typeof datum === "string") return formatString(datum);
   if (datum instanceof SingleFloat) return formatFloat(datum.value, SINGLE);
   if (datum instanceof DoubleFloat) return formatFloat(datum.value, DOUBLE);
   if (datum instanceof Ratio) return `${datum.num}/${datum.den}`;
   if (datum instanceof Complex) {
-    return `#C(${formatLisp(datum.re)} ${formatLisp(datum.im)})`;
+    return `#C(${formatAtom(datum.re)} ${formatAtom(datum.im)})`;
   }
   if (datum instanceof LispSymbol) {
     const name = formatSymbolName(datum.name);
     return datum.keyword ? `:${name}` : name;
   }
   if (datum instanceof LispChar) return formatChar(datum.char);
-  if (datum instanceof LispList) return formatList(datum);
-  if (datum instanceof LispVector) {
-    return `#(${datum.items.map(formatLisp).join(" ")})`;
-  }
   throw new TypeError(`Cannot print value: ${String(datum)} is not Lisp data`);
 }
 
@@ -110,16 +115,74 @@ function formatChar(char: string): string {
   return `#\\${char}`;
 }
 
-function formatList(list: LispList): string {
+/** A list or vector being printed: its elements left, then its end. */
+interface Open {
+  readonly items: readonly LispDatum[];
+  next: number;
+  /** The first element printed (1 after a `'` or `#'` prefix). */
+  readonly first: number;
+  tail: LispDatum | undefined;
+  readonly close: string;
+}
+
+/**
+ * Prints a list or vector, keeping the open ones on an explicit stack so
+ * that no nesting depth can overflow the call stack.
+ */
+function formatNested(root: LispList | LispVector): string {
+  const open: Open[] = [];
+  let out = "";
+  let datum: LispDatum | undefined = root;
+  for (;;) {
+    if (datum instanceof LispList) {
+      out += openList(datum, open);
+    } else if (datum instanceof LispVector) {
+      out += "#(";
+      open.push({
+        items: datum.items,
+        next: 0,
+        first: 0,
+        tail: undefined,
+        close: ")",
+      });
+    } else if (datum !== undefined) {
+      out += formatAtom(datum);
+    }
+    const frame = open[open.length - 1];
+    if (frame === undefined) return out;
+    if (frame.next < frame.items.length) {
+      if (frame.next > frame.first) out += " ";
+      datum = frame.items[frame.next++];
+    } else if (frame.tail !== undefined) {
+      out += " . ";
+      datum = frame.tail;
+      frame.tail = undefined;
+    } else {
+      out += frame.close;
+      open.pop();
+      datum = undefined;
+    }
+  }
+}
+
+/** Starts printing a list: pushes what is left to print and returns its opening. */
+function openList(list: LispList, open: Open[]): string {
   const { items, tail } = list;
   if (items.length === 0 && tail === undefined) return "NIL";
   if (items.length === 2 && tail === undefined) {
     const head = items[0];
     if (head instanceof LispSymbol && !head.keyword) {
-      if (head.name === "QUOTE") return `'${formatLisp(items[1]!)}`;
-      if (head.name === "FUNCTION") return `#'${formatLisp(items[1]!)}`;
+      const prefix = head.name === "QUOTE"
+        ? "'"
+        : head.name === "FUNCTION"
+        ? "#'"
+        : undefined;
+      if (prefix !== undefined) {
+        open.push({ items, next: 1, first: 1, tail: undefined, close: "" });
+        return prefix;
+      }
     }
   }
-  const body = items.map(formatLisp).join(" ");
-  return tail === undefined ? `(${body})` : `(${body} . ${formatLisp(tail)})`;
+  open.push({ items, next: 0, first: 0, tail, close: ")" });
+  return "(";
 }

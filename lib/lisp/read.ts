@@ -30,7 +30,10 @@ export interface ReadLimits {
    */
   maxTokenLength?: number;
   /**
-   * The deepest nesting of lists, vectors and quotes.
+   * The deepest nesting of lists, vectors and quotes. Any value is safe:
+   * the reader keeps open forms on its own stack, not the call stack, so a
+   * raised limit costs memory in proportion to the depth reached (which
+   * `maxDatumLength` bounds), never a stack overflow.
    *
    * @default {64}
    */

@@ -1,0 +1,386 @@
+// A socket under misuse and faults: overlapping reads, concurrent writes,
+// a peer that stops reading, a peer that resets, bad arguments.
+import assert from "node:assert/strict";
+import {
+  AddressNotAvailableError,
+  connect,
+  ConnectionClosedError,
+  ConnectionResetError,
+  EndOfStreamError,
+  listen,
+  type Socket,
+  TimeoutError,
+  waitForInput,
+} from "../mod.ts";
+import {
+  delay,
+  rawConnect,
+  socketPair,
+  until,
+  writeAllRaw,
+} from "./_helpers.ts";
+
+const text = (bytes: Uint8Array | null) => new TextDecoder().decode(bytes!);
+const T = { timeout: 5000 };
+
+/** Sends `data` from the client side and waits until `server` has buffered `n` bytes. */
+async function send(client: Socket, data: string): Promise<void> {
+  await client.write(data);
+  await client.flush();
+}
+
+Deno.test("overlapping readLine() calls each get a whole line, in call order", async () => {
+  await using pair = await socketPair();
+  await send(pair.client, "ab");
+  assert.equal(await pair.server.waitForInput(T), true);
+  const first = pair.server.readLine(T);
+  const second = pair.server.readLine(T);
+  await delay(10);
+  await send(pair.client, "\nc\nd\n");
+  assert.equal(await first, "ab");
+  assert.equal(await second, "c");
+  assert.equal(await pair.server.readLine(T), "d");
+});
+
+Deno.test("overlapping readUntil() calls each get a whole record", async () => {
+  await using pair = await socketPair();
+  await send(pair.client, "abcd");
+  assert.equal(await pair.server.waitForInput(T), true);
+  await until(() => pair.server.buffered === 4);
+  const first = pair.server.readUntil("::", T);
+  const second = pair.server.readUntil("::", T);
+  await delay(10);
+  await send(pair.client, "::x::y::");
+  assert.equal(text(await first), "abcd");
+  assert.equal(text(await second), "x");
+  assert.equal(text(await pair.server.readUntil("::", T)), "y");
+});
+
+Deno.test("read() during a pending readLine() waits for the line to be taken", async () => {
+  await using pair = await socketPair();
+  await send(pair.client, "ab");
+  assert.equal(await pair.server.waitForInput(T), true);
+  const line = pair.server.readLine(T);
+  const into = new Uint8Array(10);
+  const read = pair.server.read(into, T);
+  await delay(10);
+  await send(pair.client, "c\nrest");
+  assert.equal(await line, "abc");
+  const n = await read;
+  assert.equal(text(into.subarray(0, n!)), "rest");
+});
+
+Deno.test("a mix of overlapping reads is served in call order", async () => {
+  await using pair = await socketPair();
+  const reads = [
+    pair.server.readExactly(3, T).then(text),
+    pair.server.readLine(T),
+    pair.server.readUntil("|", T).then(text),
+    pair.server.readExactly(2).then(text),
+    pair.server.readLine(T),
+  ];
+  for (const piece of ["ab", "cde", "f\ng", "h|", "ij", "k", "l\n"]) {
+    await send(pair.client, piece);
+    await delay(2);
+  }
+  assert.deepEqual(await Promise.all(reads), [
+    "abc",
+    "def",
+    "gh",
+    "ij",
+    "kl",
+  ]);
+});
+
+Deno.test("a queued read that times out leaves the queue and consumes nothing", async () => {
+  await using pair = await socketPair();
+  const first = pair.server.readLine(T);
+  const impatient = pair.server.readLine({ timeout: 20 });
+  const third = pair.server.readLine(T);
+  await assert.rejects(impatient, TimeoutError);
+  await send(pair.client, "one\ntwo\n");
+  assert.equal(await first, "one");
+  assert.equal(await third, "two");
+});
+
+Deno.test("a queued read that is aborted leaves the queue and consumes nothing", async () => {
+  await using pair = await socketPair();
+  const controller = new AbortController();
+  const first = pair.server.readExactly(2, T);
+  const aborted = pair.server.readExactly(2, { signal: controller.signal });
+  const third = pair.server.readExactly(2, T);
+  controller.abort(new Error("not wanted"));
+  await assert.rejects(aborted, /not wanted/);
+  await send(pair.client, "1234");
+  assert.equal(text(await first), "12");
+  assert.equal(text(await third), "34");
+});
+
+Deno.test("a queued read waits for the reads before it even when the one in between timed out", async () => {
+  await using pair = await socketPair();
+  const first = pair.server.readLine(T);
+  const impatient = pair.server.readLine({ timeout: 10 });
+  await assert.rejects(impatient, TimeoutError);
+  const third = pair.server.readLine(T);
+  await delay(10);
+  await send(pair.client, "x");
+  await delay(10);
+  await send(pair.client, "\ny\n");
+  assert.equal(await first, "x");
+  assert.equal(await third, "y");
+});
+
+Deno.test("consume() is refused while a read waits, and needs a whole number", async () => {
+  await using pair = await socketPair();
+  await send(pair.client, "abc");
+  await pair.server.waitForInput(T);
+  assert.throws(() => pair.server.consume(0.5), RangeError);
+  assert.throws(() => pair.server.consume(4), RangeError);
+  const line = pair.server.readLine(T);
+  assert.throws(() => pair.server.consume(1), TypeError);
+  await send(pair.client, "\n");
+  assert.equal(await line, "abc");
+  assert.equal(pair.server.buffered, 0);
+});
+
+Deno.test("read() into an empty array returns 0 at once, as documented", async () => {
+  await using pair = await socketPair();
+  assert.equal(await pair.server.read(new Uint8Array(0), T), 0);
+});
+
+Deno.test("concurrent write() calls keep their order and never interleave", async () => {
+  await using pair = await socketPair();
+  const big = (byte: number) => new Uint8Array(100_000).fill(byte);
+  const pieces: (string | Uint8Array)[] = [];
+  for (let i = 0; i < 40; i++) {
+    pieces.push(i % 5 === 0 ? big(65 + (i % 26)) : `<${i}>`);
+  }
+  const writes = pieces.map((piece) => pair.client.write(piece));
+  const reading = pair.server.readAll({ timeout: 10_000 });
+  await Promise.all(writes);
+  await pair.client.closeWrite();
+  const got = await reading;
+  const want: number[] = [];
+  for (const piece of pieces) {
+    if (typeof piece === "string") {
+      want.push(...new TextEncoder().encode(piece));
+    } else want.push(...piece);
+  }
+  assert.equal(got.length, want.length);
+  assert.deepEqual(got, new Uint8Array(want));
+});
+
+/** A pair whose client never reads, with the kernel's buffers small. */
+async function stalledPeer(): Promise<
+  { server: Socket; [Symbol.asyncDispose](): Promise<void> }
+> {
+  const pair = await socketPair();
+  // 64 MiB is far more than loopback's socket buffers hold.
+  pair.server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  return {
+    server: pair.server,
+    [Symbol.asyncDispose]: () => pair[Symbol.asyncDispose](),
+  };
+}
+
+Deno.test("flush({ timeout }) to a peer that stops reading aborts the connection with a TimeoutError", async () => {
+  await using stalled = await stalledPeer();
+  const error = await stalled.server.flush({ timeout: 100 }).then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.match(
+    error.message,
+    /timed out after 100 ms: the peer is not reading; the connection was aborted/,
+  );
+  assert.equal(stalled.server.closed, true);
+  await assert.rejects(stalled.server.write("more"), ConnectionClosedError);
+});
+
+Deno.test("flush({ signal }) aborts the connection when the signal does", async () => {
+  await using stalled = await stalledPeer();
+  const controller = new AbortController();
+  const flushing = stalled.server.flush({ signal: controller.signal });
+  setTimeout(() => controller.abort(new Error("stop sending")), 30);
+  await assert.rejects(flushing, /stop sending/);
+  assert.equal(stalled.server.closed, true);
+});
+
+Deno.test("close({ timeout }) to a peer that stops reading rejects with a TimeoutError and closes", async () => {
+  await using stalled = await stalledPeer();
+  const closing = stalled.server.close({ timeout: 100 });
+  assert.equal(
+    stalled.server.closed,
+    true,
+    "closed from the moment close() is called",
+  );
+  await assert.rejects(closing, TimeoutError);
+  assert.equal(await stalled.server.close(), undefined);
+});
+
+Deno.test("await using is bounded by closeTimeout when the peer stops reading", async () => {
+  using listener = listen({ port: 0, closeTimeout: 100 });
+  using _raw = await rawConnect(listener.port);
+  const server = await listener.accept(T);
+  server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  await assert.rejects(server[Symbol.asyncDispose](), TimeoutError);
+  assert.equal(server.closed, true);
+});
+
+/** A raw client that sends `bytes` and then resets the connection (SO_LINGER 0). */
+function resettingClient(
+  port: number,
+  bytes: string,
+): Deno.ChildProcess | undefined {
+  try {
+    return new Deno.Command("python3", {
+      args: [
+        "-c",
+        `import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", ${port}))
+s.sendall(${JSON.stringify(bytes)}.encode())
+sys.stdin.read(1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()`,
+      ],
+      stdin: "piped",
+      stdout: "null",
+    }).spawn();
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("a peer's reset after a write is not mistaken for a clean end of stream", async (t) => {
+  using listener = listen({ port: 0 });
+  const peer = resettingClient(listener.port, "cut off mid-li");
+  if (peer === undefined) {
+    console.log("skipped: python3 not found");
+    return;
+  }
+  await using server = await listener.accept(T);
+  assert.equal(await server.waitForInput(T), true);
+  // The reset arrives; a write meets it first and takes the error.
+  const writer = peer.stdin.getWriter();
+  await writer.write(new Uint8Array([10]));
+  await writer.close();
+  await peer.status;
+  await delay(20);
+  await server.write("hello?\n");
+  await server.flush().catch(() => {});
+  await t.step(
+    "readLine() fails instead of returning the cut-off line",
+    async () => {
+      await assert.rejects(server.readLine(T), ConnectionResetError);
+    },
+  );
+  await t.step("the bytes that came stay readable as bytes", async () => {
+    const into = new Uint8Array(100);
+    const n = await server.read(into, T);
+    assert.equal(text(into.subarray(0, n!)), "cut off mid-li");
+  });
+});
+
+Deno.test("a reset with no write in between is reported as a reset too", async () => {
+  using listener = listen({ port: 0 });
+  const peer = resettingClient(listener.port, "partial");
+  if (peer === undefined) {
+    console.log("skipped: python3 not found");
+    return;
+  }
+  await using server = await listener.accept(T);
+  const writer = peer.stdin.getWriter();
+  await writer.write(new Uint8Array([10]));
+  await writer.close();
+  await peer.status;
+  await delay(20);
+  await assert.rejects(server.readLine(T), ConnectionResetError);
+});
+
+Deno.test("a clean close after a partial line still returns it as the last line", async () => {
+  await using pair = await socketPair();
+  using raw = await rawConnect(pair.listener.port);
+  await using server = await pair.listener.accept(T);
+  await writeAllRaw(raw, "last line without LF");
+  await raw.closeWrite();
+  await server.write("reply\n");
+  await server.flush();
+  assert.equal(await server.readLine(T), "last line without LF");
+  assert.equal(await server.readLine(T), null);
+});
+
+Deno.test("setNoDelay() and setKeepAlive() after close give ConnectionClosedError", async () => {
+  await using pair = await socketPair();
+  await pair.server.close();
+  assert.throws(() => pair.server.setNoDelay(true), ConnectionClosedError);
+  assert.throws(() => pair.server.setKeepAlive(true), ConnectionClosedError);
+});
+
+Deno.test("waitForInput() returns every socket that is ready, not just the first", async () => {
+  using listener = listen({ port: 0 });
+  const raws: Deno.TcpConn[] = [];
+  const servers: Socket[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      raws.push(await rawConnect(listener.port));
+      servers.push(await listener.accept(T));
+    }
+    // Start every socket's read, so that each is waiting on the peer.
+    assert.deepEqual(await waitForInput(servers, { timeout: 10 }), []);
+    await Promise.all(raws.map((raw) => writeAllRaw(raw, "x\n")));
+    const ready = await waitForInput(servers, T);
+    assert.equal(ready.length, 8);
+  } finally {
+    for (const server of servers) await server.close({ abort: true });
+    for (const raw of raws) raw.close();
+  }
+});
+
+Deno.test("timeout messages print whole milliseconds", async () => {
+  await using pair = await socketPair();
+  const error = await pair.server.readLine({ timeout: 12.3456 }).catch((e) =>
+    e
+  );
+  assert.ok(error instanceof TimeoutError);
+  assert.match(error.message, /timed out after 12 ms$/);
+});
+
+Deno.test("the stream's end after an overlapping read: the last line, then null", async () => {
+  await using pair = await socketPair();
+  const first = pair.server.readLine(T);
+  const second = pair.server.readLine(T);
+  await send(pair.client, "a\nb");
+  await pair.client.closeWrite();
+  assert.equal(await first, "a");
+  assert.equal(await second, "b");
+  assert.equal(await pair.server.readLine(T), null);
+  await assert.rejects(pair.server.readExactly(1, T), EndOfStreamError);
+});
+
+Deno.test("an IPv6 socket prints its addresses with brackets", async () => {
+  let listener;
+  try {
+    listener = listen({ hostname: "::1", port: 0 });
+  } catch (error) {
+    if (!(error instanceof AddressNotAvailableError)) throw error;
+    console.log("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  try {
+    await using client = await connect({
+      hostname: "::1",
+      port: listener.port,
+      ...T,
+    });
+    await using server = await listener.accept(T);
+    assert.match(
+      String(server),
+      /^#<multivalent stream socket connected from \[::1\]\/\d+ to \[::1\]\/\d+>$/,
+    );
+    assert.equal(client.remoteAddr.hostname, "::1");
+    assert.match(String(listener), /at \[::1\]\/\d+>$/);
+  } finally {
+    listener.close();
+  }
+});
