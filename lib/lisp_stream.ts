@@ -14,6 +14,9 @@ import {
 } from "./lisp/mod.ts";
 import type { Socket } from "./socket.ts";
 
+/** What the parser gives when the stream ends before a datum begins. */
+const ENDED: unique symbol = Symbol("ended");
+
 /**
  * Options for {@linkcode readLisp}.
  *
@@ -72,39 +75,29 @@ export interface ReadLispOptions extends WaitOptions {
  * assert.equal(formatLisp(await readLisp(server)), "1.5d0");
  * ```
  */
-export async function readLisp(
+export function readLisp(
   socket: Socket,
   options: ReadLispOptions = {},
 ): Promise<LispDatum> {
-  const { limits, timeout, signal } = options;
-  const end = timeout === undefined ? Infinity : performance.now() + timeout;
-  // What is left of the timeout for each wait; nothing to build without one.
-  const wait = timeout === undefined && signal === undefined
-    ? () => undefined
-    : (): WaitOptions => {
-      const waitOptions: WaitOptions = {};
-      if (end !== Infinity) {
-        waitOptions.timeout = Math.max(0, end - performance.now());
-      }
-      if (signal) waitOptions.signal = signal;
-      return waitOptions;
-    };
-  let { bytes, eof } = await socket.peek(false, wait());
-  for (;;) {
+  const { limits } = options;
+  // One read in the socket's queue, however many waits the datum takes:
+  // the parser starts over on the buffered bytes each time more arrive.
+  return socket.readWith<LispDatum | typeof ENDED>((bytes, eof) => {
     const result = readDatum(bytes, 0, bytes.length, eof, limits);
     if (result.kind === "datum") {
-      socket.consume(result.next);
-      return result.datum;
+      return { value: result.datum, length: result.next };
     }
-    if (result.kind === "eof") {
-      socket.consume(bytes.length);
+    if (result.kind === "eof") return { value: ENDED, length: bytes.length };
+    return undefined;
+  }, options).then((datum) => {
+    if (datum === ENDED) {
       throw new EndOfStreamError(
         "Cannot read a Lisp datum: the stream ended before one began",
         new Uint8Array(0),
       );
     }
-    ({ bytes, eof } = await socket.peek(true, wait()));
-  }
+    return datum;
+  });
 }
 
 /**

@@ -32,7 +32,7 @@ const DOT: unique symbol = Symbol("dot");
 const OPEN: unique symbol = Symbol("open");
 /** A frame still waiting for forms. */
 const PENDING: unique symbol = Symbol("pending");
-/** A dotted tail list closed, its elements already in its parent's. */
+/** A spliced list closed: its elements and tail are already its parent's. */
 const SPLICED: unique symbol = Symbol("spliced");
 type Form = LispDatum | typeof MORE | typeof CLOSE | typeof DOT | typeof OPEN;
 type Element = LispDatum | typeof CLOSE | typeof DOT;
@@ -70,7 +70,8 @@ const enum Part {
   Close,
 }
 
-const NEST_WHAT = [
+/** What each kind of frame reads, for "unexpected end of input" messages. */
+const NEST_WHAT: readonly string[] = [
   "list",
   "vector",
   "quoted datum",
@@ -89,31 +90,35 @@ class Frame {
   readonly up: Frame | undefined;
   /** The nesting depth of the forms read inside this one. */
   readonly depth: number;
-  items: LispDatum[];
+  /** The elements of a list or vector. */
+  readonly items: LispDatum[];
   part: Part;
-  /** How many of `items` belong to the enclosing list (see `spliced`). */
-  base: number;
+  /**
+   * Whether this list is the tail after its parent's dot, as in
+   * `(1 . (2 3))`: it adds its elements to its parent's, so a long chain of
+   * dotted tails is read in linear time.
+   */
+  readonly spliced: boolean;
+  /** How many of `items` belong to the parent of a spliced list. */
+  readonly base: number;
+  /** Offset of the list's dot, once read. */
   dot: number;
+  /** The datum after the list's dot, once read. */
   tail: LispDatum | undefined;
-  /** Whether this list is the tail after its parent's dot: they share `items`. */
-  spliced: boolean;
 
   constructor(kind: Nest, start: number, up: Frame | undefined, depth: number) {
+    const spliced = kind === Nest.List && up?.kind === Nest.List &&
+      up.part === Part.Tail;
     this.kind = kind;
     this.start = start;
     this.up = up;
     this.depth = depth;
-    this.items = kind === Nest.List || kind === Nest.Vector ? [] : NO_ITEMS;
+    this.items = spliced ? up.items : kind <= Nest.Vector ? [] : NO_ITEMS;
     this.part = Part.Items;
-    this.base = 0;
+    this.spliced = spliced;
+    this.base = spliced ? up.items.length : 0;
     this.dot = 0;
     this.tail = undefined;
-    this.spliced = false;
-    if (kind === Nest.List && up?.kind === Nest.List && up.part === Part.Tail) {
-      this.items = up.items;
-      this.base = up.items.length;
-      this.spliced = true;
-    }
   }
 
   /** Whether the frame is a list or vector collecting its elements. */
@@ -133,7 +138,7 @@ export class Reader {
   readonly #maxDatum: number;
   #pos: number;
   #escaped = false;
-  /** The innermost open frame. */
+  /** The innermost open list, vector, quote or `#C`. */
   #top: Frame | undefined;
 
   constructor(

@@ -38,7 +38,7 @@ import {
  * @example Sums from the sum protocol
  * ```ts
  * import assert from "node:assert/strict";
- * import { add, formatLisp, isLispNumber, parseLisp } from "./mod.ts";
+ * import { add, formatLisp, isLispNumber, parseLisp } from "@sock/sock";
  *
  * function sum(a: string, b: string): string {
  *   const x = parseLisp(a);

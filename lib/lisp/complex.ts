@@ -30,7 +30,7 @@ import {
  * @example Contagion and collapse
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatLisp, makeComplex, makeRatio, SingleFloat } from "./mod.ts";
+ * import { formatLisp, makeComplex, makeRatio, SingleFloat } from "@sock/sock";
  *
  * assert.equal(formatLisp(makeComplex(makeRatio(1n, 2n), new SingleFloat(0.5))), "#C(0.5 0.5)");
  * assert.equal(makeComplex(1n, 0n), 1n);

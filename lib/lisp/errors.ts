@@ -13,7 +13,7 @@
  * @example Catching a read error
  * ```ts
  * import assert from "node:assert/strict";
- * import { LispReadError, parseLisp } from "./mod.ts";
+ * import { LispReadError, parseLisp } from "@sock/sock";
  *
  * assert.throws(() => parseLisp("#.(+ 1 2)"), LispReadError);
  * try {
@@ -50,7 +50,7 @@ export class LispReadError extends SyntaxError {
  * @example Stopping an endless token
  * ```ts
  * import assert from "node:assert/strict";
- * import { LispLimitError, readDatum } from "./mod.ts";
+ * import { LispLimitError, readDatum } from "@sock/sock";
  *
  * const digits = new Uint8Array(10_000).fill(0x31); // "111…", no terminator yet
  * assert.throws(
@@ -89,7 +89,7 @@ export class LispLimitError extends LispReadError {
  * @example Catching a float overflow
  * ```ts
  * import assert from "node:assert/strict";
- * import { add, LispArithmeticError, SingleFloat } from "./mod.ts";
+ * import { add, LispArithmeticError, SingleFloat } from "@sock/sock";
  *
  * assert.throws(
  *   () => add(new SingleFloat(3e38), new SingleFloat(3e38)),

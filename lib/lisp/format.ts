@@ -45,7 +45,7 @@ import {
  * @example Printing numbers
  * ```ts
  * import assert from "node:assert/strict";
- * import { DoubleFloat, formatLisp, makeRatio, SingleFloat } from "./mod.ts";
+ * import { DoubleFloat, formatLisp, makeRatio, SingleFloat } from "@sock/sock";
  *
  * assert.equal(formatLisp(4n), "4");
  * assert.equal(formatLisp(makeRatio(1n, 3n)), "1/3");
@@ -57,7 +57,7 @@ import {
  * @example Printing other data
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatLisp, LispList, LispSymbol } from "./mod.ts";
+ * import { formatLisp, LispList, LispSymbol } from "@sock/sock";
  *
  * const reply = new LispList([new LispSymbol("ERROR", true), "FOO is not a number"]);
  * assert.equal(formatLisp(reply), '(:ERROR "FOO is not a number")');

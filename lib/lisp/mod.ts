@@ -18,7 +18,7 @@
  * @example The sum protocol
  * ```ts
  * import assert from "node:assert/strict";
- * import { add, formatLisp, isLispNumber, readDatum } from "./mod.ts";
+ * import { add, formatLisp, isLispNumber, readDatum } from "@sock/sock";
  *
  * const request = new TextEncoder().encode("1.234 3.23423 ");
  * const a = readDatum(request, 0, request.length, false);

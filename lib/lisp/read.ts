@@ -129,7 +129,7 @@ function limit(
  * @example Reading a request as it arrives
  * ```ts
  * import assert from "node:assert/strict";
- * import { readDatum } from "./mod.ts";
+ * import { readDatum } from "@sock/sock";
  *
  * const bytes = new TextEncoder().encode("1 3");
  * const first = readDatum(bytes, 0, bytes.length, false);
@@ -223,7 +223,7 @@ const ENCODER = new TextEncoder();
  * @example Parsing numbers and data
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatLisp, makeRatio, parseLisp } from "./mod.ts";
+ * import { formatLisp, makeRatio, parseLisp } from "@sock/sock";
  *
  * assert.equal(parseLisp(" -42 "), -42n);
  * assert.deepEqual(parseLisp("#xFF/2"), makeRatio(255n, 2n));

@@ -18,7 +18,7 @@ import { LispArithmeticError } from "./errors.ts";
  * @example Building ratios
  * ```ts
  * import assert from "node:assert/strict";
- * import { makeRatio, Ratio } from "./mod.ts";
+ * import { makeRatio, Ratio } from "@sock/sock";
  *
  * const half = makeRatio(2n, -4n);
  * assert.ok(half instanceof Ratio);
@@ -64,7 +64,7 @@ export class Ratio {
  * @example Normalising
  * ```ts
  * import assert from "node:assert/strict";
- * import { makeRatio } from "./mod.ts";
+ * import { makeRatio } from "@sock/sock";
  *
  * assert.equal(makeRatio(-4n, 2n), -2n);
  * assert.deepEqual(makeRatio(2n, 4n), makeRatio(1n, 2n));
@@ -91,7 +91,7 @@ export function makeRatio(num: bigint, den: bigint): bigint | Ratio {
  * @example Rounding to binary32
  * ```ts
  * import assert from "node:assert/strict";
- * import { SingleFloat } from "./mod.ts";
+ * import { SingleFloat } from "@sock/sock";
  *
  * assert.equal(new SingleFloat(0.1).value, Math.fround(0.1));
  * ```
@@ -123,7 +123,7 @@ export class SingleFloat {
  * @example Creating a double-float
  * ```ts
  * import assert from "node:assert/strict";
- * import { DoubleFloat, formatLisp } from "./mod.ts";
+ * import { DoubleFloat, formatLisp } from "@sock/sock";
  *
  * assert.equal(formatLisp(new DoubleFloat(0.5)), "0.5d0");
  * ```
@@ -171,7 +171,7 @@ export type LispReal = bigint | Ratio | SingleFloat | DoubleFloat;
  * @example Reading the parts
  * ```ts
  * import assert from "node:assert/strict";
- * import { Complex, parseLisp } from "./mod.ts";
+ * import { Complex, parseLisp } from "@sock/sock";
  *
  * const z = parseLisp("#C(1 2)");
  * assert.ok(z instanceof Complex);
@@ -239,7 +239,7 @@ export type LispNumber = LispReal | Complex;
  * @example Reading symbols
  * ```ts
  * import assert from "node:assert/strict";
- * import { LispSymbol, parseLisp } from "./mod.ts";
+ * import { LispSymbol, parseLisp } from "@sock/sock";
  *
  * assert.deepEqual(parseLisp("foo"), new LispSymbol("FOO"));
  * assert.deepEqual(parseLisp(":Error"), new LispSymbol("ERROR", true));
@@ -270,7 +270,7 @@ export class LispSymbol {
  * @example Reading characters
  * ```ts
  * import assert from "node:assert/strict";
- * import { LispChar, parseLisp } from "./mod.ts";
+ * import { LispChar, parseLisp } from "@sock/sock";
  *
  * assert.deepEqual(parseLisp("#\\Space"), new LispChar(" "));
  * ```
@@ -307,7 +307,7 @@ export class LispChar {
  * @example A dotted pair
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatLisp, LispList } from "./mod.ts";
+ * import { formatLisp, LispList } from "@sock/sock";
  *
  * assert.equal(formatLisp(new LispList([1n], 2n)), "(1 . 2)");
  * assert.equal(formatLisp(new LispList([1n], new LispList([2n]))), "(1 2)");
@@ -347,7 +347,7 @@ export class LispList {
  * @example Reading a vector
  * ```ts
  * import assert from "node:assert/strict";
- * import { LispVector, parseLisp } from "./mod.ts";
+ * import { LispVector, parseLisp } from "@sock/sock";
  *
  * assert.deepEqual(parseLisp("#(1 2)"), new LispVector([1n, 2n]));
  * ```
@@ -397,7 +397,7 @@ export type LispDatum =
  * @example Checking what a peer sent
  * ```ts
  * import assert from "node:assert/strict";
- * import { isLispNumber, parseLisp } from "./mod.ts";
+ * import { isLispNumber, parseLisp } from "@sock/sock";
  *
  * assert.equal(isLispNumber(parseLisp("1/2")), true);
  * assert.equal(isLispNumber(parseLisp("foo")), false);
