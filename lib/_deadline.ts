@@ -52,7 +52,7 @@ export function checkTimeout(timeout: number | undefined): void {
  * only when the operation has to wait and has a timeout or a signal.
  */
 export class Deadline {
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopTimer: (() => void) | undefined;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #expired: Promise<never>;
@@ -75,7 +75,7 @@ export class Deadline {
         signal.addEventListener("abort", this.#onAbort, { once: true });
       }
       if (timeout !== undefined && timeout !== Infinity) {
-        this.#timer = setTimeout(() => {
+        this.#stopTimer = startTimer(() => {
           this.#didExpire = true;
           reject(
             new TimeoutError(
@@ -101,11 +101,32 @@ export class Deadline {
 
   /** Stops the timer and forgets the signal. */
   clear(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#stopTimer?.();
     if (this.#signal && this.#onAbort) {
       this.#signal.removeEventListener("abort", this.#onAbort);
     }
   }
+}
+
+// The longest delay setTimeout() takes; a longer one fires at once.
+const MAX_DELAY = 2 ** 31 - 1;
+
+/**
+ * `setTimeout()` for any delay: one longer than 2^31-1 ms (about 24.8
+ * days), which setTimeout() would run at once, is waited in steps.
+ *
+ * @returns A function that stops the timer.
+ */
+export function startTimer(callback: () => void, ms: number): () => void {
+  let left = ms;
+  let id: ReturnType<typeof setTimeout>;
+  const arm = () => {
+    const step = Math.min(left, MAX_DELAY);
+    left -= step;
+    id = setTimeout(left > 0 ? arm : callback, step);
+  };
+  arm();
+  return () => clearTimeout(id);
 }
 
 /** Milliseconds for a message: whole ones, or a few digits when under 10. */

@@ -6,13 +6,14 @@
  */
 import { formatHostPort } from "./_addr.ts";
 import { inCidr } from "./_ip.ts";
+import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
 import {
   ConnectionClosedError,
   PermissionError,
   TimeoutError,
 } from "./errors.ts";
-import { listen, type Listener } from "./tcp.ts";
+import { listen, type Listener, type TcpOptions } from "./tcp.ts";
 import {
   abortSocket,
   checkSocketOptions,
@@ -70,7 +71,7 @@ export type ErrorReporter = (error: unknown, where: string) => void;
  * assert.equal(server.active, 0);
  * ```
  */
-export interface ServeOptions extends SocketOptions {
+export interface ServeOptions extends SocketOptions, TcpOptions {
   /**
    * The local address to listen on.
    *
@@ -169,7 +170,8 @@ export interface Server {
   /**
    * Stops accepting, aborts the `signal` each handler was given, lets
    * in-flight handlers finish (for at most the shutdown timeout), then
-   * aborts what is left.
+   * aborts what is left. A handler that starts the shutdown must not await
+   * it (it would wait for itself): `void server.shutdown()`.
    *
    * @returns The same promise as `finished`.
    */
@@ -303,12 +305,16 @@ async function settleWithin(
   promises: Iterable<Promise<unknown>>,
   ms: number,
 ): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = Promise.all(promises).then(() => true);
+  if (ms === Infinity) return await settled;
+  let stop: (() => void) | undefined;
   const inTime = await Promise.race([
-    Promise.all(promises).then(() => true),
-    new Promise<boolean>((resolve) => timer = setTimeout(resolve, ms, false)),
+    settled,
+    new Promise<boolean>((resolve) =>
+      stop = startTimer(() => resolve(false), ms)
+    ),
   ]);
-  clearTimeout(timer);
+  stop?.();
   return inTime;
 }
 
@@ -433,6 +439,8 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   // past the shutdown deadline): a handler that fails with one is not at
   // fault.
   const causedHere = new WeakSet<object>();
+  // Connections whose handler has returned: only their close is left.
+  const handlerDone = new WeakSet<Socket<Deno.NetAddr>>();
   let slotFreed: (() => void) | undefined;
   let drained: (() => void) | undefined;
   let stopping = false;
@@ -469,6 +477,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         (typeof error === "object" && error !== null && causedHere.has(error));
       if (!expected) report(error, `handler for ${peerOf(socket.remoteAddr)}`);
     } finally {
+      handlerDone.add(socket);
       try {
         await socket.close();
       } catch (error) {
@@ -518,11 +527,11 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         if (!await settleWithin([allDone], shutdownTimeout)) {
           for (const socket of sockets) {
             const peer = peerOf(socket.remoteAddr);
+            const what = handlerDone.has(socket)
+              ? `Cannot close the connection to ${peer}: its output was still being sent ${shutdownTimeout} ms after shutdown began; it was aborted`
+              : `Cannot finish the handler for ${peer}: it was still running ${shutdownTimeout} ms after shutdown began; its connection was aborted`;
             report(
-              new TimeoutError(
-                `Cannot finish the handler for ${peer}: it was still running ${shutdownTimeout} ms after shutdown began; its connection was aborted`,
-                shutdownTimeout,
-              ),
+              new TimeoutError(what, shutdownTimeout),
               `handler for ${peer}`,
             );
             cut(socket, "the server shut down");

@@ -271,9 +271,8 @@ export let abortSocket: (
  * resets the connection instead (an RST, for example a process killed
  * with unread input, or `SO_LINGER` 0), reads fail with
  * `ConnectionResetError` once the bytes that came before it are read, so a
- * cut-off last line is not mistaken for a complete one. Over TCP this is
- * told apart even when a write met the reset first; over TLS and Unix
- * sockets a reset the operating system reports as an end of stream is one.
+ * cut-off last line is not mistaken for a complete one, also when a write
+ * met the reset first (the operating system reports it only once).
  *
  * Writes are buffered; `flush()` (Lisp's `force-output`) sends them, and
  * `write()` flushes by itself once 64 KiB are waiting. `close()` and
@@ -327,7 +326,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #waitStart = 0;
   // A reset seen by a write: the end of stream that follows is not clean.
   #resetSeen: unknown;
-  readonly #probeResets: boolean;
 
   // Write side: bytes [0, #wlen) of #wbuf wait to be sent.
   #wbuf: Uint8Array = EMPTY;
@@ -382,8 +380,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
     this.#noDelayLater = "setNoDelay" in conn;
-    this.#probeResets = conn.remoteAddr.transport === "tcp" &&
-      !("handshake" in conn);
     this.#localAddr = conn.localAddr;
     this.#remoteAddr = conn.remoteAddr;
   }
@@ -425,7 +421,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * arriving or leaving: it counts only while a read (or `waitForInput()`)
    * waits for input or a flush waits for the peer to take bytes, and is 0
    * otherwise. This is what `serve()`'s `idleTimeout` checks, so a handler
-   * busy with its own work is never idle.
+   * busy with its own work is never idle. Bytes leaving are seen when the
+   * operating system takes more of them, which for a full send buffer
+   * happens in steps (see {@linkcode Socket.prototype.flush}): a client
+   * that reads slower than about a third of the send buffer per
+   * `idleTimeout` looks idle.
    */
   get idleTime(): number {
     if (this.#waiters === 0 && !this.#draining) return 0;
@@ -497,6 +497,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
           `Cannot read ${n} bytes: the count must be a whole number >= 0`,
         ),
       );
+    }
+    if (this.#reading === 0 && this.#end - this.#start >= n) {
+      return Promise.resolve(this.#take(n));
     }
     const ended = (have: number, partial: Uint8Array) =>
       new EndOfStreamError(
@@ -1002,7 +1005,17 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * a `signal`) to bound that. When one expires the connection is aborted,
    * since a stream cut in the middle of a write cannot be resumed, and the
    * flush fails with a `TimeoutError` that says so (or with the signal's
-   * reason).
+   * reason). Deno cannot reset a connection (no `SO_LINGER`), so the peer
+   * sees the abort as an ordinary end of stream after the bytes the
+   * operating system had already taken: a protocol that must tell a
+   * complete reply from a cut one needs its own framing (a length or an end
+   * marker).
+   *
+   * The operating system takes bytes from a full send buffer in steps: on
+   * Linux only once about a third of it (up to some 1.3 MB with its
+   * automatic sizing) has reached the peer. A flush to a slow reader
+   * therefore shows progress in those steps, which is what `idleTime` and
+   * `serve()`'s `idleTimeout` see.
    *
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns A promise that settles when the bytes are sent.
@@ -1070,12 +1083,20 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * Flushes, then ends this side of the stream (a half-close): the peer reads
    * end of stream, and this socket can still read what the peer sends.
    *
+   * The flush is bounded like `close()`'s: by `timeout` (by default the
+   * socket's `closeTimeout`) and `signal`; when one expires the connection
+   * is aborted and a `TimeoutError` (or the signal's reason) says so.
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns A promise that settles when the stream is half-closed.
    */
-  async closeWrite(): Promise<void> {
+  async closeWrite(options?: WaitOptions): Promise<void> {
     if (this.#writeClosed || this.#closeCalled) return;
     this.#writeClosed = true;
-    await this.flush();
+    await this.flush({
+      timeout: options?.timeout ?? this.#closeTimeout,
+      ...(options?.signal ? { signal: options.signal } : {}),
+    });
     try {
       await this.#conn.closeWrite();
     } catch (error) {
@@ -1171,36 +1192,134 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return this.close();
   }
 
+  // The TCP options as last set: Deno has no getsockopt(). TCP_NODELAY is
+  // on from the start (see #noDelayLater).
+  #noDelay = true;
+  #keepAlive = false;
+
   /**
-   * Enables or disables Nagle's algorithm (`TCP_NODELAY`).
+   * Enables or disables Nagle's algorithm (`TCP_NODELAY`). It does nothing
+   * on a TLS or Unix socket; {@linkcode Socket.prototype.setOption} refuses.
    *
    * @param noDelay `true` sends small writes at once.
    */
   setNoDelay(noDelay: boolean): void {
     this.#noDelayLater = false;
     if ("setNoDelay" in this.#conn) {
-      this.#setOption(
+      this.#applyOption(
         "set TCP_NODELAY on",
         () => (this.#conn as unknown as Deno.TcpConn).setNoDelay(noDelay),
       );
+      this.#noDelay = noDelay;
     }
   }
 
   /**
-   * Enables or disables TCP keep-alive probes.
+   * Enables or disables TCP keep-alive probes. It does nothing on a TLS or
+   * Unix socket; {@linkcode Socket.prototype.setOption} refuses.
    *
    * @param keepAlive `true` turns them on.
    */
   setKeepAlive(keepAlive: boolean): void {
     if ("setKeepAlive" in this.#conn) {
-      this.#setOption(
+      this.#applyOption(
         "set SO_KEEPALIVE on",
         () => (this.#conn as unknown as Deno.TcpConn).setKeepAlive(keepAlive),
+      );
+      this.#keepAlive = keepAlive;
+    }
+  }
+
+  /**
+   * Sets a TCP option of the connection (Allegro CL's
+   * `set-socket-options`, usocket's `(setf socket-option)`): `"noDelay"`
+   * (`TCP_NODELAY`) or `"keepAlive"` (`SO_KEEPALIVE`), as the options of
+   * `connect()` and `listen()` do. Keep-alive probes start after the
+   * system's idle time (Linux: `net.ipv4.tcp_keepalive_time`, 7200 s by
+   * default): Deno's TCP connections cannot set it per socket.
+   *
+   * @param name The option.
+   * @param value `true` turns it on.
+   * @throws {TypeError} when `name` is not one of these, `value` is not a
+   * boolean, or the socket is a TLS or Unix socket, which have no such
+   * options in Deno.
+   * @throws {ConnectionClosedError} when the socket is closed.
+   *
+   * @example Keep-alive after connecting
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using _server = await listener.accept();
+   * client.setOption("keepAlive", true);
+   * assert.equal(client.getOption("keepAlive"), true);
+   * ```
+   */
+  setOption(name: "noDelay" | "keepAlive", value: boolean): void {
+    this.#checkOption(name, "set");
+    if (typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot set ${name} to ${String(value)}: it must be true or false`,
+      );
+    }
+    if (name === "noDelay") this.setNoDelay(value);
+    else this.setKeepAlive(value);
+  }
+
+  /**
+   * Tells a TCP option of the connection (Allegro CL's and usocket's
+   * `socket-option`): the value last set through `connect()`, `listen()`,
+   * `setOption()` or the setters, since Deno cannot read it back from the
+   * operating system. `noDelay` is `true` unless turned off.
+   *
+   * @param name The option: `"noDelay"` or `"keepAlive"`.
+   * @returns Whether it is on.
+   * @throws {TypeError} when `name` is not one of these, or the socket is a
+   * TLS or Unix socket.
+   *
+   * @example The defaults
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using _server = await listener.accept();
+   * assert.equal(client.getOption("noDelay"), true);
+   * assert.equal(client.getOption("keepAlive"), false);
+   * ```
+   */
+  getOption(name: "noDelay" | "keepAlive"): boolean {
+    this.#checkOption(name, "read");
+    return name === "noDelay" ? this.#noDelay : this.#keepAlive;
+  }
+
+  /** Throws a TypeError for an unknown option or a socket without them. */
+  #checkOption(name: unknown, verb: string): void {
+    if (name !== "noDelay" && name !== "keepAlive") {
+      throw new TypeError(
+        `Cannot ${verb} the socket option ${
+          typeof name === "string" ? JSON.stringify(name) : String(name)
+        }: the options are "noDelay" and "keepAlive"`,
+      );
+    }
+    if ("handshake" in this.#conn) {
+      throw new TypeError(
+        `Cannot ${verb} ${name} on a TLS socket: Deno's TLS connections have no socket options`,
+      );
+    }
+    if (!("setNoDelay" in this.#conn)) {
+      throw new TypeError(
+        `Cannot ${verb} ${name} on a ${
+          this.#remoteAddr.transport === "unix" ? "Unix" : "non-TCP"
+        } socket: it has no TCP options`,
       );
     }
   }
 
-  #setOption(what: string, set: () => void): void {
+  #applyOption(what: string, set: () => void): void {
     if (this.#closed) {
       throw this.#closeError ?? new ConnectionClosedError(
         `Cannot ${what} the connection to ${this.#peer()}: the socket is closed`,
@@ -1273,23 +1392,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   /**
    * The read met the end of the stream: a clean one, unless the peer reset
-   * the connection and a write took the error first (Linux then reports an
-   * end of stream to the read). A zero-byte write tells the two apart: it
-   * fails with ECONNRESET after a reset, and succeeds, or fails with EPIPE,
-   * after a clean close.
+   * the connection and a write took the error first (Linux reports a reset
+   * once, to whichever call comes first, and an end of stream after it).
    */
-  #gotEnd(): void | Promise<void> {
-    if (this.#resetSeen !== undefined) return this.#gotError(this.#resetSeen);
-    if (!this.#probeResets || this.#closed || this.#draining) {
-      return this.#gotBytes(null);
-    }
-    return this.#conn.write(EMPTY).then(
-      () => this.#gotBytes(null),
-      (error) =>
-        error instanceof Deno.errors.ConnectionReset
-          ? this.#gotError(error)
-          : this.#gotBytes(null),
-    );
+  #gotEnd(): void {
+    if (this.#resetSeen !== undefined) this.#gotError(this.#resetSeen);
+    else this.#gotBytes(null);
   }
 
   #gotBytes(n: number | null): void {

@@ -71,13 +71,20 @@ export async function waitForInput<T extends Waitable>(
   const ready = list.filter((socket) => socket.hasInput);
   if (ready.length > 0 || list.length === 0) return ready;
   const deadline = new Deadline(options, () => "Cannot wait for input");
+  // Each socket's own wait ends with this one: none is left behind to
+  // count the socket as waiting on its peer.
+  const done = new AbortController();
+  const waits = list.map((socket) =>
+    socket.waitForInput({ signal: done.signal }).catch(() => false)
+  );
   try {
-    await deadline.race(Promise.race(list.map((s) => s.waitForInput())));
+    await deadline.race(Promise.race(waits));
   } catch (error) {
     if (!(error instanceof TimeoutError)) throw error;
     return list.filter((socket) => socket.hasInput);
   } finally {
     deadline.clear();
+    done.abort();
   }
   // One socket is ready: give every other pending read one turn of the
   // event loop to land, so the whole ready set is returned, as usocket's

@@ -8,10 +8,11 @@ import {
   serve,
   type Socket,
   TimeoutError,
+  waitForInput,
 } from "../mod.ts";
 import { delay } from "./_helpers.ts";
 
-const T = { timeout: 5000 };
+const T = { timeout: 10_000 };
 
 /** Fails when `promise` has not settled after `ms` milliseconds. */
 async function within<V>(
@@ -220,4 +221,40 @@ Deno.test("Server tells its hostname and port; handler sockets have typed addres
   await using client = await connect({ port: server.port, ...T });
   assert.equal(await client.readLine(T), null);
   assert.equal(peerPort, client.localAddr.port);
+});
+
+Deno.test("waitForInput() on a list leaves no wait behind: a handler working afterwards is not idle", async () => {
+  const outcome: string[] = [];
+  const server = serve(async (socket) => {
+    assert.deepEqual(await waitForInput([socket], { timeout: 20 }), []);
+    await delay(50);
+    outcome.push(`idleTime ${socket.idleTime === 0 ? "0" : "> 0"}`);
+    await delay(500); // waiting on something else, not on the client
+    await socket.write("done\n");
+  }, { port: 0, idleTimeout: 200, onError: () => {} });
+  try {
+    await using client = await connect({ port: server.port });
+    assert.equal(await client.readLine(T), "done");
+    assert.deepEqual(outcome, ["idleTime 0"]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("shutdownTimeout: Infinity lets a handler say goodbye", async () => {
+  const reported: unknown[] = [];
+  const server = serve(async (socket, { signal }) => {
+    await socket.readLine({ signal }).catch(() => {});
+    await delay(50);
+    await socket.write("bye\n");
+  }, {
+    port: 0,
+    shutdownTimeout: Infinity,
+    onError: (error) => reported.push(error),
+  });
+  await using client = await connect({ port: server.port });
+  await delay(50); // the handler waits in readLine()
+  await server.shutdown();
+  assert.equal(await client.readLine(T), "bye");
+  assert.deepEqual(reported, []);
 });

@@ -384,3 +384,23 @@ Deno.test("an IPv6 socket prints its addresses with brackets", async () => {
     listener.close();
   }
 });
+
+Deno.test("a read timeout above 2^31-1 ms does not fire at once", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port });
+  await using server = await listener.accept(T);
+  const line = server.readLine({ timeout: 2 ** 31 });
+  await delay(50);
+  await client.write("late\n");
+  await client.flush();
+  assert.equal(await line, "late");
+});
+
+Deno.test("closeWrite() to a peer that stops reading is bounded by closeTimeout", async () => {
+  using listener = listen({ port: 0, closeTimeout: 100 });
+  using _raw = await rawConnect(listener.port);
+  await using server = await listener.accept(T);
+  server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  await assert.rejects(server.closeWrite(), TimeoutError);
+  assert.equal(server.closed, true);
+});
