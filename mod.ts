@@ -53,11 +53,13 @@ export {
   type WaitOptions,
 } from "./lib/socket.ts";
 export {
+  type AcceptOptions,
   connect,
   type ConnectOptions,
   listen,
   Listener,
   type ListenOptions,
+  type TcpOptions,
 } from "./lib/tcp.ts";
 export { type Waitable, waitForInput } from "./lib/wait_for_input.ts";
 export {
@@ -65,10 +67,25 @@ export {
   type ConnectDatagramOptions,
   type Datagram,
   DatagramSocket,
+  type JoinMulticastOptions,
   listenDatagram,
   type ListenDatagramOptions,
   MAX_DATAGRAM_SIZE,
+  type MulticastMembership,
 } from "./lib/udp.ts";
+export {
+  ipaddrToHostname,
+  lookupHostname,
+  type LookupHostnameOptions,
+} from "./lib/names.ts";
+export {
+  dottedToIpaddr,
+  formatIp,
+  inCidr,
+  ipaddrToDotted,
+  ipEqual,
+  parseIp,
+} from "./lib/address.ts";
 export {
   type DatagramHandler,
   type DatagramReply,

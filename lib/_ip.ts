@@ -9,9 +9,21 @@ const MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
  * Parses an IP address literal: IPv4 as four decimal numbers 0–255 with no
  * leading zeros (`127.000.000.001` is refused, since other parsers read it
  * as octal), IPv6 in any RFC 4291 spelling, with or without brackets. A
- * zone (`fe80::1%eth0`) is not a literal.
+ * zone (`fe80::1%eth0`) is not a literal. usocket's
+ * `dotted-quad-to-vector-quad` and `ipv6-host-to-vector`.
  *
+ * @param text The address as text.
  * @returns 4 bytes for IPv4, 16 for IPv6, `undefined` for anything else.
+ *
+ * @example IPv4 and IPv6 text to bytes
+ * ```ts
+ * import { parseIp } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseIp("127.0.0.1"), new Uint8Array([127, 0, 0, 1]));
+ * assert.equal(parseIp("[2001:db8::1]")?.length, 16);
+ * assert.equal(parseIp("localhost"), undefined);
+ * ```
  */
 export function parseIp(text: string): Uint8Array | undefined {
   if (text.startsWith("[") && text.endsWith("]")) {
@@ -73,6 +85,22 @@ function parseGroups(text: string, last: boolean): number[] | undefined {
  * The canonical text of an address: dotted decimal for IPv4, RFC 5952 for
  * IPv6 (lower case, the longest run of two or more zero groups as `::`,
  * `::ffff:1.2.3.4` for a mapped IPv4 address), the form Deno reports.
+ * usocket's `vector-quad-to-dotted-quad` and `vector-to-ipv6-host`.
+ *
+ * @param bytes 4 bytes for IPv4, 16 for IPv6.
+ * @returns The address as text.
+ * @throws {TypeError} when `bytes` is not 4 or 16 bytes long.
+ *
+ * @example Bytes to text
+ * ```ts
+ * import { formatIp } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatIp(new Uint8Array([10, 0, 0, 1])), "10.0.0.1");
+ * const loopback = new Uint8Array(16);
+ * loopback[15] = 1;
+ * assert.equal(formatIp(loopback), "::1");
+ * ```
  */
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return bytes.join(".");
@@ -133,7 +161,21 @@ function toBytes(ip: string | Uint8Array): Uint8Array | undefined {
 /**
  * True when `a` and `b` are the same address, however spelled: `::1` and
  * `0:0:0:0:0:0:0:1`, and `::ffff:127.0.0.1` and `127.0.0.1`, are equal.
- * False when either is not an IP address.
+ * False when either is not an IP address. usocket's `ip=`.
+ *
+ * @param a An address as text (any spelling) or as 4 or 16 bytes.
+ * @param b Another, the same way.
+ * @returns Whether they are one address.
+ *
+ * @example Spellings of one address
+ * ```ts
+ * import { ipEqual } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(ipEqual("::ffff:127.0.0.1", "127.0.0.1"));
+ * assert.ok(ipEqual("0:0:0:0:0:0:0:1", "[::1]"));
+ * assert.ok(!ipEqual("127.0.0.1", "127.0.0.2"));
+ * ```
  */
 export function ipEqual(
   a: string | Uint8Array,
@@ -153,8 +195,21 @@ export function ipEqual(
  * its mapped form (`::ffff:a.b.c.d`) is, and a mapped address is in the
  * IPv4 ranges its IPv4 address is in. False when `ip` is not an IP address.
  *
+ * @param ip An address as text (any spelling) or as 4 or 16 bytes.
+ * @param cidr The range: an address, a slash and a prefix length.
+ * @returns Whether `ip` is in the range.
  * @throws {TypeError} when `cidr` is not an address with an optional
  * prefix length that fits it.
+ *
+ * @example Private and loopback ranges
+ * ```ts
+ * import { inCidr } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(inCidr("10.1.2.3", "10.0.0.0/8"));
+ * assert.ok(inCidr("::ffff:127.0.0.1", "127.0.0.0/8"));
+ * assert.ok(!inCidr("192.168.1.1", "10.0.0.0/8"));
+ * ```
  */
 export function inCidr(ip: string | Uint8Array, cidr: string): boolean {
   const [base, bits] = parseCidr(cidr);

@@ -18,6 +18,47 @@ import { ConnectionClosedError, TimeoutError } from "./errors.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /**
+ * The TCP options of a connection, for {@linkcode connect},
+ * {@linkcode listen} (for every accepted socket) and `serve()`; after the
+ * fact, `Socket.setOption()` sets them and `Socket.getOption()` tells them.
+ *
+ * @example Keep-alive probes on a client
+ * ```ts
+ * import { connect, listen, type TcpOptions } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const options: TcpOptions = { keepAlive: true, noDelay: true };
+ * using listener = listen({ port: 0, ...options });
+ * await using client = await connect({ port: listener.port, ...options });
+ * await using server = await listener.accept();
+ * assert.equal(client.getOption("keepAlive"), true);
+ * assert.equal(server.getOption("keepAlive"), true);
+ * ```
+ */
+export interface TcpOptions {
+  /**
+   * Send small writes at once (`TCP_NODELAY`, Nagle's algorithm off), as
+   * Allegro CL and usocket do by default. sock buffers writes until
+   * `flush()` anyway, so this costs nothing.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /**
+   * Turn on TCP keep-alive probes (`SO_KEEPALIVE`), so that a peer that
+   * vanished without a word is noticed. The first probe goes after the
+   * system's idle time (on Linux `net.ipv4.tcp_keepalive_time`, 7200 s by
+   * default), then one every `tcp_keepalive_intvl` (75 s), at most
+   * `tcp_keepalive_probes` (9) times. Deno's TCP connections cannot set
+   * these per socket (its `setKeepAlive()` takes only on or off); Node's
+   * `node:net` can set the idle time (`socket.setKeepAlive(true, ms)`).
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+}
+
+/**
  * Options for {@linkcode listen}.
  *
  * @example Every option
@@ -37,7 +78,7 @@ import { Socket, type SocketOptions } from "./socket.ts";
  * assert.equal(listener.hostname, "127.0.0.1");
  * ```
  */
-export interface ListenOptions extends SocketOptions {
+export interface ListenOptions extends SocketOptions, TcpOptions {
   /**
    * The local address to listen on. The default accepts connections from
    * this machine only; use `"0.0.0.0"` or `"::"` for every interface.
@@ -66,18 +107,6 @@ export interface ListenOptions extends SocketOptions {
    * @default {false}
    */
   reusePort?: boolean;
-  /**
-   * Send small writes of accepted sockets at once (`TCP_NODELAY`).
-   *
-   * @default {true}
-   */
-  noDelay?: boolean;
-  /**
-   * Turn on TCP keep-alive probes on accepted sockets.
-   *
-   * @default {false}
-   */
-  keepAlive?: boolean;
   /**
    * Told when accepting fails for a reason that does not pass with the next
    * client: the process or the machine is out of file descriptors, buffers
@@ -112,7 +141,7 @@ export interface ListenOptions extends SocketOptions {
  * assert.equal(socket.remoteAddr.transport, "tcp");
  * ```
  */
-export interface ConnectOptions extends SocketOptions, WaitOptions {
+export interface ConnectOptions extends SocketOptions, WaitOptions, TcpOptions {
   /**
    * The host to connect to: a name or an IP address.
    *
@@ -121,19 +150,30 @@ export interface ConnectOptions extends SocketOptions, WaitOptions {
   hostname?: string;
   /** The port to connect to, 1–65535. */
   port: number;
+}
+
+/**
+ * Options for {@linkcode Listener.prototype.accept}.
+ *
+ * @example Polling for a connection
+ * ```ts
+ * import { type AcceptOptions, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * const options: AcceptOptions = { wait: false };
+ * assert.equal(await listener.accept(options), null);
+ * ```
+ */
+export interface AcceptOptions extends WaitOptions {
   /**
-   * Send small writes at once (`TCP_NODELAY`); sock buffers writes until
-   * `flush()` anyway.
+   * `false` returns at once (Allegro CL's `accept-connection :wait nil`):
+   * the socket of a connection that is ready, or `null` when none is; the
+   * `timeout` and the `signal` are not used then.
    *
    * @default {true}
    */
-  noDelay?: boolean;
-  /**
-   * Turn on TCP keep-alive probes.
-   *
-   * @default {false}
-   */
-  keepAlive?: boolean;
+  wait?: boolean;
 }
 
 // A client that went away between its handshake and accept(), for example
@@ -186,10 +226,20 @@ function checkListenOptions(options: ListenOptions): void {
   }
 }
 
-/** Checks the options every socket is made with. */
-function checkSocketOptions(options: SocketOptions): void {
+/** Checks the options every TCP socket is made with. */
+function checkSocketOptions(options: SocketOptions & TcpOptions): void {
   if (options.maxBufferSize !== undefined) {
     checkNumber("maxBufferSize", options.maxBufferSize, 1, { integer: true });
+  }
+  checkBoolean("noDelay", options.noDelay);
+  checkBoolean("keepAlive", options.keepAlive);
+}
+
+function checkBoolean(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(
+      `Cannot use ${name} ${String(value)}: it must be true or false`,
+    );
   }
 }
 
@@ -295,6 +345,33 @@ export class Listener {
   }
 
   /**
+   * Accepts a connection if one is ready, else gives `null` at once
+   * (Allegro CL's `accept-connection :wait nil`). A connection whose
+   * handshake has completed is ready: the one accept this listener keeps
+   * outstanding is given one turn of the event loop to bring it in. A
+   * connection that arrives later is kept for the next call, so none is
+   * lost.
+   *
+   * @param options `wait: false`.
+   * @returns The connected socket, or `null` when none is ready.
+   * @throws {ConnectionClosedError} when the listener is closed.
+   *
+   * @example Polling
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * assert.equal(await listener.accept({ wait: false }), null);
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept({ wait: false });
+   * assert.ok(server !== null);
+   * ```
+   */
+  accept(
+    options: AcceptOptions & { wait: false },
+  ): Promise<Socket<Deno.NetAddr> | null>;
+  /**
    * Accepts the next connection. It waits through a shortage of file
    * descriptors (see {@linkcode Listener}); the timeout and the signal
    * still apply meanwhile.
@@ -305,7 +382,41 @@ export class Listener {
    * @throws {ConnectionClosedError} when the listener is or gets closed.
    * @throws {TimeoutError} when the timeout passes first.
    */
-  async accept(options?: WaitOptions): Promise<Socket<Deno.NetAddr>> {
+  accept(
+    options?: WaitOptions & { wait?: true },
+  ): Promise<Socket<Deno.NetAddr>>;
+  /**
+   * Accepts the next connection, or with `wait: false` one that is ready
+   * (else `null`).
+   *
+   * @param options `wait`, a `timeout` in milliseconds and an abort `signal`.
+   * @returns The connected socket; with `wait: false`, `null` when no
+   * connection is ready.
+   * @throws {ConnectionClosedError} when the listener is or gets closed.
+   * @throws {TimeoutError} when the timeout passes first.
+   * @throws {TypeError} when `wait` is not a boolean.
+   */
+  accept(options: AcceptOptions): Promise<Socket<Deno.NetAddr> | null>;
+  accept(options?: AcceptOptions): Promise<Socket<Deno.NetAddr> | null> {
+    const wait = options?.wait;
+    if (wait === false) return this.#acceptReady();
+    if (wait !== undefined && wait !== true) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot accept with wait ${String(wait)}: it must be true or false`,
+        ),
+      );
+    }
+    return this.#acceptNext(options);
+  }
+
+  /** The socket of a connection that is ready, or null, after one turn. */
+  async #acceptReady(): Promise<Socket<Deno.NetAddr> | null> {
+    if (!this.hasInput) await Promise.race([this.#startAccept(), nextTurn()]);
+    return this.hasInput ? this.#acceptNext(undefined) : null;
+  }
+
+  async #acceptNext(options?: WaitOptions): Promise<Socket<Deno.NetAddr>> {
     let deadline: Deadline | undefined;
     if (hasDeadline(options)) {
       checkTimeout(options!.timeout);
@@ -452,6 +563,15 @@ export class Listener {
       // A broken reporter must not stop the listener.
     }
   }
+}
+
+/**
+ * Settles after the event loop has polled its pending operations once: an
+ * accept started just before, with a connection waiting, has completed by
+ * then.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function closeQuietly(closer: { close(): void }): void {

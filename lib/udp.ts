@@ -15,9 +15,12 @@ import {
   waitUntil,
 } from "./_deadline.ts";
 import { formatIp, inCidr, ipEqual, parseIp, unmapIp } from "./_ip.ts";
-import { errorCode, mapError } from "./_map_error.ts";
+import { mapError } from "./_map_error.ts";
+import { lookupHostname } from "./names.ts";
 import { checkHostname, checkPort } from "./_validate.ts";
 import {
+  AddressInUseError,
+  AddressNotAvailableError,
   ConnectionClosedError,
   HostNotFoundError,
   LimitExceededError,
@@ -136,6 +139,94 @@ export interface ConnectDatagramOptions extends ListenDatagramOptions {
   remotePort: number;
 }
 
+/**
+ * Options for {@linkcode DatagramSocket.prototype.joinMulticast}.
+ *
+ * @example Joining on the loopback interface
+ * ```ts
+ * import { type JoinMulticastOptions, listenDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using socket = listenDatagram({ port: 0 });
+ * const options: JoinMulticastOptions = { interface: "127.0.0.1" };
+ * const membership = await socket.joinMulticast("239.255.0.1", options);
+ * assert.equal(membership.group, "239.255.0.1");
+ * await membership.leave();
+ * ```
+ */
+export interface JoinMulticastOptions {
+  /**
+   * The interface to join on. For an IPv4 group, the IPv4 address of the
+   * interface (`"127.0.0.1"` for loopback); for an IPv6 group, the
+   * interface's index (on Linux `/sys/class/net/NAME/ifindex`; `lo` is
+   * usually 1). Left out, the operating system chooses by its routes,
+   * which usually means the interface of the default route.
+   *
+   * @default {"0.0.0.0" for IPv4, 0 for IPv6}
+   */
+  interface?: string | number;
+}
+
+/**
+ * A multicast group a {@linkcode DatagramSocket} has joined, from
+ * {@linkcode DatagramSocket.prototype.joinMulticast}. Closing the socket
+ * leaves every group it joined.
+ *
+ * @example Setting the TTL of what the socket sends to groups
+ * ```ts
+ * import { listenDatagram, type MulticastMembership } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using socket = listenDatagram({ port: 0 });
+ * const membership: MulticastMembership = await socket.joinMulticast(
+ *   "239.255.0.1",
+ *   { interface: "127.0.0.1" },
+ * );
+ * await membership.setTTL(1);
+ * await membership.leave();
+ * assert.equal(membership.left, true);
+ * ```
+ */
+export interface MulticastMembership {
+  /** The group, in canonical text. */
+  readonly group: string;
+  /** True once {@linkcode MulticastMembership.leave} has been called. */
+  readonly left: boolean;
+  /**
+   * Leaves the group. Calling it again, or after the socket was closed,
+   * does nothing.
+   */
+  leave(): Promise<void>;
+  /**
+   * Sets how many routers the socket's multicast datagrams may cross
+   * (`IP_MULTICAST_TTL`, 0–255; the default 1 keeps them on the local
+   * network, 0 on this machine). It applies to everything the socket sends
+   * to any group, and stays after `leave()`: Deno offers the setting only
+   * through a membership, so a socket that only sends joins a group to
+   * reach it. IPv4 only: Deno has no such setting for IPv6.
+   *
+   * @param ttl The time to live, 0 to 255.
+   * @throws {RangeError} when `ttl` is not a whole number from 0 to 255.
+   * @throws {TypeError} for an IPv6 group.
+   * @throws {ConnectionClosedError} when the socket is closed.
+   */
+  setTTL(ttl: number): Promise<void>;
+  /**
+   * Whether the socket's own multicast datagrams are also delivered to
+   * members on this machine (`IP_MULTICAST_LOOP`). Over the loopback
+   * interface it changes nothing: what goes out on `lo` comes back in
+   * anyway.
+   *
+   * @param loopback `true` delivers them locally too.
+   * @throws {TypeError} when `loopback` is not a boolean.
+   * @throws {ConnectionClosedError} when the socket is closed.
+   */
+  setLoopback(loopback: boolean): Promise<void>;
+}
+
+const MULTICAST_V4 = "224.0.0.0/4";
+const MULTICAST_V6 = "ff00::/8";
+
 const encoder = new TextEncoder();
 
 /**
@@ -147,6 +238,12 @@ const encoder = new TextEncoder();
  * needs no address, and datagrams from anyone else are dropped, however
  * many arrive. Addresses are compared as IP addresses, not as text, so
  * `::ffff:127.0.0.1` is `127.0.0.1`.
+ *
+ * Broadcast needs no option: Deno turns `SO_BROADCAST` on for every UDP
+ * socket (and offers no way to turn it off), so sending to
+ * `255.255.255.255` or a subnet's broadcast address works as it is.
+ * Multicast groups are joined with
+ * {@linkcode DatagramSocket.prototype.joinMulticast}.
  *
  * @example An echo on loopback
  * ```ts
@@ -266,7 +363,8 @@ export class DatagramSocket {
    * @returns The payload, a copy the caller owns, and its sender.
    * @throws {TimeoutError} when the timeout passes first.
    * @throws {ConnectionClosedError} when the socket is or gets closed.
-   * @throws {HostNotFoundError} when the peer's name could not be looked up.
+   * @throws {HostNotFoundError} when the peer's name could not be looked
+   * up (a `TimeoutError` when the name server did not answer).
    */
   receive(options?: WaitOptions): Promise<Datagram> {
     if (hasDeadline(options)) return this.#receiveBefore(options!);
@@ -326,7 +424,8 @@ export class DatagramSocket {
    * IP address, or when there is no destination.
    * @throws {LimitExceededError} when `data` is too long for one datagram.
    * @throws {PermissionError} when the grant for the destination is missing.
-   * @throws {HostNotFoundError} when the peer's name could not be looked up.
+   * @throws {HostNotFoundError} when the peer's name could not be looked
+   * up (a `TimeoutError` when the name server did not answer).
    * @throws {SocketError} for any other failure, e.g. an IPv4 socket
    * sending to an IPv6 address.
    */
@@ -399,6 +498,180 @@ export class DatagramSocket {
       );
     }
     return mapped;
+  }
+
+  /**
+   * Joins a multicast group, so that datagrams sent to the group (at this
+   * socket's port) arrive here. Bind the socket to the wildcard address of
+   * the group's IP version (`0.0.0.0` or `::`), or to the group itself: a
+   * socket bound to a unicast address such as 127.0.0.1 receives nothing
+   * sent to a group.
+   *
+   * To send to a group, send to its address; Deno has no way to choose
+   * the outgoing interface (`IP_MULTICAST_IF`), so the system picks it
+   * from the socket's bound address (on Linux, a socket bound to
+   * 127.0.0.1 sends on `lo`) or else from its routes.
+   *
+   * Joining needs no permission; receiving needs the grant for the bound
+   * address, and sending the grant for the group: `--allow-net=GROUP:PORT`.
+   *
+   * @param group An IPv4 multicast address (224.0.0.0/4) or an IPv6 one
+   * (ff00::/8).
+   * @param options The interface to join on.
+   * @returns The membership: leave the group, set the TTL or loopback.
+   * @throws {TypeError} when `group` is not a multicast address, the
+   * interface is not an IPv4 address (IPv4) or an index (IPv6), or an IPv6
+   * group is joined on a socket bound to an IPv4 address.
+   * @throws {AddressInUseError} when the socket is already a member of the
+   * group on that interface.
+   * @throws {AddressNotAvailableError} when no interface has that address
+   * or index.
+   * @throws {ConnectionClosedError} when the socket is closed.
+   *
+   * @example A group on the loopback interface (needs `--allow-net=127.0.0.1,239.255.0.1`)
+   * ```ts ignore
+   * import { listenDatagram } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * // The receiver binds the group, and joins it on lo.
+   * using receiver = listenDatagram({ hostname: "239.255.0.1", port: 0 });
+   * const membership = await receiver.joinMulticast("239.255.0.1", {
+   *   interface: "127.0.0.1",
+   * });
+   * // The sender binds 127.0.0.1, so its datagrams go out on lo.
+   * using sender = listenDatagram({ hostname: "127.0.0.1", port: 0 });
+   * await sender.send("hello", { transport: "udp", hostname: "239.255.0.1", port: receiver.port });
+   * const { data } = await receiver.receive({ timeout: 1000 });
+   * assert.equal(new TextDecoder().decode(data), "hello");
+   * await membership.leave();
+   * ```
+   *
+   * @tags unstable
+   */
+  async joinMulticast(
+    group: string,
+    options: JoinMulticastOptions = {},
+  ): Promise<MulticastMembership> {
+    const { address, v6 } = multicastGroup(group);
+    const where = `${address} on ${describeInterface(options.interface, v6)}`;
+    if (v6 && familyOf(this.#addr.hostname) === 4) {
+      throw new TypeError(
+        `Cannot join ${where}: this socket is bound to ${this.#addr.hostname}, and an IPv6 group needs a socket bound to an IPv6 address (e.g. "::")`,
+      );
+    }
+    const v6Index = v6 ? v6Interface(options.interface) : 0;
+    const v4Address = v6 ? "" : v4Interface(options.interface);
+    this.#throwIfClosed(`join ${where}`);
+    let joined: Deno.MulticastV4Membership | Deno.MulticastV6Membership;
+    try {
+      joined = v6
+        ? await this.#conn.joinMulticastV6(address, v6Index)
+        : await this.#conn.joinMulticastV4(address, v4Address);
+    } catch (error) {
+      throw this.#multicastError(error, `join ${where}`, options.interface);
+    }
+    return this.#membership(address, joined);
+  }
+
+  #membership(
+    group: string,
+    joined: Deno.MulticastV4Membership | Deno.MulticastV6Membership,
+  ): MulticastMembership {
+    let left = false;
+    const apply = async (what: string, call: () => Promise<void>) => {
+      this.#throwIfClosed(what);
+      try {
+        await call();
+      } catch (error) {
+        throw this.#multicastError(error, what, undefined);
+      }
+    };
+    return {
+      group,
+      get left() {
+        return left;
+      },
+      leave: async () => {
+        if (left) return;
+        left = true;
+        if (this.#closed) return;
+        await apply(`leave ${group}`, () => joined.leave());
+      },
+      setTTL: (ttl: number) => {
+        if (!("setTTL" in joined)) {
+          return Promise.reject(
+            new TypeError(
+              `Cannot set the TTL for ${group}: Deno has no hop-limit setting for IPv6 multicast`,
+            ),
+          );
+        }
+        if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) {
+          return Promise.reject(
+            new RangeError(
+              `Cannot set the multicast TTL to ${
+                String(ttl)
+              }: it must be a whole number from 0 to 255`,
+            ),
+          );
+        }
+        return apply(
+          `set the multicast TTL for ${group}`,
+          () => joined.setTTL(ttl),
+        );
+      },
+      setLoopback: (loopback: boolean) => {
+        if (typeof loopback !== "boolean") {
+          return Promise.reject(
+            new TypeError(
+              `Cannot set multicast loopback to ${
+                String(loopback)
+              }: it must be true or false`,
+            ),
+          );
+        }
+        return apply(
+          `set multicast loopback for ${group}`,
+          () => joined.setLoopback(loopback),
+        );
+      },
+    };
+  }
+
+  #throwIfClosed(what: string): void {
+    if (this.#closed) {
+      throw new ConnectionClosedError(
+        `Cannot ${what}: the socket is closed`,
+      );
+    }
+  }
+
+  #multicastError(
+    error: unknown,
+    what: string,
+    networkInterface: string | number | undefined,
+  ): unknown {
+    const options = { cause: error };
+    if (this.#closed || error instanceof Deno.errors.BadResource) {
+      return new ConnectionClosedError(
+        `Cannot ${what}: the socket is closed`,
+        options,
+      );
+    }
+    if (error instanceof Deno.errors.AddrInUse) {
+      return new AddressInUseError(
+        `Cannot ${what}: this socket is already a member`,
+        options,
+      );
+    }
+    if (error instanceof Error && /\(os error 19\)/.test(error.message)) {
+      return new AddressNotAvailableError(
+        `Cannot ${what}: no interface has the ${
+          typeof networkInterface === "number" ? "index" : "address"
+        } ${String(networkInterface)}`,
+        options,
+      );
+    }
+    return mapError(error, { action: what });
   }
 
   /** Yields received datagrams until the socket is closed. */
@@ -536,6 +809,63 @@ function isFrom(from: Deno.NetAddr, peer: Deno.NetAddr): boolean {
     (from.hostname === peer.hostname || ipEqual(from.hostname, peer.hostname));
 }
 
+/** A multicast group's canonical address; a TypeError if it is not one. */
+function multicastGroup(group: unknown): { address: string; v6: boolean } {
+  const bytes = typeof group === "string" ? parseIp(group) : undefined;
+  if (bytes !== undefined) {
+    const ip = unmapIp(bytes);
+    if (inCidr(ip, ip.length === 4 ? MULTICAST_V4 : MULTICAST_V6)) {
+      return { address: formatIp(ip), v6: ip.length === 16 };
+    }
+  }
+  throw new TypeError(
+    `Cannot join ${
+      typeof group === "string" ? JSON.stringify(group) : String(group)
+    }: it is not a multicast address (IPv4 ${MULTICAST_V4}, IPv6 ${MULTICAST_V6})`,
+  );
+}
+
+function v4Interface(networkInterface: string | number | undefined): string {
+  if (networkInterface === undefined) return "0.0.0.0";
+  const bytes = typeof networkInterface === "string"
+    ? parseIp(networkInterface)
+    : undefined;
+  if (bytes === undefined || bytes.length !== 4) {
+    throw new TypeError(
+      `Cannot join on the interface ${
+        JSON.stringify(networkInterface)
+      }: for an IPv4 group it must be the interface's IPv4 address, e.g. "127.0.0.1"`,
+    );
+  }
+  return formatIp(bytes);
+}
+
+function v6Interface(networkInterface: string | number | undefined): number {
+  if (networkInterface === undefined) return 0;
+  if (
+    typeof networkInterface !== "number" ||
+    !Number.isInteger(networkInterface) || networkInterface < 0 ||
+    networkInterface > 0xffff_ffff
+  ) {
+    throw new TypeError(
+      `Cannot join on the interface ${
+        JSON.stringify(networkInterface)
+      }: for an IPv6 group it must be the interface's index, e.g. 1 (see /sys/class/net/NAME/ifindex)`,
+    );
+  }
+  return networkInterface;
+}
+
+function describeInterface(
+  networkInterface: string | number | undefined,
+  v6: boolean,
+): string {
+  if (networkInterface === undefined) return "the default interface";
+  return v6
+    ? `interface ${String(networkInterface)}`
+    : `${String(networkInterface)}`;
+}
+
 function checkDatagramSize(size: unknown): number {
   if (
     typeof size !== "number" || !Number.isInteger(size) || size < 1 ||
@@ -611,52 +941,27 @@ function familyOf(local: string): 0 | 4 | 6 {
 
 /**
  * Looks a peer's name up once, with the system's resolver (so /etc/hosts
- * counts). Every failure is a HostNotFoundError or a PermissionError.
+ * counts). Every failure is a HostNotFoundError, a TimeoutError (the name
+ * server did not answer) or a PermissionError.
  */
 async function lookUp(
   name: string,
   port: number,
   family: 0 | 4 | 6,
 ): Promise<Deno.NetAddr> {
+  let addresses: string[];
   try {
-    const { lookup } = await import("node:dns/promises");
-    const { address } = await lookup(name, { family });
-    return {
-      transport: "udp",
-      hostname: formatIp(unmapIp(parseIp(address)!)),
-      port,
-    };
+    addresses = await lookupHostname(name, family === 0 ? {} : { family });
   } catch (error) {
-    throw lookUpError(error, name, port, family);
+    if (error instanceof HostNotFoundError && family === 4) {
+      throw new HostNotFoundError(
+        `${error.message}; to reach an IPv6-only host, set hostname: "::"`,
+        { cause: error.cause, address: { hostname: name, port } },
+      );
+    }
+    throw error;
   }
-}
-
-function lookUpError(
-  error: unknown,
-  name: string,
-  port: number,
-  family: 0 | 4 | 6,
-): SocketError {
-  const action = `Cannot look up ${JSON.stringify(name)}`;
-  const options = { cause: error, address: { hostname: name, port } };
-  const code = errorCode(error);
-  if (code === "EPERM") {
-    return new PermissionError(action, `--allow-net=${name}`, options);
-  }
-  if (code === "ENOTFOUND" || code === "ENODATA") {
-    const version = family === 0 ? "" : `IPv${family} `;
-    const hint = family === 4
-      ? `; to reach an IPv6-only host, set hostname: "::"`
-      : "";
-    return new HostNotFoundError(
-      `${action}: no ${version}address found (check the spelling${hint})`,
-      options,
-    );
-  }
-  return new HostNotFoundError(
-    `${action}: ${error instanceof Error ? error.message : String(error)}`,
-    options,
-  );
+  return { transport: "udp", hostname: addresses[0]!, port };
 }
 
 function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
@@ -735,7 +1040,8 @@ export function listenDatagram(
  * system's resolver (so `/etc/hosts` counts); until then the socket binds
  * `0.0.0.0` (set `hostname: "::"` for an IPv6 peer), and `send()` and
  * `receive()` wait for the lookup. A name that cannot be looked up makes
- * them reject with a `HostNotFoundError`.
+ * them reject with a `HostNotFoundError` (a `TimeoutError` when the name
+ * server does not answer; see {@linkcode lookupHostname}).
  *
  * Requires `--unstable-net` and `allow-net` permission for the local
  * `HOST:0` and for the peer's `ADDRESS:PORT`; a peer given by name also

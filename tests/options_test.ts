@@ -1,0 +1,234 @@
+// TCP options: keepAlive and noDelay on connect(), listen() and serve(),
+// and setOption()/getOption() afterwards. Deno cannot read an option back,
+// so keep-alive is checked where the kernel shows it: `ss -o` lists a
+// keepalive timer for a connection that has SO_KEEPALIVE on.
+import assert from "node:assert/strict";
+import {
+  connect,
+  ConnectionClosedError,
+  listen,
+  serve,
+  Socket,
+} from "../mod.ts";
+
+const decoder = new TextDecoder();
+
+const haveSs = await (async () => {
+  try {
+    return (await new Deno.Command("ss", { args: ["-V"], stdout: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+})();
+if (!haveSs) {
+  console.log("options_test: no ss (iproute2); kernel-level checks skipped");
+}
+
+/**
+ * Whether the kernel has a keep-alive timer on the TCP connection from
+ * `local` to `remote`, per `ss -o`; `undefined` when ss is missing.
+ */
+async function kernelKeepAlive(
+  local: Deno.NetAddr,
+  remote: Deno.NetAddr,
+): Promise<boolean | undefined> {
+  if (!haveSs) return undefined;
+  const { stdout, success } = await new Deno.Command("ss", {
+    args: [
+      "-tnoH",
+      "state",
+      "established",
+      `( sport = :${local.port} and dport = :${remote.port} )`,
+    ],
+    stdout: "piped",
+  }).output();
+  assert.ok(success);
+  const lines = decoder.decode(stdout).trim().split("\n");
+  assert.equal(lines.length, 1, `one connection expected: ${lines}`);
+  return lines[0]!.includes("timer:(keepalive");
+}
+
+async function assertKernelKeepAlive(socket: Socket, on: boolean) {
+  const seen = await kernelKeepAlive(
+    socket.localAddr as Deno.NetAddr,
+    socket.remoteAddr as Deno.NetAddr,
+  );
+  if (seen !== undefined) assert.equal(seen, on, `keep-alive in the kernel`);
+}
+
+Deno.test("a TCP socket starts with noDelay on and keepAlive off", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port });
+  await using server = await listener.accept();
+  for (const socket of [client, server]) {
+    assert.equal(socket.getOption("noDelay"), true);
+    assert.equal(socket.getOption("keepAlive"), false);
+    await assertKernelKeepAlive(socket, false);
+  }
+});
+
+Deno.test("connect({ keepAlive, noDelay }) sets them on the client", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({
+    port: listener.port,
+    keepAlive: true,
+    noDelay: false,
+  });
+  await using server = await listener.accept();
+  assert.equal(client.getOption("keepAlive"), true);
+  assert.equal(client.getOption("noDelay"), false);
+  await assertKernelKeepAlive(client, true);
+  await assertKernelKeepAlive(server, false);
+});
+
+Deno.test("listen({ keepAlive, noDelay }) sets them on every accepted socket", async () => {
+  using listener = listen({ port: 0, keepAlive: true, noDelay: false });
+  await using client = await connect({ port: listener.port });
+  await using server = await listener.accept();
+  await using client2 = await connect({ port: listener.port });
+  await using server2 = await listener.accept();
+  for (const socket of [server, server2]) {
+    assert.equal(socket.getOption("keepAlive"), true);
+    assert.equal(socket.getOption("noDelay"), false);
+    await assertKernelKeepAlive(socket, true);
+  }
+  await assertKernelKeepAlive(client, false);
+  await assertKernelKeepAlive(client2, false);
+});
+
+Deno.test("serve({ keepAlive, noDelay }) hands its handlers sockets with them set", async () => {
+  const seen: unknown[] = [];
+  await using server = serve(async (socket) => {
+    seen.push(socket.getOption("keepAlive"), socket.getOption("noDelay"));
+    await assertKernelKeepAlive(socket, true);
+    await socket.write("checked\n");
+  }, {
+    port: 0,
+    keepAlive: true,
+    noDelay: false,
+    onError: (e) => seen.push(e),
+  });
+  await using client = await connect({ port: server.port });
+  assert.equal(await client.readLine({ timeout: 5000 }), "checked");
+  assert.deepEqual(seen, [true, false]);
+});
+
+Deno.test("setOption() turns keep-alive on and off in the kernel, and getOption() tells", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port });
+  await using _server = await listener.accept();
+  client.setOption("keepAlive", true);
+  assert.equal(client.getOption("keepAlive"), true);
+  await assertKernelKeepAlive(client, true);
+  client.setOption("keepAlive", false);
+  assert.equal(client.getOption("keepAlive"), false);
+  await assertKernelKeepAlive(client, false);
+  client.setOption("noDelay", false);
+  assert.equal(client.getOption("noDelay"), false);
+  client.setNoDelay(true);
+  assert.equal(client.getOption("noDelay"), true);
+});
+
+Deno.test("setOption() and getOption() refuse an unknown option or a value that is not a boolean", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port });
+  await using _server = await listener.accept();
+  assert.throws(
+    () => client.setOption("reuseAddress" as "noDelay", true),
+    /^TypeError: Cannot set the socket option "reuseAddress": the options are "noDelay" and "keepAlive"$/,
+  );
+  assert.throws(
+    () => client.getOption("linger" as "noDelay"),
+    /^TypeError: Cannot read the socket option "linger"/,
+  );
+  assert.throws(
+    () => client.setOption("keepAlive", "yes" as unknown as boolean),
+    /^TypeError: Cannot set keepAlive to yes: it must be true or false$/,
+  );
+  assert.equal(client.getOption("keepAlive"), false);
+});
+
+Deno.test("connect() and listen() refuse a non-boolean keepAlive or noDelay before opening anything", async () => {
+  using listener = listen({ port: 0 });
+  await assert.rejects(
+    connect({ port: listener.port, keepAlive: 1 as unknown as boolean }),
+    /^TypeError: Cannot use keepAlive 1: it must be true or false$/,
+  );
+  assert.throws(
+    () => listen({ port: 0, noDelay: "no" as unknown as boolean }),
+    /^TypeError: Cannot use noDelay no: it must be true or false$/,
+  );
+  // Nothing was connected: no connection is waiting.
+  assert.equal(await listener.accept({ wait: false }), null);
+});
+
+Deno.test("setOption() on a closed socket is a ConnectionClosedError; getOption() still tells", async () => {
+  using listener = listen({ port: 0 });
+  const client = await connect({ port: listener.port, keepAlive: true });
+  await using _server = await listener.accept();
+  await client.close();
+  assert.throws(
+    () => client.setOption("keepAlive", false),
+    ConnectionClosedError,
+  );
+  assert.equal(client.getOption("keepAlive"), true);
+});
+
+Deno.test("setOption() and getOption() refuse a TLS socket in one line", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  // No handshake happens: the options are refused before any I/O.
+  const tls = new Socket(
+    await Deno.connectTls({ hostname: "127.0.0.1", port: listener.addr.port }),
+  );
+  using _peer = await listener.accept();
+  try {
+    assert.throws(
+      () => tls.setOption("noDelay", true),
+      /^TypeError: Cannot set noDelay on a TLS socket: Deno's TLS connections have no socket options$/,
+    );
+    assert.throws(
+      () => tls.getOption("keepAlive"),
+      /^TypeError: Cannot read keepAlive on a TLS socket: /,
+    );
+  } finally {
+    await tls.close({ abort: true });
+  }
+});
+
+Deno.test("setOption() and getOption() refuse a Unix socket in one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sock_unix_" });
+  const path = `${dir}/s.sock`;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 20_000);
+  try {
+    const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-config",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+        `--allow-net=unix:${path}`,
+        new URL("./fixtures/unix_option.ts", import.meta.url).pathname,
+        path,
+      ],
+      // No check for a newer Deno: it would ask DNS for dl.deno.land.
+      env: { DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const out = decoder.decode(stdout);
+    assert.match(out, /^\{/, decoder.decode(stderr));
+    assert.deepEqual(JSON.parse(out), {
+      setOption:
+        "TypeError: Cannot set keepAlive on a Unix socket: it has no TCP options",
+      getOption:
+        "TypeError: Cannot read noDelay on a Unix socket: it has no TCP options",
+      setNoDelay: "ok",
+    });
+  } finally {
+    clearTimeout(timer);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
