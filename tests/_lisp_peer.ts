@@ -6,10 +6,6 @@ import { RunningExample, type RunResult, runToEnd } from "../tools/examples.ts";
 export const PEER_PATH = new URL("./peers/peer.lisp", import.meta.url)
   .pathname;
 
-/** The line printed once when SBCL or usocket is missing. */
-export const MISSING_LISP =
-  "interop tests skipped: sbcl not found (apt-get install sbcl cl-usocket)";
-
 function peerCommand(role: string, args: string[]): Deno.Command {
   return new Deno.Command("sbcl", {
     args: ["--script", PEER_PATH, role, ...args],
@@ -42,15 +38,29 @@ export function startPeer(role: string, args: string[] = []): RunningExample {
 }
 
 /**
- * Whether SBCL runs and loads usocket: the `probe` role prints their
- * versions and exits 0.
+ * Why the Lisp peer cannot run here, or undefined when it can: the `probe`
+ * role prints the SBCL and usocket versions and exits 0. When SBCL is
+ * there but fails (usocket not installed, a broken image), the reason
+ * carries the last lines SBCL printed, so a skip never hides its error.
  */
-export async function lispPeerAvailable(timeout = 20_000): Promise<boolean> {
+export async function lispPeerMissing(
+  timeout = 20_000,
+): Promise<string | undefined> {
+  let result: RunResult;
   try {
-    const { code, stdout } = await runPeer("probe", [], timeout);
-    return code === 0 && / with usocket /.test(stdout);
+    result = await runPeer("probe", [], timeout);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (error instanceof Deno.errors.NotFound) {
+      return "sbcl not found (apt-get install sbcl cl-usocket)";
+    }
     throw error;
   }
+  if (result.code === 0 && / with usocket /.test(result.stdout)) {
+    return undefined;
+  }
+  const said = `${result.stderr}\n${result.stdout}`.split("\n")
+    .map((line) => line.trim()).filter((line) => line !== "").slice(-6);
+  return `sbcl could not run the peer with usocket (exit ${result.code}): ${
+    said.length === 0 ? "it printed nothing" : said.join(" | ")
+  }`;
 }

@@ -1,19 +1,26 @@
 import assert from "node:assert/strict";
 import {
+  connect,
   ConnectionClosedError,
   EndOfStreamError,
   LimitExceededError,
+  listen,
+  Socket,
   TimeoutError,
 } from "../mod.ts";
 import {
+  bounded,
   delay,
   pattern,
   rawConnect,
   socketPair,
+  test,
+  until,
   writeAllRaw,
 } from "./_helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const T = { timeout: 5000 };
 
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
 async function sendInPieces(
@@ -26,7 +33,7 @@ async function sendInPieces(
   }
 }
 
-Deno.test("readLine() joins a CRLF split across chunks", async () => {
+test("readLine() joins a CRLF split across chunks", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept();
@@ -37,7 +44,7 @@ Deno.test("readLine() joins a CRLF split across chunks", async () => {
   assert.equal(await server.readLine(), "third");
 });
 
-Deno.test("readLine() reads a line that spans many chunks", async () => {
+test("readLine() reads a line that spans many chunks", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept();
@@ -56,7 +63,7 @@ Deno.test("readLine() reads a line that spans many chunks", async () => {
   await sent;
 });
 
-Deno.test("readLine() decodes UTF-8 split inside a character", async () => {
+test("readLine() decodes UTF-8 split inside a character", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept();
@@ -70,7 +77,7 @@ Deno.test("readLine() decodes UTF-8 split inside a character", async () => {
   assert.equal(await line, "héllo wörld €");
 });
 
-Deno.test("readLine() returns a last line without LF, then null at end of stream", async () => {
+test("readLine() returns a last line without LF, then null at end of stream", async () => {
   await using pair = await socketPair();
   await pair.client.write("one\ntwo");
   await pair.client.closeWrite();
@@ -80,11 +87,11 @@ Deno.test("readLine() returns a last line without LF, then null at end of stream
   assert.equal(await pair.server.readLine(), null);
 });
 
-Deno.test("readLine() throws LimitExceededError past maxLength and keeps the bytes", async () => {
+test("readLine() throws LimitExceededError past maxLength and keeps the bytes", async () => {
   await using pair = await socketPair();
   await pair.client.write("0123456789\nok\n");
   await pair.client.flush();
-  while (pair.server.buffered < 14) await pair.server.peek(true);
+  while (pair.server.buffered < 14) await pair.server.peek(true, T);
   await assert.rejects(
     pair.server.readLine({ maxLength: 5 }),
     LimitExceededError,
@@ -93,24 +100,26 @@ Deno.test("readLine() throws LimitExceededError past maxLength and keeps the byt
   assert.equal(await pair.server.readLine(), "ok");
 });
 
-Deno.test("readLine() stops a line with no end at maxLength without buffering the rest", async () => {
+test("readLine() stops a line with no end at maxLength without buffering the rest", async () => {
   await using pair = await socketPair();
   const flood = pair.client.write("y".repeat(200_000));
-  const error = await assert.rejects(
-    pair.server.readLine({ maxLength: 1000 }),
+  await assert.rejects(
+    pair.server.readLine({ maxLength: 1000, timeout: 5000 }),
     (e) => {
       assert.ok(e instanceof LimitExceededError);
       assert.equal(e.limit, 1000);
       return true;
     },
   );
-  assert.equal(error, undefined);
-  assert.ok(pair.server.buffered < 200_000);
+  // It gave up as soon as the buffer held more than a line can: one or two
+  // reads' worth, not the 200,000 bytes on their way.
+  const buffered = pair.server.buffered;
+  assert.ok(buffered > 1000 && buffered <= 4096, `buffered ${buffered}`);
   await pair.client.close({ abort: true });
   await flood.catch(() => {});
 });
 
-Deno.test("readExactly() gathers bytes across chunks", async () => {
+test("readExactly() gathers bytes across chunks", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept();
@@ -127,7 +136,7 @@ Deno.test("readExactly() gathers bytes across chunks", async () => {
   assert.deepEqual(await server.readExactly(0), new Uint8Array(0));
 });
 
-Deno.test("readExactly() throws EndOfStreamError with the partial bytes", async () => {
+test("readExactly() throws EndOfStreamError with the partial bytes", async () => {
   await using pair = await socketPair();
   await pair.client.write("abc");
   await pair.client.closeWrite();
@@ -138,7 +147,7 @@ Deno.test("readExactly() throws EndOfStreamError with the partial bytes", async 
   });
 });
 
-Deno.test("readUntil() finds a multi-byte delimiter split across chunks", async () => {
+test("readUntil() finds a multi-byte delimiter split across chunks", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept();
@@ -150,7 +159,7 @@ Deno.test("readUntil() finds a multi-byte delimiter split across chunks", async 
   assert.equal(await server.readUntil("\n"), null);
 });
 
-Deno.test("read() returns what is buffered, then null at end of stream", async () => {
+test("read() returns what is buffered, then null at end of stream", async () => {
   await using pair = await socketPair();
   await pair.client.write("hello");
   await pair.client.closeWrite();
@@ -161,7 +170,7 @@ Deno.test("read() returns what is buffered, then null at end of stream", async (
   assert.equal(await pair.server.read(into), null);
 });
 
-Deno.test("one socket mixes text and binary reads over one buffer", async () => {
+test("one socket mixes text and binary reads over one buffer", async () => {
   await using pair = await socketPair();
   await pair.client.write("LEN 3\n");
   await pair.client.write(new Uint8Array([0, 255, 7]));
@@ -175,7 +184,7 @@ Deno.test("one socket mixes text and binary reads over one buffer", async () => 
   assert.equal(await pair.server.readLine(), "done");
 });
 
-Deno.test("closeWrite() half-closes: the peer reads to the end and can still reply", async () => {
+test("closeWrite() half-closes: the peer reads to the end and can still reply", async () => {
   await using pair = await socketPair();
   await pair.client.write("1 3 ");
   await pair.client.closeWrite();
@@ -186,7 +195,7 @@ Deno.test("closeWrite() half-closes: the peer reads to the end and can still rep
   await assert.rejects(pair.client.write("more"), ConnectionClosedError);
 });
 
-Deno.test("write() of 32 MiB arrives whole", async () => {
+test("write() of 32 MiB arrives whole", async () => {
   await using pair = await socketPair();
   const size = 32 * 1024 * 1024;
   const data = pattern(size, 17);
@@ -196,23 +205,27 @@ Deno.test("write() of 32 MiB arrives whole", async () => {
   const got = await received;
   assert.equal(got.length, size);
   assert.ok(got.every((byte, i) => byte === data[i]), "every byte matches");
-});
+}, { deadline: 15_000 });
 
-Deno.test("write() keeps order across many small writes and automatic flushes", async () => {
-  await using pair = await socketPair();
-  const lines = 20_000;
-  const sent = (async () => {
-    for (let i = 0; i < lines; i++) await pair.client.write(`line ${i}\n`);
-    await pair.client.closeWrite();
-  })();
-  for (let i = 0; i < lines; i++) {
-    assert.equal(await pair.server.readLine(), `line ${i}`);
-  }
-  assert.equal(await pair.server.readLine(), null);
-  await sent;
-});
+test(
+  "write() keeps order across many small writes and automatic flushes",
+  async () => {
+    await using pair = await socketPair();
+    const lines = 20_000;
+    const sent = (async () => {
+      for (let i = 0; i < lines; i++) await pair.client.write(`line ${i}\n`);
+      await pair.client.closeWrite();
+    })();
+    for (let i = 0; i < lines; i++) {
+      assert.equal(await pair.server.readLine(), `line ${i}`);
+    }
+    assert.equal(await pair.server.readLine(), null);
+    await sent;
+  },
+  { deadline: 15_000 },
+);
 
-Deno.test("readLine() timeout loses nothing: data after the timeout is read next", async () => {
+test("readLine() timeout loses nothing: data after the timeout is read next", async () => {
   await using pair = await socketPair();
   await assert.rejects(pair.server.readLine({ timeout: 20 }), TimeoutError);
   await pair.client.write("late line\n");
@@ -220,12 +233,16 @@ Deno.test("readLine() timeout loses nothing: data after the timeout is read next
   assert.equal(await pair.server.readLine({ timeout: 2000 }), "late line");
 });
 
-Deno.test("readExactly() timeout keeps the partial bytes for the next read", async () => {
+test("readExactly() timeout keeps the partial bytes for the next read", async () => {
   await using pair = await socketPair();
   await pair.client.write("abc");
   await pair.client.flush();
-  while (pair.server.buffered < 3) await pair.server.peek(true);
-  await assert.rejects(pair.server.readLine({ timeout: 20 }), TimeoutError);
+  while (pair.server.buffered < 3) await pair.server.peek(true, T);
+  await assert.rejects(
+    pair.server.readExactly(6, { timeout: 20 }),
+    TimeoutError,
+  );
+  assert.equal(pair.server.buffered, 3);
   await pair.client.write("def");
   await pair.client.flush();
   assert.deepEqual(
@@ -236,7 +253,7 @@ Deno.test("readExactly() timeout keeps the partial bytes for the next read", asy
   );
 });
 
-Deno.test("read() with an aborted signal rejects with its reason and loses nothing", async () => {
+test("read() with an aborted signal rejects with its reason and loses nothing", async () => {
   await using pair = await socketPair();
   const controller = new AbortController();
   const pending = pair.server.read(new Uint8Array(10), {
@@ -256,7 +273,7 @@ Deno.test("read() with an aborted signal rejects with its reason and loses nothi
   );
 });
 
-Deno.test("close() during a pending read rejects it with ConnectionClosedError", async () => {
+test("close() during a pending read rejects it with ConnectionClosedError", async () => {
   await using pair = await socketPair();
   const pending = pair.server.readLine();
   await delay(5);
@@ -266,14 +283,14 @@ Deno.test("close() during a pending read rejects it with ConnectionClosedError",
   await pair.server.close();
 });
 
-Deno.test("close() flushes buffered output before closing", async () => {
+test("close() flushes buffered output before closing", async () => {
   await using pair = await socketPair();
   await pair.server.write("bye ");
   await pair.server.close();
   assert.equal(new TextDecoder().decode(await pair.client.readAll()), "bye ");
 });
 
-Deno.test("await using flushes and closes a socket", async () => {
+test("await using flushes and closes a socket", async () => {
   await using pair = await socketPair();
   {
     await using server = pair.server;
@@ -284,7 +301,7 @@ Deno.test("await using flushes and closes a socket", async () => {
   assert.equal(await pair.client.readLine(), null);
 });
 
-Deno.test("write() to a peer that has gone fails with a SocketError, not a crash", async () => {
+test("write() to a peer that has gone fails with a SocketError, not a crash", async () => {
   await using pair = await socketPair();
   await pair.server.close();
   const chunk = new Uint8Array(64 * 1024);
@@ -297,7 +314,7 @@ Deno.test("write() to a peer that has gone fails with a SocketError, not a crash
   }, (e) => e instanceof Error && e.name === "ConnectionResetError");
 });
 
-Deno.test("a socket's buffer stops at maxBufferSize", async () => {
+test("a socket's buffer stops at maxBufferSize", async () => {
   await using pair = await socketPair({ maxBufferSize: 8192 });
   await pair.client.write("z".repeat(20_000));
   await pair.client.flush();
@@ -308,7 +325,7 @@ Deno.test("a socket's buffer stops at maxBufferSize", async () => {
   assert.equal((await pair.server.readExactly(20_000)).length, 20_000);
 });
 
-Deno.test("toString() describes the socket like Allegro CL", async () => {
+test("toString() describes the socket like Allegro CL", async () => {
   await using pair = await socketPair();
   const port = pair.listener.port;
   assert.match(
@@ -329,7 +346,7 @@ Deno.test("toString() describes the socket like Allegro CL", async () => {
   assert.equal(Deno.inspect(pair.listener), String(pair.listener));
 });
 
-Deno.test("write() whose promise nobody awaits does not crash when the peer is gone", async () => {
+test("write() whose promise nobody awaits does not crash when the peer is gone", async () => {
   await using pair = await socketPair();
   await pair.server.close({ abort: true });
   const chunk = new Uint8Array(256 * 1024);
@@ -346,7 +363,7 @@ Deno.test("write() whose promise nobody awaits does not crash when the peer is g
   await delay(5);
 });
 
-Deno.test("readExactly() and readAll() with a timeout lose nothing when it fires", async () => {
+test("readExactly() and readAll() with a timeout lose nothing when it fires", async () => {
   await using pair = await socketPair();
   await pair.client.write("abc");
   await pair.client.flush();
@@ -369,7 +386,7 @@ Deno.test("readExactly() and readAll() with a timeout lose nothing when it fires
   assert.equal(text(await pair.server.readAll({ timeout: 2000 })), "ghijkl");
 });
 
-Deno.test("readExactly() with a timeout refuses more than maxBufferSize up front", async () => {
+test("readExactly() with a timeout refuses more than maxBufferSize up front", async () => {
   await using pair = await socketPair({ maxBufferSize: 4096 });
   await assert.rejects(
     pair.server.readExactly(10_000, { timeout: 50 }),
@@ -377,7 +394,7 @@ Deno.test("readExactly() with a timeout refuses more than maxBufferSize up front
   );
 });
 
-Deno.test("write() during closeWrite() or close() is refused, not silently dropped", async () => {
+test("write() during closeWrite() or close() is refused, not silently dropped", async () => {
   await using pair = await socketPair();
   await pair.client.write("first");
   const half = pair.client.closeWrite();
@@ -389,4 +406,430 @@ Deno.test("write() during closeWrite() or close() is refused, not silently dropp
   await assert.rejects(pair.server.write("too late"), ConnectionClosedError);
   await closing;
   assert.equal(text(await pair.client.readAll({ timeout: 2000 })), "reply");
+});
+
+// --- limits, and what the documented defaults let through ----------------
+
+test("readLine() takes a line of 65,536 bytes by default and refuses one byte more, keeping it", async () => {
+  await using pair = await socketPair();
+  const line = "a".repeat(65_536);
+  await pair.client.write(`${line}\n${line}b\n`);
+  await pair.client.flush();
+  assert.equal(await pair.server.readLine(T), line);
+  await assert.rejects(pair.server.readLine(T), (e) => {
+    assert.ok(e instanceof LimitExceededError);
+    assert.equal(e.limit, 65_536);
+    return true;
+  });
+  assert.equal(
+    await pair.server.readLine({ maxLength: 65_537, ...T }),
+    `${line}b`,
+  );
+});
+
+test("readUntil() refuses a record longer than maxLength and keeps its bytes", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("0123456789|rest|");
+  await pair.client.flush();
+  while (pair.server.buffered < 16) await pair.server.peek(true, T);
+  await assert.rejects(
+    pair.server.readUntil("|", { maxLength: 9, ...T }),
+    (e) => {
+      assert.ok(e instanceof LimitExceededError);
+      assert.equal(e.limit, 9);
+      return true;
+    },
+  );
+  assert.equal(pair.server.buffered, 16);
+  assert.equal(
+    text((await pair.server.readUntil("|", { maxLength: 10, ...T }))!),
+    "0123456789",
+  );
+  assert.equal(text((await pair.server.readUntil("|", T))!), "rest");
+});
+
+test("readUntil() gives up on a record with no delimiter past 65,536 bytes by default", async () => {
+  await using pair = await socketPair();
+  const flood = pair.client.write("y".repeat(300_000));
+  await assert.rejects(pair.server.readUntil("||", T), (e) => {
+    assert.ok(e instanceof LimitExceededError);
+    assert.equal(e.limit, 65_536);
+    return true;
+  });
+  const buffered = pair.server.buffered;
+  assert.ok(buffered > 65_536 && buffered <= 131_072, `buffered ${buffered}`);
+  await pair.client.close({ abort: true });
+  await flood.catch(() => {});
+});
+
+test("readUntil() that meets the end of the stream inside a record gives its bytes in EndOfStreamError.partial", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abc||de|");
+  await pair.client.closeWrite();
+  assert.equal(text((await pair.server.readUntil("||", T))!), "abc");
+  await assert.rejects(pair.server.readUntil("||", T), (e) => {
+    assert.ok(e instanceof EndOfStreamError);
+    assert.equal(text(e.partial), "de|");
+    return true;
+  });
+  assert.equal(pair.server.buffered, 0);
+  assert.equal(await pair.server.readUntil("||", T), null);
+});
+
+for (const deadline of [false, true]) {
+  const how = deadline ? "with a timeout" : "without a timeout";
+  test(`readAll() ${how} takes a stream of exactly maxLength bytes and refuses a longer one`, async () => {
+    const options = (maxLength: number) =>
+      deadline ? { maxLength, ...T } : { maxLength };
+    {
+      await using pair = await socketPair();
+      await pair.client.write("0123456789");
+      await pair.client.closeWrite();
+      assert.equal(
+        text(await pair.server.readAll(options(10))),
+        "0123456789",
+      );
+    }
+    await using pair = await socketPair();
+    await pair.client.write("0123456789");
+    await pair.client.closeWrite();
+    await assert.rejects(pair.server.readAll(options(9)), (e) => {
+      assert.ok(e instanceof LimitExceededError);
+      assert.equal(e.limit, 9);
+      assert.match(e.message, /longer than 9 bytes/);
+      return true;
+    });
+  });
+}
+
+test("readAll() without a timeout refuses a stream that passes maxLength in a later chunk", async () => {
+  await using pair = await socketPair();
+  using raw = await rawConnect(pair.listener.port);
+  await using server = await pair.listener.accept(T);
+  const reading = server.readAll({ maxLength: 6 });
+  // Two reads, most likely: the limit is on their sum.
+  await writeAllRaw(raw, "abcd");
+  await delay(30);
+  await writeAllRaw(raw, "efg");
+  await raw.closeWrite();
+  await assert.rejects(reading, LimitExceededError);
+});
+
+test("readWith() has one deadline for the whole read: a peer trickling bytes cannot keep it waiting", async () => {
+  await using pair = await socketPair();
+  let trickling = true;
+  const trickle = (async () => {
+    while (trickling) {
+      await pair.client.write("x");
+      await pair.client.flush();
+      await delay(10);
+    }
+  })();
+  try {
+    const reading = pair.server.readWith(() => undefined, { timeout: 150 });
+    await assert.rejects(bounded(reading, 3000, "readWith()"), TimeoutError);
+    assert.ok(pair.server.buffered > 0, "bytes arrived while it waited");
+  } finally {
+    trickling = false;
+    await trickle;
+  }
+});
+
+test("hasInput tells whether a read would wait: bytes buffered, the end of the stream, a closed socket", async () => {
+  await using pair = await socketPair();
+  assert.equal(pair.server.hasInput, false);
+  await pair.client.write("x");
+  await pair.client.flush();
+  assert.equal(await pair.server.waitForInput(T), true);
+  assert.equal(pair.server.hasInput, true);
+  assert.equal(text(await pair.server.readExactly(1, T)), "x");
+  assert.equal(pair.server.hasInput, false);
+  await pair.client.closeWrite();
+  assert.equal(await pair.server.waitForInput(T), true);
+  assert.equal(pair.server.hasInput, true);
+  assert.equal(pair.server.buffered, 0);
+  assert.equal(pair.client.hasInput, false);
+  await pair.client.close();
+  assert.equal(pair.client.hasInput, true);
+});
+
+test("idleTime counts only while a read waits, from when it began", async () => {
+  await using pair = await socketPair();
+  assert.equal(pair.server.idleTime, 0);
+  const began = performance.now();
+  const line = pair.server.readLine(T);
+  await until(() => pair.server.idleTime >= 20);
+  assert.ok(pair.server.idleTime <= performance.now() - began + 1);
+  await pair.client.write("x\n");
+  await pair.client.flush();
+  assert.equal(await line, "x");
+  assert.equal(pair.server.idleTime, 0);
+});
+
+test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abcdef");
+  await pair.client.flush();
+  while (pair.server.buffered < 6) await pair.server.peek(true, T);
+  const { bytes, eof } = await pair.server.peek(false, T);
+  assert.equal(text(bytes), "abcdef");
+  assert.equal(eof, false);
+  pair.server.consume(2);
+  assert.equal(pair.server.buffered, 4);
+  for (const n of [5, -1, 0.5, Number.NaN]) {
+    assert.throws(() => pair.server.consume(n), {
+      name: "RangeError",
+      message:
+        `Cannot consume ${n} bytes: it must be a whole number, and only 4 are buffered`,
+    });
+  }
+  assert.equal(pair.server.buffered, 4);
+  pair.server.consume(4);
+  assert.equal(pair.server.buffered, 0);
+  await assert.rejects(pair.server.readLine({ timeout: 20 }), TimeoutError);
+});
+
+test("short text is encoded and decoded as UTF-8 at the ASCII boundary: U+007F, U+0080 and a stray 0x80 byte", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("\u007f\u0080\n");
+  await pair.client.write(new Uint8Array([0x61, 0x80, 0x0a, 0x7f, 0x0a]));
+  await pair.client.flush();
+  assert.deepEqual(
+    await pair.server.readExactly(4, T),
+    new Uint8Array([0x7f, 0xc2, 0x80, 0x0a]),
+  );
+  assert.equal(await pair.server.readLine(T), "a\ufffd");
+  assert.equal(await pair.server.readLine(T), "\u007f");
+});
+
+test("write() sends by itself once 64 KiB are waiting, and not before", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("a".repeat(65_535));
+  assert.equal(
+    await pair.server.waitForInput({ timeout: 50 }),
+    false,
+    "nothing is sent below 64 KiB without flush()",
+  );
+  await pair.client.write("b");
+  const got = await pair.server.readExactly(65_536, T);
+  assert.equal(got[65_534], 0x61);
+  assert.equal(got[65_535], 0x62);
+});
+
+// --- edges of each read ----------------------------------------------------
+
+test("readLine() edges: empty lines, a lone CR inside a line, CRLF at exactly maxLength", async () => {
+  await using pair = await socketPair();
+  using raw = await rawConnect(pair.listener.port);
+  await using server = await pair.listener.accept(T);
+  await writeAllRaw(raw, "\n\r\na\rb\n");
+  assert.equal(await server.readLine(T), "");
+  assert.equal(await server.readLine(T), "");
+  assert.equal(await server.readLine(T), "a\rb");
+  // The CR may arrive before its LF: five bytes and a CR are not yet too
+  // long for maxLength 5.
+  const line = server.readLine({ maxLength: 5, ...T });
+  await sendInPieces(raw, ["abcde\r", "\n"]);
+  assert.equal(await line, "abcde");
+  await writeAllRaw(raw, "abcdef\n");
+  await assert.rejects(server.readLine({ maxLength: 5, ...T }), (e) => {
+    assert.ok(e instanceof LimitExceededError);
+    assert.equal(e.limit, 5);
+    return true;
+  });
+  assert.equal(await server.readLine({ maxLength: 6, ...T }), "abcdef");
+});
+
+test("readLine() applies maxLength to a last line without a line end", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abcdef");
+  await pair.client.closeWrite();
+  assert.equal(await pair.server.waitForInput(T), true);
+  while (!(await pair.server.peek(true, T)).eof) {
+    // Until the end of the stream is seen.
+  }
+  await assert.rejects(
+    pair.server.readLine({ maxLength: 5, ...T }),
+    LimitExceededError,
+  );
+  assert.equal(await pair.server.readLine({ maxLength: 6, ...T }), "abcdef");
+  assert.equal(await pair.server.readLine(T), null);
+});
+
+test("readExactly() with a timeout: EndOfStreamError keeps the partial bytes; a bad count is a RangeError", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abc");
+  await pair.client.closeWrite();
+  await assert.rejects(pair.server.readExactly(5, T), (e) => {
+    assert.ok(e instanceof EndOfStreamError);
+    assert.equal(text(e.partial), "abc");
+    assert.equal(
+      e.message,
+      `Cannot read 5 bytes from 127.0.0.1:${pair.client.localAddr.port}: the stream ended after 3 bytes`,
+    );
+    return true;
+  });
+  for (const n of [-1, 1.5, Number.NaN]) {
+    await assert.rejects(pair.server.readExactly(n), {
+      name: "RangeError",
+      message: `Cannot read ${n} bytes: the count must be a whole number >= 0`,
+    });
+  }
+});
+
+test("readUntil() finds a delimiter whose first byte repeats, and refuses an empty one", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("xaaab|aab");
+  await pair.client.write(new Uint8Array([0, 1, 0, 0, 1]));
+  await pair.client.flush();
+  assert.equal(text((await pair.server.readUntil("aab", T))!), "xa");
+  assert.equal(text((await pair.server.readUntil("|", T))!), "");
+  assert.equal(text((await pair.server.readUntil("aab", T))!), "");
+  assert.deepEqual(
+    await pair.server.readUntil(new Uint8Array([0, 1]), T),
+    new Uint8Array(0),
+  );
+  assert.deepEqual(
+    await pair.server.readUntil(new Uint8Array([0, 1]), T),
+    new Uint8Array([0]),
+  );
+  await assert.rejects(pair.server.readUntil("", T), {
+    name: "RangeError",
+    message: "Cannot read until an empty delimiter",
+  });
+});
+
+test("peek() looks without consuming: at once when bytes are buffered, waiting for more when asked", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("ab");
+  await pair.client.flush();
+  assert.equal(text((await pair.server.peek(false, T)).bytes), "ab");
+  assert.equal(text((await pair.server.peek(false, T)).bytes), "ab");
+  await assert.rejects(pair.server.peek(true, { timeout: 30 }), TimeoutError);
+  await pair.client.write("c");
+  await pair.client.closeWrite();
+  let seen = await pair.server.peek(true, T);
+  while (!seen.eof) seen = await pair.server.peek(true, T);
+  assert.equal(text(seen.bytes), "abc");
+  assert.equal(text(await pair.server.readAll(T)), "abc");
+  const end = await pair.server.peek(true, T);
+  assert.deepEqual([end.bytes.length, end.eof], [0, true]);
+});
+
+test("waitForInput() checks its timeout even when input is ready", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("x");
+  await pair.client.flush();
+  assert.equal(await pair.server.waitForInput(T), true);
+  await assert.rejects(pair.server.waitForInput({ timeout: -1 }), RangeError);
+  await assert.rejects(
+    pair.server.waitForInput({ timeout: Number.NaN }),
+    RangeError,
+  );
+  assert.equal(await pair.server.waitForInput({ timeout: 0 }), true);
+});
+
+test("write() after closeWrite() or close() says which", async () => {
+  await using pair = await socketPair();
+  const peer = `127.0.0.1:${pair.listener.port}`;
+  await pair.client.closeWrite();
+  await pair.client.closeWrite();
+  await assert.rejects(pair.client.write("x"), {
+    name: "ConnectionClosedError",
+    message: `Cannot write to ${peer}: the socket is closed for writing`,
+  });
+  await pair.client.close();
+  await assert.rejects(pair.client.write("x"), {
+    name: "ConnectionClosedError",
+    message: `Cannot write to ${peer}: the socket is closed`,
+  });
+  await assert.rejects(pair.client.readLine(T), {
+    name: "ConnectionClosedError",
+    message: `Cannot read from ${peer}: the socket is closed`,
+  });
+});
+
+test("close() called twice while it flushes returns one promise; a bad timeout is a RangeError", async () => {
+  await using pair = await socketPair();
+  await pair.server.write("x".repeat(10));
+  await assert.rejects(pair.server.close({ timeout: -1 }), RangeError);
+  assert.equal(pair.server.closed, true);
+  const first = pair.server.close();
+  assert.equal(pair.server.close(), first);
+  await first;
+  assert.equal(text(await pair.client.readAll(T)), "x".repeat(10));
+});
+
+test("connect() checks closeTimeout; new Socket() with a bad option closes the connection it was given", async () => {
+  {
+    using listener = listen({ port: 0 });
+    await assert.rejects(
+      connect({ port: listener.port, closeTimeout: -1 }),
+      {
+        name: "RangeError",
+        message:
+          "Cannot use closeTimeout -1: it must be a number >= 0 (or Infinity)",
+      },
+    );
+  }
+  using listener = listen({ port: 0 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+  await using server = await listener.accept(T);
+  assert.equal(server.remoteAddr.port, conn.localAddr.port);
+  assert.throws(
+    () => new Socket(conn, { closeTimeout: Number.NaN }),
+    RangeError,
+  );
+  assert.equal(await server.readLine(T), null, "the connection was closed");
+  await using client = await connect({
+    port: listener.port,
+    closeTimeout: Infinity,
+    ...T,
+  });
+  await using other = await listener.accept(T);
+  await client.write("ok\n");
+  await client.close();
+  assert.equal(await other.readLine(T), "ok");
+});
+
+test("buffers a closed socket gives back are never shared: a socket aborted mid-flush, then new sockets", async () => {
+  {
+    await using stalled = await socketPair();
+    // The client never reads: the big write fills the kernel's buffers and
+    // stays unfinished, and the short text waits behind it.
+    stalled.server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+    stalled.server.write("short text").catch(() => {});
+    const flushing = stalled.server.flush().catch(() => {});
+    await delay(20);
+    await stalled.server.close({ abort: true });
+    await flushing;
+  }
+  const pairs = [await socketPair(), await socketPair(), await socketPair()];
+  try {
+    // Two rounds: a socket keeps its buffers after a flush or a read, and
+    // no other socket may be given one meanwhile. Each socket writes while
+    // input waits unread in its read buffer.
+    for (const round of [1, 2]) {
+      const lines = ["a", "b", "c"].map((c) => c.repeat(100 * round));
+      for (const [i, pair] of pairs.entries()) {
+        await pair.client.write(`${lines[i]}\n`);
+        await pair.client.flush();
+      }
+      for (const pair of pairs) await pair.server.waitForInput(T);
+      for (const [i, pair] of pairs.entries()) {
+        await pair.server.write(`${lines[i]}!\n`);
+        await pair.server.flush();
+      }
+      for (const pair of pairs) await pair.client.waitForInput(T);
+      for (const [i, pair] of pairs.entries()) {
+        assert.equal(await pair.server.readLine(T), lines[i]);
+        assert.equal(await pair.client.readLine(T), `${lines[i]}!`);
+      }
+    }
+  } finally {
+    for (const pair of pairs) await pair[Symbol.asyncDispose]();
+  }
 });

@@ -11,11 +11,12 @@ import {
   TimeoutError,
   waitForInput,
 } from "../mod.ts";
-import { delay, socketPair } from "./_helpers.ts";
+import { bounded, canRun, delay, socketPair, test, until } from "./_helpers.ts";
 
-Deno.test("listen() on port 0 reports the port the OS chose", () => {
+test("listen() on port 0 reports the port the OS chose", () => {
   using listener = listen({ port: 0 });
   assert.ok(listener.port > 1024);
+  assert.equal(listener.hostname, "127.0.0.1");
   assert.deepEqual({ ...listener.addr }, {
     transport: "tcp",
     hostname: "127.0.0.1",
@@ -23,7 +24,7 @@ Deno.test("listen() on port 0 reports the port the OS chose", () => {
   });
 });
 
-Deno.test("listen() throws AddressInUseError when the port is taken", () => {
+test("listen() throws AddressInUseError when the port is taken", () => {
   using first = listen({ port: 0 });
   assert.throws(() => listen({ port: first.port }), (e) => {
     assert.ok(e instanceof AddressInUseError);
@@ -37,7 +38,7 @@ Deno.test("listen() throws AddressInUseError when the port is taken", () => {
   });
 });
 
-Deno.test("connect() throws ConnectionRefusedError when nothing listens", async () => {
+test("connect() throws ConnectionRefusedError when nothing listens", async () => {
   const listener = listen({ port: 0 });
   const port = listener.port;
   listener.close();
@@ -51,7 +52,7 @@ Deno.test("connect() throws ConnectionRefusedError when nothing listens", async 
   });
 });
 
-Deno.test("using closes a listener: connecting afterwards is refused", async () => {
+test("using closes a listener: connecting afterwards is refused", async () => {
   let port: number;
   {
     using listener = listen({ port: 0 });
@@ -60,7 +61,7 @@ Deno.test("using closes a listener: connecting afterwards is refused", async () 
   await assert.rejects(connect({ port }), ConnectionRefusedError);
 });
 
-Deno.test("connect() times out against a full backlog", async () => {
+test("connect() times out against a full backlog", async () => {
   using listener = listen({ port: 0, backlog: 1 });
   const held: Socket[] = [];
   try {
@@ -77,12 +78,17 @@ Deno.test("connect() times out against a full backlog", async () => {
       timedOut.message,
       /^Cannot connect to 127\.0\.0\.1:\d+: timed out after 150 ms$/,
     );
+    assert.deepEqual(timedOut.address, {
+      hostname: "127.0.0.1",
+      port: listener.port,
+    });
+    assert.equal(timedOut.timeout, 150);
   } finally {
     for (const socket of held) await socket.close({ abort: true });
   }
 });
 
-Deno.test("connect() with an aborted signal rejects with the signal's reason", async () => {
+test("connect() with an aborted signal rejects with the signal's reason", async () => {
   using listener = listen({ port: 0 });
   const controller = new AbortController();
   controller.abort(new Error("never mind"));
@@ -92,9 +98,13 @@ Deno.test("connect() with an aborted signal rejects with the signal's reason", a
   );
 });
 
-Deno.test("accept() timeout loses no connection", async () => {
+test("accept() timeout loses no connection", async () => {
   using listener = listen({ port: 0 });
-  await assert.rejects(listener.accept({ timeout: 20 }), TimeoutError);
+  await assert.rejects(listener.accept({ timeout: 20 }), {
+    name: "TimeoutError",
+    message:
+      `Cannot accept on 127.0.0.1:${listener.port}: timed out after 20 ms`,
+  });
   await using client = await connect({ port: listener.port });
   await using server = await listener.accept({ timeout: 2000 });
   await client.write("hi\n");
@@ -102,7 +112,7 @@ Deno.test("accept() timeout loses no connection", async () => {
   assert.equal(await server.readLine(), "hi");
 });
 
-Deno.test("accept() serves concurrent callers one connection each", async () => {
+test("accept() serves concurrent callers one connection each", async () => {
   using listener = listen({ port: 0 });
   const accepts = [listener.accept(), listener.accept(), listener.accept()];
   const clients = await Promise.all(
@@ -117,7 +127,7 @@ Deno.test("accept() serves concurrent callers one connection each", async () => 
   for (const s of [...servers, ...clients]) await s.close();
 });
 
-Deno.test("for await over a listener ends cleanly when it is closed", async () => {
+test("for await over a listener ends cleanly when it is closed", async () => {
   const listener = listen({ port: 0 });
   const seen: string[] = [];
   const loop = (async () => {
@@ -134,11 +144,11 @@ Deno.test("for await over a listener ends cleanly when it is closed", async () =
     await client.readAll();
   }
   listener.close();
-  assert.equal(await loop, "ended");
+  assert.equal(await bounded(loop, 2000, "the loop"), "ended");
   assert.deepEqual(seen, ["a", "b"]);
 });
 
-Deno.test("accept() on a closed listener throws ConnectionClosedError", async () => {
+test("accept() on a closed listener throws ConnectionClosedError", async () => {
   const listener = listen({ port: 0 });
   const pending = listener.accept();
   listener.close();
@@ -151,9 +161,10 @@ Deno.test("accept() on a closed listener throws ConnectionClosedError", async ()
   );
 });
 
-Deno.test("a client that resets before accept() does not stop the listener", async () => {
+test("clients that close before accept() are handed over as ended streams, and accepting goes on", async () => {
   using listener = listen({ port: 0 });
-  // Connect and close at once, several times, before anything is accepted.
+  // Connect and close at once (a FIN, not a reset), before anything is
+  // accepted: each is accepted in turn and reads as an empty stream.
   for (let i = 0; i < 5; i++) {
     const conn = await Deno.connect({
       hostname: "127.0.0.1",
@@ -161,19 +172,83 @@ Deno.test("a client that resets before accept() does not stop the listener", asy
     });
     conn.close();
   }
-  await using good = await connect({ port: listener.port });
+  await using good = await connect({ port: listener.port, timeout: 5000 });
   await good.write("still here\n");
   await good.flush();
-  let line: string | null = null;
-  for (let i = 0; i < 6 && line === null; i++) {
-    const server = await listener.accept({ timeout: 2000 });
-    line = await server.readLine().catch(() => null);
-    await server.close();
+  const lines: (string | null)[] = [];
+  for (let i = 0; i < 6; i++) {
+    await using server = await listener.accept({ timeout: 2000 });
+    lines.push(await server.readLine({ timeout: 2000 }));
   }
-  assert.equal(line, "still here");
+  assert.deepEqual(lines, [null, null, null, null, null, "still here"]);
 });
 
-Deno.test("waitForInput() returns the ready sockets, or none on timeout", async () => {
+const havePython = await canRun("python3");
+
+test(
+  "a client that resets before accept() is skipped without a report: accept() returns the next client",
+  async () => {
+    const reports: unknown[] = [];
+    using listener = listen({
+      port: 0,
+      onError: (error) => reports.push(error),
+    });
+    // SO_LINGER 0 makes close() send a reset instead of a FIN.
+    const script = `
+import socket, struct
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", ${listener.port}), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+print("ok")`;
+    const out = await new Deno.Command("python3", {
+      args: ["-c", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      "ok",
+      new TextDecoder().decode(out.stderr),
+    );
+    await using good = await connect({ port: listener.port, timeout: 5000 });
+    await good.write("still here\n");
+    await good.flush();
+    await using server = await listener.accept({ timeout: 2000 });
+    assert.equal(await server.readLine({ timeout: 2000 }), "still here");
+    assert.deepEqual(reports, [], "a client that is gone is not reported");
+  },
+  { deadline: 15_000, ignore: !havePython },
+);
+
+test("connect() aborted while the connection is under way rejects with the signal's reason", async () => {
+  using listener = listen({ port: 0, backlog: 1 });
+  const held: Socket[] = [];
+  try {
+    // Fill the backlog until a connection attempt hangs.
+    let full = false;
+    for (let i = 0; i < 8 && !full; i++) {
+      try {
+        held.push(await connect({ port: listener.port, timeout: 150 }));
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError, `got ${error}`);
+        full = true;
+      }
+    }
+    assert.ok(full, "the backlog never filled");
+    const controller = new AbortController();
+    const pending = connect({ port: listener.port, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("changed my mind")), 50);
+    await assert.rejects(
+      bounded(pending, 3000, "connect()"),
+      /^Error: changed my mind$/,
+    );
+  } finally {
+    for (const socket of held) await socket.close({ abort: true });
+  }
+});
+
+test("waitForInput() returns the ready sockets, or none on timeout", async () => {
   await using a = await socketPair();
   await using b = await socketPair();
   assert.deepEqual(
@@ -196,7 +271,7 @@ Deno.test("waitForInput() returns the ready sockets, or none on timeout", async 
   assert.equal(await a.server.readLine(), null);
 });
 
-Deno.test("waitForInput() on a listener tells when a connection is waiting", async () => {
+test("waitForInput() on a listener tells when a connection is waiting", async () => {
   using listener = listen({ port: 0 });
   assert.deepEqual(await waitForInput(listener, { timeout: 20 }), []);
   await using client = await connect({ port: listener.port });
@@ -204,11 +279,11 @@ Deno.test("waitForInput() on a listener tells when a connection is waiting", asy
     listener,
   ]);
   await using server = await listener.accept({ timeout: 10 });
-  assert.equal(server.remoteAddr.transport, "tcp");
-  assert.ok(client);
+  assert.equal(server.remoteAddr.port, client.localAddr.port);
+  assert.deepEqual(await waitForInput(listener, { timeout: 20 }), []);
 });
 
-Deno.test("every SocketError keeps the Deno error as its cause", async () => {
+test("every SocketError keeps the Deno error as its cause", async () => {
   const listener = listen({ port: 0 });
   const port = listener.port;
   listener.close();
@@ -217,14 +292,13 @@ Deno.test("every SocketError keeps the Deno error as its cause", async () => {
   assert.ok(error.cause instanceof Deno.errors.ConnectionRefused);
 });
 
-Deno.test("timeouts are checked: a negative one is a RangeError", async () => {
+test("timeouts are checked: a negative one is a RangeError", async () => {
   await using pair = await socketPair();
   await assert.rejects(pair.server.readLine({ timeout: -1 }), RangeError);
   await assert.rejects(
     connect({ port: pair.listener.port, timeout: Number.NaN }),
     RangeError,
   );
-  await delay(0);
 });
 
 /** Runs the connect/listen fixture in a process with exactly `grant`. */
@@ -244,33 +318,52 @@ async function inProcess(grant: string[], ...args: string[]): Promise<string> {
   return new TextDecoder().decode(stdout).trim();
 }
 
-Deno.test("connect() throws HostNotFoundError for a name that does not resolve", async () => {
-  assert.match(
-    await inProcess(
-      ["--allow-net=no-such-host.invalid"],
-      "connect",
-      "no-such-host.invalid",
-      "80",
-    ),
-    /^HostNotFoundError: Cannot connect to no-such-host\.invalid:80: host not found \(check the spelling of "no-such-host\.invalid"\)$/,
-  );
-});
+test(
+  "connect() throws HostNotFoundError for a name that does not resolve",
+  async () => {
+    assert.match(
+      await inProcess(
+        ["--allow-net=no-such-host.invalid"],
+        "connect",
+        "no-such-host.invalid",
+        "80",
+      ),
+      /^HostNotFoundError: Cannot connect to no-such-host\.invalid:80: host not found \(check the spelling of "no-such-host\.invalid"\)$/,
+    );
+  },
+  { deadline: 15_000 },
+);
 
-Deno.test("listen() and connect() without the grant throw PermissionError naming the flag", async () => {
-  assert.equal(
-    await inProcess([], "listen", "127.0.0.1", "0"),
-    "PermissionError: Cannot listen on 127.0.0.1:0: permission denied, run again with --allow-net=127.0.0.1:0",
-  );
-  assert.equal(
-    await inProcess(
-      ["--allow-net=127.0.0.1:9231"],
-      "connect",
-      "localhost",
-      "9231",
-    ),
-    "PermissionError: Cannot connect to localhost:9231: permission denied, run again with --allow-net=localhost:9231",
-  );
-});
+test(
+  "listen() and connect() without the grant throw PermissionError naming the flag",
+  async () => {
+    assert.equal(
+      await inProcess([], "listen", "127.0.0.1", "0"),
+      "PermissionError: Cannot listen on 127.0.0.1:0: permission denied, run again with --allow-net=127.0.0.1:0",
+    );
+    assert.equal(
+      await inProcess(
+        ["--allow-net=127.0.0.1:9231"],
+        "connect",
+        "localhost",
+        "9231",
+      ),
+      "PermissionError: Cannot connect to localhost:9231: permission denied, run again with --allow-net=localhost:9231",
+    );
+  },
+  { deadline: 15_000 },
+);
+
+test(
+  "listen() on an address this machine does not have throws AddressNotAvailableError",
+  async () => {
+    assert.equal(
+      await inProcess(["--allow-net=192.0.2.1"], "listen", "192.0.2.1", "0"),
+      "AddressNotAvailableError: Cannot listen on 192.0.2.1:0: address not available on this machine",
+    );
+  },
+  { deadline: 15_000 },
+);
 
 /** A port that nothing listens on: one the OS just gave and took back. */
 function freePort(): number {
@@ -278,7 +371,7 @@ function freePort(): number {
   return listener.port;
 }
 
-Deno.test("connect() with a bad maxBufferSize throws RangeError and opens no connection", async () => {
+test("connect() with a bad maxBufferSize throws RangeError and opens no connection", async () => {
   using listener = listen({ port: 0 });
   for (const maxBufferSize of [0, -1, 1.5, Number.NaN]) {
     await assert.rejects(
@@ -296,7 +389,7 @@ Deno.test("connect() with a bad maxBufferSize throws RangeError and opens no con
   assert.equal(await listener.waitForInput({ timeout: 100 }), false);
 });
 
-Deno.test("listen() with a bad option throws before it listens", async () => {
+test("listen() with a bad option throws before it listens", async () => {
   const port = freePort();
   const bad: [Partial<Record<string, unknown>>, RegExp][] = [
     [{ maxBufferSize: 0 }, /^RangeError: Cannot use maxBufferSize 0: it must/],
@@ -310,7 +403,7 @@ Deno.test("listen() with a bad option throws before it listens", async () => {
   await assert.rejects(connect({ port }), ConnectionRefusedError);
 });
 
-Deno.test("new Listener() with a bad option closes the listener it was given", async () => {
+test("new Listener() with a bad option closes the listener it was given", async () => {
   const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   assert.throws(
     () => new Listener(deno, { maxBufferSize: 0 }),
@@ -322,7 +415,7 @@ Deno.test("new Listener() with a bad option closes the listener it was given", a
   );
 });
 
-Deno.test("connect() and listen() refuse bad ports and hosts with their own messages", async () => {
+test("connect() and listen() refuse bad ports and hosts with their own messages", async () => {
   const range = (port: string, low: number) =>
     `Cannot use port ${port}: it must be a whole number from ${low} to 65535`;
   for (const port of [0, -1, 65536, 80.5, Number.NaN]) {
@@ -356,22 +449,154 @@ Deno.test("connect() and listen() refuse bad ports and hosts with their own mess
   }
 });
 
-Deno.test("listen() and connect() take a bracketed IPv6 host such as [::1]", async () => {
-  const { stdout } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-config",
-      "--no-prompt",
-      "--allow-net=[::1]",
-      new URL("./fixtures/bracketed_host.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  const line = new TextDecoder().decode(stdout).trim();
-  if (line.startsWith("AddressNotAvailableError")) {
-    console.log("skipped: this machine has no IPv6 loopback");
-    return;
-  }
-  assert.equal(line, "::1 ::1 ::1");
+test(
+  "listen() and connect() take a bracketed IPv6 host such as [::1]",
+  async () => {
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-config",
+        "--no-prompt",
+        "--allow-net=[::1]",
+        new URL("./fixtures/bracketed_host.ts", import.meta.url).pathname,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const line = new TextDecoder().decode(stdout).trim();
+    if (line.startsWith("AddressNotAvailableError")) {
+      console.log("skipped: this machine has no IPv6 loopback");
+      return;
+    }
+    assert.equal(line, "::1 ::1 ::1");
+  },
+  { deadline: 15_000 },
+);
+
+test(
+  "listen() queues 511 connections by default before any is accepted",
+  async () => {
+    using listener = listen({ port: 0 });
+    const clients: Socket[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        clients.push(await connect({ port: listener.port, timeout: 2000 }));
+      }
+      assert.equal(clients.length, 300);
+    } finally {
+      for (const client of clients) await client.close({ abort: true });
+    }
+  },
+  { deadline: 15_000 },
+);
+
+test("close() drops a connection the listener had taken but not handed out", async () => {
+  const listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port, timeout: 5000 });
+  assert.deepEqual(await waitForInput(listener, { timeout: 2000 }), [listener]);
+  assert.equal(listener.hasInput, true);
+  listener.close();
+  assert.equal(listener.closed, true);
+  assert.equal(listener.hasInput, true, "accept() would not wait");
+  assert.equal(await client.readLine({ timeout: 2000 }), null);
+  await assert.rejects(listener.accept(), ConnectionClosedError);
 });
+
+test("a Listener whose Deno listener is closed underneath ends its accepts with ConnectionClosedError", async () => {
+  const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = new Listener(deno);
+  const pending = listener.accept();
+  deno.close();
+  await assert.rejects(bounded(pending, 2000, "accept()"), (e) => {
+    assert.ok(e instanceof ConnectionClosedError);
+    assert.equal(
+      e.message,
+      `Cannot accept on 127.0.0.1:${deno.addr.port}: the listener is closed`,
+    );
+    assert.ok(e.cause instanceof Deno.errors.BadResource);
+    return true;
+  });
+  assert.equal(listener.closed, true);
+  listener.close();
+});
+
+test("waitForInput() twice keeps the connection it found for accept(), and inspect shows the listener", async () => {
+  using listener = listen({ port: 0 });
+  assert.equal(Deno.inspect(listener), String(listener));
+  await using first = await connect({ port: listener.port, timeout: 5000 });
+  assert.equal(await listener.waitForInput({ timeout: 2000 }), true);
+  assert.equal(await listener.waitForInput({ timeout: 2000 }), true);
+  await using second = await connect({ port: listener.port, timeout: 5000 });
+  await using a = await listener.accept({ timeout: 2000 });
+  await using b = await listener.accept({ timeout: 2000 });
+  assert.equal(a.remoteAddr.port, first.localAddr.port);
+  assert.equal(b.remoteAddr.port, second.localAddr.port);
+});
+
+test("connect() with timeout: Infinity waits as long as it takes", async () => {
+  using listener = listen({ port: 0 });
+  await using client = await connect({
+    port: listener.port,
+    timeout: Infinity,
+  });
+  await using server = await listener.accept({ timeout: 2000 });
+  assert.equal(server.remoteAddr.port, client.localAddr.port);
+});
+
+/** The most files this process may open (`ulimit -n`). */
+const fileLimit = await (async () => {
+  try {
+    const { stdout } = await new Deno.Command("sh", {
+      args: ["-c", "ulimit -n"],
+      stdout: "piped",
+    }).output();
+    return Number(new TextDecoder().decode(stdout).trim());
+  } catch {
+    return Number.NaN;
+  }
+})();
+
+test(
+  "accept() through EMFILE in this process: one report per run of failures, a back-off, and accepting again once descriptors are freed",
+  async () => {
+    const reports: string[] = [];
+    using listener = listen({
+      port: 0,
+      onError: (error, where) => {
+        reports.push(`${where}: ${(error as Error).message}`);
+      },
+    });
+    await using client = await connect({ port: listener.port, timeout: 5000 });
+    await client.write("through\n");
+    await client.flush();
+    const files: Deno.FsFile[] = [];
+    try {
+      // Use up every descriptor; the client waits in the backlog meanwhile.
+      for (;;) {
+        try {
+          files.push(Deno.openSync("/dev/null"));
+        } catch (error) {
+          if (/too many open files/i.test(String(error))) break;
+          throw error;
+        }
+      }
+      const accepting = listener.accept({ timeout: 10_000 });
+      // A failed assertion below must not leave it rejecting unheard.
+      accepting.catch(() => {});
+      await until(() => reports.length > 0);
+      // Retries at 5, 10, 20, 40 ms… report nothing more.
+      await delay(100);
+      assert.equal(reports.length, 1, reports.join("\n"));
+      assert.match(
+        reports[0]!,
+        /^listener on 127\.0\.0\.1:\d+ \(retrying\): Cannot accept on 127\.0\.0\.1:\d+: too many open files in this process/,
+      );
+      for (const file of files.splice(0, 20)) file.close();
+      await using server = await accepting;
+      assert.equal(await server.readLine({ timeout: 2000 }), "through");
+    } finally {
+      for (const file of files) file.close();
+    }
+  },
+  { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
+);

@@ -1,0 +1,184 @@
+// `deno task mutate [--survivors] [TARGET...]`: measures how many mutations
+// of lib/ the tests catch, with StrykerJS (Node 20 or later). Each target
+// mutates one part of lib/ and runs only the test files that cover it, so a
+// run takes minutes, not hours. With no target it runs them all, one after
+// another. Reports go to tools/mutate/reports/TARGET.json; the last lines
+// printed are the per-file scores that README's "Mutation scores" records.
+//
+// --survivors tests again only the lines where the last full run of a
+// target left mutants alive (after new tests were written for them), and
+// updates that report; lib/ must not have changed since.
+import targets from "./targets.json" with { type: "json" };
+
+const here = new URL(".", import.meta.url).pathname;
+const root = new URL("../..", import.meta.url).pathname;
+const stryker = `${here}node_modules/@stryker-mutator/core/bin/stryker.js`;
+
+/** What a target mutates, the tests run against it, and tests to leave out. */
+type Target = { mutate: string[]; tests: string[]; skip?: string };
+const all = targets as Record<string, Target>;
+
+function usage(): never {
+  console.error(
+    `usage: deno task mutate [${Object.keys(all).join("|")}]... (default: all)`,
+  );
+  Deno.exit(2);
+}
+
+async function run(command: string, args: string[], cwd: string) {
+  const { code } = await new Deno.Command(command, {
+    args,
+    cwd,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return code;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface MutantResult {
+  mutatorName: string;
+  replacement?: string;
+  status: string;
+  location: { start: { line: number; column: number }; end: unknown };
+}
+interface Report {
+  files: Record<string, { source: string; mutants: MutantResult[] }>;
+}
+
+const ALIVE = new Set(["Survived", "NoCoverage"]);
+
+/** The same mutant in two runs: same place, same change. */
+const key = (m: MutantResult) =>
+  JSON.stringify([m.mutatorName, m.replacement, m.location]);
+
+/** `file:line-line` ranges around the mutants `report` left alive. */
+async function survivorRanges(report: Report): Promise<string[]> {
+  const ranges: string[] = [];
+  for (const [file, { source, mutants }] of Object.entries(report.files)) {
+    if (await Deno.readTextFile(`${root}${file}`) !== source) {
+      console.error(
+        `Cannot test only the survivors: ${file} changed since the last full run; run without --survivors`,
+      );
+      Deno.exit(1);
+    }
+    const lines = new Set(
+      mutants.filter((m) => ALIVE.has(m.status)).map((m) =>
+        m.location.start.line
+      ),
+    );
+    for (const line of [...lines].sort((a, b) => a - b)) {
+      ranges.push(`${file}:${line}-${line}`);
+    }
+  }
+  return ranges;
+}
+
+/** The full report with the statuses of a survivors-only run put in. */
+function merge(full: Report, partial: Report): Report {
+  const now = new Map<string, string>();
+  for (const { mutants } of Object.values(partial.files)) {
+    for (const m of mutants) now.set(key(m), m.status);
+  }
+  for (const { mutants } of Object.values(full.files)) {
+    for (const m of mutants) m.status = now.get(key(m)) ?? m.status;
+  }
+  return full;
+}
+
+const DETECTED = new Set(["Killed", "Timeout"]);
+const UNDETECTED = new Set(["Survived", "NoCoverage"]);
+
+/** Per file: detected / (detected + undetected), as Stryker counts it. */
+function scores(report: Report): string[] {
+  return Object.entries(report.files).map(([file, { mutants }]) => {
+    const count = (set: Set<string>) =>
+      mutants.filter((m) => set.has(m.status)).length;
+    const detected = count(DETECTED);
+    const valid = detected + count(UNDETECTED);
+    const score = valid === 0 ? 100 : (100 * detected) / valid;
+    return `${file}: ${score.toFixed(1)} % (${detected} of ${valid} detected, ${
+      count(new Set(["Survived"]))
+    } survived)`;
+  });
+}
+
+const survivorsOnly = Deno.args.includes("--survivors");
+const args = Deno.args.filter((arg) => arg !== "--survivors");
+const names = args.length === 0 ? Object.keys(all) : args;
+if (names.some((name) => !(name in all))) usage();
+
+if (!await exists(stryker)) {
+  console.log("installing StrykerJS into tools/mutate/node_modules");
+  if (await run("npm", ["ci", "--no-audit", "--no-fund"], here) !== 0) {
+    console.error("Cannot install StrykerJS: npm ci failed in tools/mutate");
+    Deno.exit(1);
+  }
+}
+
+const base = JSON.parse(await Deno.readTextFile(`${here}stryker.config.json`));
+const summary: string[] = [];
+for (const name of names) {
+  const { tests, skip } = all[name]!;
+  const reportFile = `${here}reports/${name}.json`;
+  const full: Report | undefined = survivorsOnly
+    ? JSON.parse(await Deno.readTextFile(reportFile))
+    : undefined;
+  const mutate = full ? await survivorRanges(full) : all[name]!.mutate;
+  if (mutate.length === 0) {
+    console.log(`\n== ${name}: no survivors to test again`);
+    summary.push(...scores(full!));
+    continue;
+  }
+  // Tests whose library code runs in a child process (which sees no
+  // mutant), or that only a different target needs, are left out.
+  const filter = skip === undefined ? "" : `'--skip=${skip}' `;
+  const config = {
+    ...base,
+    mutate,
+    commandRunner: {
+      command:
+        `deno run --allow-read --allow-write=lib --allow-run --allow-env tools/mutate/test.ts ${filter}${
+          tests.join(" ")
+        }`,
+    },
+    jsonReporter: {
+      fileName: `tools/mutate/reports/${name}${full ? ".survivors" : ""}.json`,
+    },
+  };
+  delete config.$schema;
+  delete config._comment;
+  const file = `${here}reports/${name}.config.json`;
+  await Deno.mkdir(`${here}reports`, { recursive: true });
+  await Deno.writeTextFile(file, JSON.stringify(config, null, 2));
+  console.log(
+    `\n== mutate ${name}: ${
+      full ? `${mutate.length} lines with survivors` : mutate.join(" ")
+    } against ${tests.join(" ")}`,
+  );
+  const code = await run("node", [stryker, "run", file], root);
+  if (code !== 0) {
+    console.error(`Cannot measure ${name}: Stryker exited with ${code}`);
+    Deno.exit(1);
+  }
+  let report: Report;
+  if (full) {
+    const partial: Report = JSON.parse(
+      await Deno.readTextFile(`${here}reports/${name}.survivors.json`),
+    );
+    report = merge(full, partial);
+    await Deno.writeTextFile(reportFile, JSON.stringify(report));
+  } else {
+    report = JSON.parse(await Deno.readTextFile(reportFile));
+  }
+  summary.push(...scores(report));
+}
+console.log(`\n== mutation scores\n${summary.join("\n")}`);
