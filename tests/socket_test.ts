@@ -833,3 +833,332 @@ test("buffers a closed socket gives back are never shared: a socket aborted mid-
     for (const pair of pairs) await pair[Symbol.asyncDispose]();
   }
 });
+
+// --- what each read says, and the paths a stream takes through the buffer --
+
+test("readWith() checks the length its parser returns, and ends inside a message with EndOfStreamError", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("abc");
+  await pair.client.flush();
+  while (pair.server.buffered < 3) await pair.server.peek(true, T);
+  for (const length of [4, -1, 1.5]) {
+    await assert.rejects(
+      pair.server.readWith(() => ({ value: 0, length }), T),
+      {
+        name: "RangeError",
+        message:
+          `Cannot consume ${length} bytes after parsing: only 3 are buffered`,
+      },
+    );
+  }
+  assert.equal(pair.server.buffered, 3);
+  const all = await pair.server.readWith(
+    (bytes) => ({ value: text(bytes), length: bytes.length }),
+    T,
+  );
+  assert.equal(all, "abc");
+  await pair.client.write("de");
+  await pair.client.closeWrite();
+  const seen: [string, boolean][] = [];
+  await assert.rejects(
+    pair.server.readWith((bytes, eof) => {
+      seen.push([text(bytes), eof]);
+      return undefined;
+    }, T),
+    (e) => {
+      assert.ok(e instanceof EndOfStreamError);
+      assert.equal(text(e.partial), "de");
+      assert.equal(
+        e.message,
+        `Cannot read from 127.0.0.1:${pair.listener.port}: the stream ended inside a message`
+          .replace(
+            String(pair.listener.port),
+            String(pair.client.localAddr.port),
+          ),
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(seen.at(-1), ["de", true]);
+  assert.equal(pair.server.buffered, 0);
+});
+
+test("each read's timeout names what it was doing and whom it waited for", async () => {
+  await using pair = await socketPair();
+  const peer = `127.0.0.1:${pair.client.localAddr.port}`;
+  const cases: [string, () => Promise<unknown>][] = [
+    ["read a line", () => pair.server.readLine({ timeout: 20 })],
+    ["read a record", () => pair.server.readUntil("|", { timeout: 20 })],
+    ["read to the end", () => pair.server.readAll({ timeout: 20 })],
+    ["read 6 bytes", () => pair.server.readExactly(6, { timeout: 20 })],
+    ["read", () => pair.server.read(new Uint8Array(4), { timeout: 20 })],
+    ["read", () => pair.server.peek(true, { timeout: 20 })],
+    ["read", () => pair.server.readWith(() => undefined, { timeout: 20 })],
+  ];
+  for (const [what, read] of cases) {
+    await assert.rejects(read(), {
+      name: "TimeoutError",
+      message: `Cannot ${what} from ${peer}: timed out after 20 ms`,
+    });
+  }
+});
+
+test("a socket's buffer stops at maxBufferSize, below a read buffer's first size too, and says so", async () => {
+  for (const maxBufferSize of [100, 8192]) {
+    await using pair = await socketPair({ maxBufferSize });
+    const peer = `127.0.0.1:${pair.client.localAddr.port}`;
+    await pair.client.write("z".repeat(maxBufferSize + 50));
+    await pair.client.flush();
+    await assert.rejects(pair.server.readLine({ maxLength: 1 << 20, ...T }), {
+      name: "LimitExceededError",
+      message:
+        `Cannot buffer more than ${maxBufferSize} bytes from ${peer}: raise maxBufferSize or read in smaller pieces`,
+    });
+    // Exactly maxBufferSize bytes may wait in the buffer for a timed read.
+    assert.equal(
+      (await pair.server.readExactly(maxBufferSize, T)).length,
+      maxBufferSize,
+    );
+    assert.equal((await pair.server.readExactly(50, T)).length, 50);
+  }
+});
+
+test("new Socket() checks maxBufferSize and closeTimeout, with messages, and closes what it was given", async () => {
+  using listener = listen({ port: 0 });
+  const cases: [Record<string, number>, string][] = [
+    [{ maxBufferSize: 0 }, "maxBufferSize 0: it must be a whole number >= 1"],
+    [
+      { maxBufferSize: 1.5 },
+      "maxBufferSize 1.5: it must be a whole number >= 1",
+    ],
+    [
+      { closeTimeout: -1 },
+      "closeTimeout -1: it must be a number >= 0 (or Infinity)",
+    ],
+  ];
+  for (const [options, message] of cases) {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: listener.port,
+    });
+    await using server = await listener.accept(T);
+    assert.throws(() => new Socket(conn, options), {
+      name: "RangeError",
+      message: `Cannot use ${message}`,
+    });
+    assert.equal(await server.readLine(T), null);
+  }
+});
+
+test("close({ abort: true }) drops buffered output; input buffered before close() can still be read", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("kept\nlines\n");
+  await pair.client.flush();
+  while (pair.server.buffered < 11) await pair.server.peek(true, T);
+  await pair.server.write("never sent");
+  await pair.server.close({ abort: true });
+  assert.equal(text(await pair.client.readAll(T)), "");
+  // Other sockets take buffers meanwhile; the closed one keeps its input.
+  {
+    await using other = await socketPair();
+    await other.client.write("x".repeat(900));
+    await other.client.flush();
+    assert.equal((await other.server.readExactly(900, T)).length, 900);
+  }
+  assert.equal(await pair.server.readLine(T), "kept");
+  assert.equal(await pair.server.readLine(T), "lines");
+  await assert.rejects(pair.server.readLine(T), ConnectionClosedError);
+});
+
+test("a small array is buffered like text until flush(); a big one after text keeps its place", async () => {
+  await using pair = await socketPair();
+  await pair.client.write(new Uint8Array([1, 2]));
+  assert.equal(await pair.server.waitForInput({ timeout: 50 }), false);
+  await pair.client.write("head\n");
+  const big = pattern(200_000, 5);
+  await pair.client.write(big);
+  await pair.client.write("tail\n");
+  await pair.client.flush();
+  assert.deepEqual(await pair.server.readExactly(2, T), new Uint8Array([1, 2]));
+  assert.equal(await pair.server.readLine(T), "head");
+  assert.deepEqual(await pair.server.readExactly(200_000, T), big);
+  assert.equal(await pair.server.readLine(T), "tail");
+});
+
+test(
+  "two big writes made while the first is still being sent arrive whole and in order",
+  async () => {
+    await using pair = await socketPair();
+    const first = pattern(8 * 1024 * 1024, 1);
+    const second = pattern(8 * 1024 * 1024, 2);
+    const a = pair.client.write(first);
+    const b = pair.client.write(second);
+    const text = pair.client.write("end\n");
+    const got = await pair.server.readExactly(16 * 1024 * 1024, T);
+    await Promise.all([a, b, text, pair.client.flush()]);
+    assert.ok(got.subarray(0, first.length).every((v, i) => v === first[i]));
+    assert.ok(got.subarray(first.length).every((v, i) => v === second[i]));
+    assert.equal(await pair.server.readLine(T), "end");
+  },
+  { deadline: 15_000 },
+);
+
+test(
+  "text written while a long flush waits for the peer is sent after it, whole",
+  async () => {
+    await using pair = await socketPair();
+    const body = "z".repeat(8 * 1024 * 1024);
+    await pair.client.write(body.slice(0, 100));
+    const flushing = pair.client.write(body.slice(100));
+    // Appended while that flush waits: its promise is the same flush's.
+    const tail = pair.client.write("tail\n");
+    // The peer starts reading only now: the flush above waited meanwhile.
+    await delay(20);
+    const got = await pair.server.readExactly(body.length, T);
+    await Promise.all([flushing, tail]);
+    await pair.client.flush();
+    assert.ok(got.every((byte) => byte === 0x7a));
+    assert.equal(await pair.server.readLine(T), "tail");
+  },
+  { deadline: 15_000 },
+);
+
+test("idleTime counts while a flush waits for a peer that does not read", async () => {
+  await using pair = await socketPair();
+  pair.server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  const flushing = pair.server.flush().catch(() => {});
+  await until(() => pair.server.idleTime >= 20);
+  assert.equal(pair.client.idleTime, 0);
+  await pair.server.close({ abort: true });
+  await flushing;
+});
+
+test("a failed flush with a timeout that did not expire leaves the socket open; an expired one closes it and says why", async () => {
+  {
+    await using pair = await socketPair();
+    await pair.client.write("unread");
+    await pair.client.flush();
+    await pair.server.waitForInput(T);
+    // Closing with input unread resets the connection.
+    await pair.server.close({ abort: true });
+    await assert.rejects(async () => {
+      for (let i = 0; i < 100; i++) {
+        await pair.client.write(new Uint8Array(64 * 1024));
+        await pair.client.flush({ timeout: 5000 });
+        await delay(1);
+      }
+    }, (e) => e instanceof Error && e.name === "ConnectionResetError");
+    assert.equal(pair.client.closed, false, "not aborted by the flush");
+  }
+  await using pair = await socketPair();
+  const peer = `127.0.0.1:${pair.client.localAddr.port}`;
+  pair.server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  await assert.rejects(pair.server.flush({ timeout: 50 }), {
+    name: "TimeoutError",
+    message:
+      `Cannot send to ${peer}: timed out after 50 ms: the peer is not reading; the connection was aborted, since a stream cut in the middle of a write cannot be resumed`,
+  });
+  await assert.rejects(pair.server.readLine(T), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot use the connection to ${peer}: it was aborted when a flush timed out`,
+  });
+});
+
+test("readAll() without a timeout joins what came in several reads", async () => {
+  await using pair = await socketPair();
+  using raw = await rawConnect(pair.listener.port);
+  await using server = await pair.listener.accept(T);
+  const reading = server.readAll();
+  await sendInPieces(raw, ["abc", "def", "ghi"]);
+  await raw.closeWrite();
+  assert.equal(text(await reading), "abcdefghi");
+  assert.equal(Deno.inspect(server), String(server));
+});
+
+test("an empty line right after a long one is found in the grown buffer", async () => {
+  await using pair = await socketPair();
+  const long = "y".repeat(300_000);
+  await pair.client.write(`${long}\n`);
+  await pair.client.flush();
+  assert.equal(await pair.server.readLine({ maxLength: 400_000, ...T }), long);
+  await pair.client.write("\nx\n");
+  await pair.client.flush();
+  assert.equal(await pair.server.readLine(T), "");
+  assert.equal(await pair.server.readLine(T), "x");
+});
+
+test(
+  "every byte survives a long stream read in random pieces through every kind of read",
+  async () => {
+    for (const maxBufferSize of [3000, 1 << 24]) {
+      await using pair = await socketPair({ maxBufferSize });
+      const total = 1 << 20;
+      const data = pattern(total, 11);
+      // Chunks of random sizes, some with pauses, so reads see every
+      // buffer state: empty, partly used, full, grown, compacted.
+      let seed = 7;
+      const next = (n: number) => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      const sending = (async () => {
+        for (let at = 0; at < total;) {
+          const n = Math.min(total - at, 1 + next(5000));
+          await pair.client.write(data.subarray(at, at + n));
+          if (next(4) === 0) {
+            await pair.client.flush();
+            await delay(1);
+          }
+          at += n;
+        }
+        await pair.client.closeWrite();
+      })();
+      const got = new Uint8Array(total);
+      let have = 0;
+      while (have < total) {
+        const want = Math.min(total - have, 1 + next(2500));
+        switch (next(4)) {
+          case 0:
+            got.set(await pair.server.readExactly(want, T), have);
+            have += want;
+            break;
+          case 1: {
+            const n = await pair.server.read(
+              got.subarray(have, have + want),
+              T,
+            );
+            have += n!;
+            break;
+          }
+          case 2: {
+            const { bytes } = await pair.server.peek(true, T);
+            const n = Math.min(want, bytes.length);
+            got.set(bytes.subarray(0, n), have);
+            pair.server.consume(n);
+            have += n;
+            break;
+          }
+          default: {
+            const n = await pair.server.readWith(
+              (bytes) =>
+                bytes.length > 0
+                  ? {
+                    value: bytes.slice(0, want),
+                    length: Math.min(want, bytes.length),
+                  }
+                  : undefined,
+              T,
+            );
+            got.set(n, have);
+            have += n.length;
+          }
+        }
+      }
+      await sending;
+      assert.equal(await pair.server.read(new Uint8Array(1), T), null);
+      assert.ok(got.every((byte, i) => byte === data[i]), "every byte matches");
+    }
+  },
+  { deadline: 15_000 },
+);
