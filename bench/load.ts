@@ -18,7 +18,7 @@ import { median, Reservoir } from "./_stats.ts";
 /** What to run. */
 export interface LoadConfig {
   /** Which protocol to speak. */
-  scenario: "sum" | "line" | "echo" | "udp" | "idle";
+  scenario: "sum" | "hello" | "line" | "echo" | "receive" | "udp" | "idle";
   /** The server's port on 127.0.0.1. */
   port: number;
   /** The server's processes (several with reusePort), for CPU and memory. */
@@ -142,6 +142,37 @@ async function sumClient(): Promise<void> {
   }
 }
 
+// --- hello: one connection per greeting ------------------------------------
+
+const HELLO = encoder.encode("Hello World\n");
+
+async function helloClient(): Promise<void> {
+  const buf = new Uint8Array(256);
+  while (phase < 2) {
+    const start = performance.now();
+    let conn: Deno.TcpConn | undefined;
+    try {
+      conn = await Deno.connect({ hostname: HOST, port: config.port });
+      let got = 0;
+      for (;;) {
+        const n = await conn.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      if (sameBytes(buf, HELLO, got)) done(start);
+      else if (phase === 1) errors++;
+    } catch {
+      if (phase === 1) errors++;
+    } finally {
+      try {
+        conn?.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
 // --- line: persistent connections, `depth` requests per batch --------------
 
 async function lineClient(): Promise<void> {
@@ -219,6 +250,44 @@ async function echoClient(): Promise<void> {
   }
   await writer;
   conn.close();
+}
+
+// --- receive: one-way, the client streams and the server only reads -------
+
+/** Bytes per write of the one-way stream. */
+const RECEIVE_CHUNK = 256 * 1024;
+
+async function receiveClient(): Promise<void> {
+  const conn = await Deno.connect({ hostname: HOST, port: config.port });
+  const chunk = new Uint8Array(RECEIVE_CHUNK);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) & 255;
+  let sent = 0;
+  try {
+    while (phase < 2) {
+      const start = performance.now();
+      let view = chunk;
+      while (view.length > 0) {
+        const n = await conn.write(view);
+        view = view.subarray(n);
+        sent += n;
+        if (phase === 1) bytes += n;
+      }
+      done(start);
+    }
+    // The server answers the end of the stream with the bytes it counted.
+    await conn.closeWrite();
+    const buf = new Uint8Array(64);
+    let got = 0;
+    for (;;) {
+      const n = await conn.read(buf.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    const counted = Number(new TextDecoder().decode(buf.subarray(0, got)));
+    if (counted !== sent) errors++;
+  } finally {
+    conn.close();
+  }
 }
 
 // --- udp: reverse round trips, `depth` datagrams in flight per socket ---------
@@ -382,8 +451,10 @@ async function run(): Promise<LoadResult> {
   if (config.scenario === "idle") return await idle();
   const client = {
     sum: sumClient,
+    hello: helloClient,
     line: lineClient,
     echo: echoClient,
+    receive: receiveClient,
     udp: udpClient,
   }[config.scenario];
   const clients = Array.from(
@@ -406,11 +477,13 @@ async function run(): Promise<LoadResult> {
   const serverUsed = serverCpu() - serverStart;
   const loadUsed = cpuMillis(Deno.pid) - loadStart;
   const machineUsed = machineCpu() - machineStart;
-  const counted = { ops, bytes, errors };
+  const counted = { ops, bytes };
   await Promise.race([Promise.all(clients), sleep(5000)]);
   const [p50, p99] = latency.percentiles([50, 99]);
   return {
     ...counted,
+    // Counted to the end: a receive client checks the server's count then.
+    errors,
     seconds,
     p50: p50!,
     p99: p99!,

@@ -21,7 +21,10 @@ import { parseArgs } from "node:util";
 import type { LoadConfig, LoadResult } from "./load.ts";
 import { median } from "./_stats.ts";
 
-type Impl = "sock" | "raw";
+type Impl = "sock" | "raw" | "node";
+
+/** Every implementation, in the order each round runs them. */
+const IMPLS: Impl[] = ["sock", "raw", "node"];
 
 interface Scenario {
   /** What --only names. */
@@ -53,7 +56,7 @@ const SCENARIOS: Scenario[] = [
     key: "sum",
     label: "sum, connection per request, 32 clients",
     protocol: "sum",
-    servers: { sock: "sum", raw: "sum" },
+    servers: { sock: "sum", raw: "sum", node: "sum" },
     load: { clients: 32, depth: 1 },
     workers: 1,
     unit: "req/s",
@@ -62,65 +65,102 @@ const SCENARIOS: Scenario[] = [
     maxCpu: 1.05,
   },
   {
+    key: "hello",
+    label: "hello, connection per greeting, 32 clients",
+    protocol: "hello",
+    servers: { sock: "hello", raw: "hello", node: "hello" },
+    load: { clients: 32, depth: 1 },
+    workers: 1,
+    unit: "conn/s",
+    op: "connection",
+    minThroughput: 0.95,
+    maxCpu: 1.05,
+  },
+  {
     key: "line-1",
-    label: "line protocol, 1 in flight × 32 connections",
+    label: "line protocol, 1 in flight × 32 connections: readLines()",
     protocol: "line",
-    servers: { sock: "line", raw: "line" },
+    servers: { sock: "line", raw: "line", node: "line" },
     load: { clients: 32, depth: 1 },
     workers: 1,
     unit: "lines/s",
     op: "line",
     minThroughput: 0.95,
+    maxCpu: 1.1,
   },
   {
     key: "line-32",
-    label: "line protocol, 32 pipelined × 32 connections",
+    label: "line protocol, 32 pipelined × 32 connections: readLines()",
     protocol: "line",
-    servers: { sock: "line", raw: "line" },
+    servers: { sock: "line", raw: "line", node: "line" },
     load: { clients: 32, depth: 32 },
     workers: 1,
     unit: "lines/s",
     op: "line",
-    minThroughput: 1.0,
+    minThroughput: 0.9,
+    maxCpu: 1.1,
+  },
+  {
+    key: "line-by-line",
+    label:
+      "line protocol, 32 pipelined × 32 connections: readLine(), a write awaited per line",
+    protocol: "line",
+    servers: { sock: "line-by-line", raw: "line", node: "line" },
+    load: { clients: 32, depth: 32 },
+    workers: 1,
+    unit: "lines/s",
+    op: "line",
   },
   {
     key: "echo",
-    label: "bulk echo, 4 connections: readExactly(64 KiB)/write/flush",
+    label: "bulk echo, 4 connections: readFull(64 KiB)/write/flush",
     protocol: "echo",
-    servers: { sock: "echo", raw: "echo" },
+    servers: { sock: "echo", raw: "echo", node: "echo" },
     load: { clients: 4, depth: 1 },
     workers: 1,
     unit: "MB/s",
     op: "64 KiB",
-    minThroughput: 1.1,
+    minThroughput: 1.0,
   },
   {
     key: "echo-peek",
     label: "bulk echo, 4 connections: peek/write/consume",
     protocol: "echo",
-    servers: { sock: "echo-peek", raw: "echo" },
+    servers: { sock: "echo-peek", raw: "echo", node: "echo" },
     load: { clients: 4, depth: 1 },
     workers: 1,
     unit: "MB/s",
     op: "64 KiB",
-    minThroughput: 1.1,
+    minThroughput: 1.0,
+  },
+  {
+    key: "receive",
+    label: "one-way receive, 4 connections: read() into 64 KiB",
+    protocol: "receive",
+    servers: { sock: "receive", raw: "receive", node: "receive" },
+    load: { clients: 4, depth: 1 },
+    workers: 1,
+    unit: "MB/s",
+    op: "256 KiB",
+    minThroughput: 1.0,
   },
   {
     key: "udp",
     label: "UDP reverse, 4 sockets × 8 in flight",
     protocol: "udp",
-    servers: { sock: "udp", raw: "udp" },
+    servers: { sock: "udp", raw: "udp", node: "udp" },
     load: { clients: 4, depth: 8 },
     workers: 1,
     unit: "dgram/s",
     op: "datagram",
     minThroughput: 0.95,
+    maxCpu: 1.05,
   },
   {
     key: "sum-2w",
     label: "sum with 2 workers (reusePort), 32 clients",
     protocol: "sum",
-    servers: { sock: "sum", raw: "sum" },
+    servers: { sock: "sum", raw: "sum", node: "sum" },
     load: { clients: 32, depth: 1 },
     workers: 2,
     unit: "req/s",
@@ -130,7 +170,7 @@ const SCENARIOS: Scenario[] = [
     key: "idle",
     label: "idle connections waiting for a line, server RSS",
     protocol: "idle",
-    servers: { sock: "idle", raw: "idle" },
+    servers: { sock: "idle", raw: "idle", node: "idle" },
     load: { clients: 0, depth: 0 },
     workers: 1,
     unit: "KiB/conn",
@@ -141,7 +181,7 @@ const SCENARIOS: Scenario[] = [
     key: "idle-sum",
     label: "idle connections to the sum servers, server RSS",
     protocol: "idle",
-    servers: { sock: "idle-sum", raw: "idle-sum" },
+    servers: { sock: "idle-sum", raw: "idle-sum", node: "idle-sum" },
     load: { clients: 0, depth: 0 },
     workers: 1,
     unit: "KiB/conn",
@@ -210,7 +250,7 @@ async function startServer(
   profileDir: string | undefined,
 ): Promise<ServerProcess> {
   const args = ["run", "--allow-net=127.0.0.1", "--unstable-net"];
-  if (profileDir && impl === "sock") {
+  if (profileDir) {
     args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
   }
   args.push(`${HERE}${impl}_server.ts`, scenario.servers[impl], String(port));
@@ -352,6 +392,19 @@ function med(runs: Run[], impl: Impl, pick: (run: Run) => number): number {
   return median(runs.filter((r) => r.impl === impl).map(pick));
 }
 
+/**
+ * The range of `impl`'s per-round ratios to raw: round i of `impl` against
+ * round i of raw, which ran right after it.
+ */
+function spread(runs: Run[], impl: Impl, pick: (run: Run) => number): string {
+  const mine = runs.filter((r) => r.impl === impl).map(pick);
+  const raw = runs.filter((r) => r.impl === "raw").map(pick);
+  const ratios = mine.slice(0, raw.length).map((v, i) => v / raw[i]!)
+    .filter(Number.isFinite);
+  if (ratios.length === 0) return "–";
+  return `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+}
+
 function ratio(a: number, b: number): string {
   return Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "–";
 }
@@ -362,8 +415,9 @@ function table(summaries: Summary[]): string {
     "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const { scenario, runs } of summaries) {
+    const impls = IMPLS.filter((impl) => runs.some((r) => r.impl === impl));
     if (scenario.protocol === "idle") {
-      for (const impl of ["sock", "raw"] as Impl[]) {
+      for (const impl of impls) {
         const mine = runs.filter((r) => r.impl === impl);
         out.push(
           `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
@@ -379,14 +433,16 @@ function table(summaries: Summary[]): string {
           } | – | – | – | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
         );
       }
-      const extra = med(runs, "sock", (r) => r.perConnKiB) -
-        med(runs, "raw", (r) => r.perConnKiB);
-      out.push(
-        `| | sock − raw | **${fmt(extra, 2)} KiB/conn** | | | | | | | |`,
-      );
+      for (const impl of impls.filter((i) => i !== "raw")) {
+        const extra = med(runs, impl, (r) => r.perConnKiB) -
+          med(runs, "raw", (r) => r.perConnKiB);
+        out.push(
+          `| | ${impl} − raw | **${fmt(extra, 2)} KiB/conn** | | | | | | | |`,
+        );
+      }
       continue;
     }
-    for (const impl of ["sock", "raw"] as Impl[]) {
+    for (const impl of impls) {
       const mine = runs.filter((r) => r.impl === impl);
       out.push(
         `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
@@ -403,29 +459,18 @@ function table(summaries: Summary[]): string {
         }% | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
       );
     }
-    out.push(
-      `| | sock/raw | **${
-        ratio(
-          med(runs, "sock", (r) => r.throughput),
-          med(runs, "raw", (r) => r.throughput),
-        )
-      }** | ${
-        ratio(
-          med(runs, "sock", (r) => r.result.p50),
-          med(runs, "raw", (r) => r.result.p50),
-        )
-      } | ${
-        ratio(
-          med(runs, "sock", (r) => r.result.p99),
-          med(runs, "raw", (r) => r.result.p99),
-        )
-      } | **${
-        ratio(
-          med(runs, "sock", (r) => r.cpuPerOp),
-          med(runs, "raw", (r) => r.cpuPerOp),
-        )
-      }** | | | | |`,
-    );
+    for (const impl of impls.filter((i) => i !== "raw")) {
+      const vs = (pick: (run: Run) => number) =>
+        ratio(med(runs, impl, pick), med(runs, "raw", pick));
+      const range = spread(runs, impl, (r) => r.throughput);
+      out.push(
+        `| | ${impl}/raw | **${vs((r) => r.throughput)}** (${range}) | ${
+          vs((r) => r.result.p50)
+        } | ${vs((r) => r.result.p99)} | **${vs((r) => r.cpuPerOp)}** (${
+          spread(runs, impl, (r) => r.cpuPerOp)
+        }) | | | | |`,
+      );
+    }
   }
   return out.join("\n");
 }
@@ -480,7 +525,8 @@ function targets(summaries: Summary[]): { text: string; met: boolean } {
   const one = summaries.find((s) => s.scenario.key === "sum");
   const two = summaries.find((s) => s.scenario.key === "sum-2w");
   if (one && two) {
-    for (const impl of ["sock", "raw"] as Impl[]) {
+    for (const impl of IMPLS) {
+      if (!one.runs.some((r) => r.impl === impl)) continue;
       const a = med(one.runs, impl, (r) => r.throughput);
       const b = med(two.runs, impl, (r) => r.throughput);
       out.push(
@@ -502,6 +548,25 @@ interface Settings {
   duration: number;
   idle: number;
   profile: string | undefined;
+  impls: Impl[];
+}
+
+function parseImpls(text: string | undefined): Impl[] {
+  if (text === undefined) return IMPLS;
+  const chosen = text.split(",");
+  for (const impl of chosen) {
+    if (!IMPLS.includes(impl as Impl)) {
+      throw new Error(
+        `no implementation "${impl}" for --impls; choose from ${
+          IMPLS.join(", ")
+        }`,
+      );
+    }
+  }
+  if (!chosen.includes("raw")) {
+    throw new Error("--impls must include raw: every ratio is against it");
+  }
+  return IMPLS.filter((impl) => chosen.includes(impl));
 }
 
 async function machine(): Promise<string> {
@@ -530,6 +595,7 @@ if (import.meta.main) {
       idle: { type: "string" },
       profile: { type: "string" },
       json: { type: "string" },
+      impls: { type: "string" },
     },
     strict: true,
   });
@@ -552,6 +618,7 @@ if (import.meta.main) {
     idle,
     rssSamples: quick ? 1 : 5,
     profile: values.profile,
+    impls: parseImpls(values.impls),
   };
   const only = values.only?.split(",");
   const chosen = SCENARIOS.filter((s) => !only || only.includes(s.key));
@@ -572,7 +639,7 @@ if (import.meta.main) {
   for (const scenario of chosen) {
     const runs: Run[] = [];
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const impl of ["sock", "raw"] as Impl[]) {
+      for (const impl of settings.impls) {
         let run: Run;
         try {
           run = await runOnce(impl, scenario, settings);

@@ -6,7 +6,7 @@
  * the tutorial's server does; otherwise Ctrl-C (or SIGTERM) stops it.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:12321 examples/hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]
+ * deno run --allow-net=127.0.0.1:12321 examples/hello_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]
  * deno run --allow-net=127.0.0.1:12321 jsr:@sock/sock/hello-server
  * deno run --allow-net=127.0.0.1:12321 https://jsr.io/@sock/sock/0.1.0/examples/hello_server.ts
  * ```
@@ -26,7 +26,8 @@ import {
   run,
 } from "./_common/cli.ts";
 
-const HELP = `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]
+const HELP =
+  `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--once] [--quiet]
 
 Sends "Hello World" and a newline to each client, then closes that
 connection (the usocket tutorial's TCP server). Ctrl-C stops it.
@@ -34,13 +35,24 @@ connection (the usocket tutorial's TCP server). Ctrl-C stops it.
   --host H       the address to listen on (default 127.0.0.1)
   --port P       the port, 0 to 65535; 0 lets the OS choose (default 12321)
   --once         stop after the first client
+  --quiet        print no line per client
   -h, --help     show this help
 
 Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P.`;
 
-async function greet(socket: Socket<Deno.NetAddr>): Promise<void> {
+/**
+ * Greets one client and, unless `quiet`, prints a line naming it.
+ *
+ * @param socket The client's connection.
+ * @param quiet Print nothing.
+ */
+export async function greet(
+  socket: Socket<Deno.NetAddr>,
+  quiet = false,
+): Promise<void> {
   await socket.write("Hello World\n");
   await socket.flush();
+  if (quiet) return;
   const { hostname, port } = socket.remoteAddr;
   console.log(`said hello to ${hostPort(hostname, port)}`);
 }
@@ -50,12 +62,13 @@ async function main(): Promise<void> {
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string" },
     once: { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
   });
   const hostname = hostFlag(values.host);
   const port = listenPortFlag(values.port, 12321);
   const server = serve(async (socket) => {
     if (values.once) void server.shutdown();
-    await greet(socket);
+    await greet(socket, values.quiet);
   }, { hostname, port });
   using _stop = onStopSignal(() => void server.shutdown());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);

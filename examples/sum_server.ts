@@ -13,7 +13,7 @@
  * `(:ERROR "the server is shutting down")`.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -51,7 +51,7 @@ import {
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -61,6 +61,7 @@ server). Ctrl-C stops it.
   --port P               the port, 0 to 65535; 0 lets the OS choose (default 9231)
   --idle-timeout MS      close a client silent this long (default 10000)
   --max-connections N    serve at most N clients at once (default 1024)
+  --quiet                print no report of a client that fails
   -h, --help             show this help
 
 Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
@@ -169,6 +170,7 @@ async function main(): Promise<void> {
     port: { type: "string" },
     "idle-timeout": { type: "string", default: "10000" },
     "max-connections": { type: "string", default: "1024" },
+    quiet: { type: "boolean", default: false },
   });
   const hostname = hostFlag(values.host);
   const port = listenPortFlag(values.port, 9231);
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
     idleTimeout,
     maxConnections,
     maxBufferSize: 256 * 1024,
+    ...(values.quiet ? { onError: () => {} } : {}),
   });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);

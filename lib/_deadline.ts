@@ -53,8 +53,7 @@ export function checkTimeout(timeout: number | undefined): void {
  */
 export class Deadline {
   #stopTimer: (() => void) | undefined;
-  #signal: AbortSignal | undefined;
-  #onAbort: (() => void) | undefined;
+  #stopWatching: (() => void) | undefined;
   #expired: Promise<never>;
   #didExpire = false;
 
@@ -67,12 +66,10 @@ export class Deadline {
           reject(signal.reason);
           return;
         }
-        this.#signal = signal;
-        this.#onAbort = () => {
+        this.#stopWatching = onAbort(signal, () => {
           this.#didExpire = true;
           reject(signal.reason);
-        };
-        signal.addEventListener("abort", this.#onAbort, { once: true });
+        });
       }
       if (timeout !== undefined && timeout !== Infinity) {
         this.#stopTimer = startTimer(() => {
@@ -102,10 +99,35 @@ export class Deadline {
   /** Stops the timer and forgets the signal. */
   clear(): void {
     this.#stopTimer?.();
-    if (this.#signal && this.#onAbort) {
-      this.#signal.removeEventListener("abort", this.#onAbort);
-    }
+    this.#stopWatching?.();
   }
+}
+
+// The waits watching each signal. A signal gets one "abort" listener of
+// ours however many waits come and go on it: many connections waiting on
+// one server's shutdown signal add and remove a set entry each, not an
+// event listener.
+const watchers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `callback` when `signal` aborts (it must not have yet).
+ *
+ * @returns A function that stops watching.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let waits = watchers.get(signal);
+  if (waits === undefined) {
+    const mine = waits = new Set();
+    watchers.set(signal, mine);
+    signal.addEventListener("abort", () => {
+      watchers.delete(signal);
+      for (const wait of mine) wait();
+      mine.clear();
+    }, { once: true });
+  }
+  const set = waits;
+  set.add(callback);
+  return () => set.delete(callback);
 }
 
 // The longest delay setTimeout() takes; a longer one fires at once.

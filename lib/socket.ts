@@ -195,6 +195,9 @@ export interface CloseOptions {
 const GROW_READ_LIMIT = 256 * 1024;
 const WRITE_HIGH_WATER = 64 * 1024;
 const DEFAULT_MAX_LINE = 65536;
+// Reads of this much or more, with nothing buffered, go straight into the
+// caller's array.
+const DIRECT_READ = 16 * 1024;
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
 // What a read's step returns when the buffer does not hold its result yet.
@@ -314,6 +317,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #eof = false;
   #readError: SocketError | undefined;
   #pending: Promise<void> | undefined;
+  // A read step with the buffer empty may have the next read go straight
+  // into its own array (only without a deadline: an abandoned wait must
+  // never leave a read landing in memory its caller has given up on);
+  // #directGot is how many bytes that read brought.
+  #direct: Uint8Array | undefined;
+  #directGot = 0;
   #grow = false;
   #bufIsPiece = false;
   // Reads that could not finish from the buffer, queued in call order:
@@ -342,7 +351,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #closing: Promise<void> | undefined;
   #closed = false;
   #closeError: ConnectionClosedError | undefined;
-  #lastActive = performance.now();
+  // Bytes moving either way count up #activity; it is given a time only
+  // when idleTime looks (clocks cost a system call here and there), so
+  // activity is dated at most one look late, never early.
+  #activity = 0;
+  #seenActivity = 0;
+  #lastActive = 0;
   // TCP_NODELAY for a TCP connection (the documented default), set just before the
   // connection's second write: Nagle's algorithm never holds back the
   // first, so a one-shot connection is spared the system call.
@@ -425,11 +439,21 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * operating system takes more of them, which for a full send buffer
    * happens in steps (see {@linkcode Socket.prototype.flush}): a client
    * that reads slower than about a third of the send buffer per
-   * `idleTimeout` looks idle.
+   * `idleTimeout` looks idle. Traffic is timed when `idleTime` is next
+   * read, so the figure is never more than the true idle time, and at most
+   * the time between two looks less (`serve()` looks every `idleTimeout / 4`,
+   * at least every second).
    */
   get idleTime(): number {
     if (this.#waiters === 0 && !this.#draining) return 0;
-    return performance.now() - Math.max(this.#lastActive, this.#waitStart);
+    const now = performance.now();
+    if (this.#activity !== this.#seenActivity) {
+      this.#seenActivity = this.#activity;
+      this.#lastActive = now;
+    }
+    // A flush's wait is dated when first looked at, like activity.
+    if (Number.isNaN(this.#waitStart)) this.#waitStart = now;
+    return now - Math.max(this.#lastActive, this.#waitStart);
   }
 
   /**
@@ -463,18 +487,112 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
     if (into.length === 0) return Promise.resolve(0);
+    const direct = into.length >= DIRECT_READ && !hasDeadline(options);
     return this.#read(
       () => {
+        const got = this.#directGot;
+        if (got > 0) {
+          this.#directGot = 0;
+          return got;
+        }
         const n = Math.min(into.length, this.#end - this.#start);
         if (n > 0) {
           into.set(this.#buf.subarray(this.#start, this.#start + n));
           this.#start += n;
           return n;
         }
-        return this.#eof ? null : NEED;
+        if (this.#eof) return null;
+        if (direct) this.#readInto(into);
+        return NEED;
       },
       options,
       "read",
+    );
+  }
+
+  /**
+   * Reads exactly `into.length` bytes into `into`, like Go's
+   * `io.ReadFull`: the way to read fixed-size records without an array
+   * per record. Without a timeout or signal, large reads go from the
+   * operating system straight into `into`, with no copy through the
+   * socket's buffer.
+   *
+   * @param into Where to put the bytes; it is filled completely.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns `into`.
+   * @throws {EndOfStreamError} when the stream ends first; its `partial`
+   * is the part of `into` that was filled.
+   * @throws {LimitExceededError} when a timeout or signal is given and
+   * `into` is longer than `maxBufferSize`: with one, the bytes wait in the
+   * buffer until all have come, so that a timeout loses none of them.
+   *
+   * @example Fixed-size records into one reused array
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write(new Uint8Array([1, 2, 3, 4, 5, 6]));
+   * await client.flush();
+   *
+   * const record = new Uint8Array(3);
+   * assert.deepEqual(await server.readFull(record), new Uint8Array([1, 2, 3]));
+   * assert.deepEqual(await server.readFull(record), new Uint8Array([4, 5, 6]));
+   * ```
+   */
+  readFull(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
+    const n = into.length;
+    const ended = (have: number) =>
+      new EndOfStreamError(
+        `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
+        into.subarray(0, have),
+      );
+    if (hasDeadline(options)) {
+      if (n > this.#maxBufferSize) {
+        return Promise.reject(
+          new LimitExceededError(
+            `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
+            this.#maxBufferSize,
+          ),
+        );
+      }
+      return this.#read(
+        () => {
+          const have = this.#end - this.#start;
+          if (have >= n) {
+            into.set(this.#buf.subarray(this.#start, this.#start + n));
+            this.#start += n;
+            return into;
+          }
+          if (this.#eof) {
+            into.set(this.#buf.subarray(this.#start, this.#end));
+            this.#start = this.#end;
+            throw ended(have);
+          }
+          return NEED;
+        },
+        options,
+        `read ${n} bytes`,
+      );
+    }
+    let have = 0;
+    return this.#read(
+      () => {
+        have += this.#directGot;
+        this.#directGot = 0;
+        const k = Math.min(n - have, this.#end - this.#start);
+        into.set(this.#buf.subarray(this.#start, this.#start + k), have);
+        this.#start += k;
+        have += k;
+        if (have === n) return into;
+        if (this.#eof) throw ended(have);
+        if (n - have >= DIRECT_READ) this.#readInto(into.subarray(have));
+        return NEED;
+      },
+      options,
+      `read ${n} bytes`,
     );
   }
 
@@ -534,6 +652,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     let have = 0;
     return this.#read(
       () => {
+        have += this.#directGot;
+        this.#directGot = 0;
         const k = Math.min(n - have, this.#end - this.#start);
         if (out === undefined && k === n) return this.#take(n);
         out ??= new Uint8Array(n);
@@ -542,6 +662,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         have += k;
         if (have === n) return out;
         if (this.#eof) throw ended(have, out.slice(0, have));
+        if (n - have >= DIRECT_READ) this.#readInto(out.subarray(have));
         return NEED;
       },
       options,
@@ -604,6 +725,153 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
     return undefined;
+  }
+
+  /**
+   * Reads every complete line already buffered, waiting for at least one:
+   * the fast way to serve a line protocol, since a whole batch of pipelined
+   * requests costs one promise and one decode. Each line is what
+   * {@linkcode Socket.prototype.readLine} would return; bytes after the
+   * last line end stay buffered for the next read. Answer the batch, then
+   * `flush()` once.
+   *
+   * @param options `maxLength` (of each line), `timeout` in milliseconds
+   * and an abort `signal`.
+   * @returns The lines, at least one; `null` at the end of the stream.
+   * @throws {LimitExceededError} when the first line is longer than
+   * `maxLength`; its bytes stay buffered. A long line after others ends
+   * the batch before it, and the next call throws.
+   *
+   * @example Answering pipelined requests, one flush per batch
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write("1 2\n3 4\n5 6\n");
+   * await client.closeWrite();
+   *
+   * for (let lines; (lines = await server.readLines()) !== null;) {
+   *   for (const line of lines) {
+   *     const [a, b] = line.split(" ").map(Number);
+   *     await server.write(`${a! + b!}\n`);
+   *   }
+   *   await server.flush();
+   * }
+   * await server.closeWrite();
+   * assert.equal(new TextDecoder().decode(await client.readAll()), "3\n7\n11\n");
+   * ```
+   */
+  readLines(options?: ReadLineOptions): Promise<string[] | null> {
+    const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
+    if (this.#reading === 0) {
+      try {
+        const lines = this.#scanLines(maxLength, 0);
+        if (lines !== undefined) return Promise.resolve(lines);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    let scanned = 0;
+    return this.#read(
+      () => {
+        const lines = this.#scanLines(maxLength, scanned);
+        if (lines !== undefined) return lines;
+        if (this.#eof) {
+          const last = this.#lastLine(maxLength);
+          return last === null ? null : [last];
+        }
+        scanned = this.#end - this.#start;
+        return NEED;
+      },
+      options,
+      "read lines",
+    );
+  }
+
+  /**
+   * Takes every complete line from the buffer, looking for line ends from
+   * `scanned` bytes in; undefined when not one line is all here yet.
+   */
+  #scanLines(maxLength: number, scanned: number): string[] | undefined {
+    const buf = this.#buf;
+    const start = this.#start;
+    const end = this.#end;
+    let last = end > start ? buf.lastIndexOf(LF, end - 1) : -1;
+    if (last < start + scanned) {
+      if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
+      return undefined;
+    }
+    if (last - start > maxLength) {
+      // Some line may be too long: stop the batch before it.
+      for (let from = start;;) {
+        const lf = buf.indexOf(LF, from);
+        const stop = lf > from && buf[lf - 1] === CR ? lf - 1 : lf;
+        if (stop - from > maxLength) {
+          if (from === start) this.#tooLong("line", maxLength);
+          last = from - 1;
+          break;
+        }
+        if (lf === last) break;
+        from = lf + 1;
+      }
+    }
+    const text = decodeText(buf, start, last);
+    this.#start = last + 1;
+    const lines = text.split("\n");
+    if (text.includes("\r")) {
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!;
+        if (line.charCodeAt(line.length - 1) === CR) {
+          lines[i] = line.slice(0, -1);
+        }
+      }
+    }
+    return lines;
+  }
+
+  /**
+   * The lines of the stream, one at a time, until its end: `for await
+   * (const line of socket.lines())`. Each is what
+   * {@linkcode Socket.prototype.readLine} returns, read when the loop asks
+   * for it, so other reads may be mixed in between; leaving the loop early
+   * leaves the socket open with the rest unread. For a pipelined protocol
+   * {@linkcode Socket.prototype.readLines} is faster: one promise per batch
+   * rather than per line.
+   *
+   * @param options `maxLength`, `timeout` (for each line) in milliseconds
+   * and an abort `signal`.
+   * @returns An async iterable of the lines.
+   *
+   * @example Reading lines until the peer ends the stream
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write("one\r\ntwo\nthree");
+   * await client.closeWrite();
+   *
+   * const seen: string[] = [];
+   * for await (const line of server.lines({ timeout: 1000 })) seen.push(line);
+   * assert.deepEqual(seen, ["one", "two", "three"]);
+   * ```
+   */
+  lines(options?: ReadLineOptions): AsyncIterableIterator<string> {
+    const next = (): Promise<IteratorResult<string, undefined>> =>
+      this.readLine(options).then((line) =>
+        line === null ? { value: undefined, done: true } : { value: line }
+      );
+    return {
+      next,
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
   }
 
   /** At the end of the stream: what is left, as the last line, or null. */
@@ -863,6 +1131,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     try {
       deadline = this.#deadline(options, what);
     } catch (error) {
+      this.#direct = undefined;
       return Promise.reject(error);
     }
     const before = this.#readTail;
@@ -1368,14 +1637,33 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return new Deadline(options!, () => `Cannot ${what} from ${this.#peer()}`);
   }
 
+  /** Asks the next fill to read into `into`: the buffer is empty. */
+  #readInto(into: Uint8Array): void {
+    if (this.#pending === undefined) this.#direct = into;
+  }
+
   /** The one outstanding read into the buffer, started if none is. */
   #fill(): Promise<void> {
+    const direct = this.#direct;
+    this.#direct = undefined;
     if (this.#pending !== undefined) return this.#pending;
     if (this.#closed) {
       this.#readError ??= this.#closedError();
       return DONE;
     }
     if (this.#eof || this.#readError !== undefined) return DONE;
+    if (direct !== undefined) {
+      let read: Promise<number | null>;
+      try {
+        read = this.#conn.read(direct);
+      } catch (error) {
+        read = Promise.reject(error);
+      }
+      return this.#pending = read.then(
+        (n) => n === null ? this.#gotEnd() : this.#gotDirect(n),
+        (error) => this.#gotError(error),
+      );
+    }
     this.#makeSpace();
     let read: Promise<number | null>;
     try {
@@ -1407,8 +1695,15 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     } else {
       this.#end += n;
       if (this.#end === this.#buf.length) this.#grow = true;
-      this.#lastActive = performance.now();
+      this.#activity++;
     }
+    if (this.#closed) this.#releaseRead();
+  }
+
+  #gotDirect(n: number): void {
+    this.#pending = undefined;
+    this.#directGot = n;
+    this.#activity++;
     if (this.#closed) this.#releaseRead();
   }
 
@@ -1558,13 +1853,13 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   async #drain(first: Uint8Array | undefined): Promise<void> {
-    if (this.#waiters === 0) this.#waitStart = performance.now();
+    if (this.#waiters === 0) this.#waitStart = NaN;
     this.#draining = true;
     try {
       for (let view = first; view !== undefined && view.length > 0;) {
         if (this.#noDelayLater) this.#noDelaySoon();
         const n = await this.#conn.write(view);
-        this.#lastActive = performance.now();
+        this.#activity++;
         view = view.subarray(n);
       }
       while (this.#wlen > 0) {
@@ -1573,7 +1868,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         for (;;) {
           if (this.#noDelayLater) this.#noDelaySoon();
           const k = await this.#conn.write(view);
-          this.#lastActive = performance.now();
+          this.#activity++;
           if (k === view.length) break;
           view = view.subarray(k);
         }

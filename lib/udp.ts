@@ -429,11 +429,25 @@ export class DatagramSocket {
    * @throws {SocketError} for any other failure, e.g. an IPv4 socket
    * sending to an IPv6 address.
    */
-  async send(data: Uint8Array | string, to?: Deno.NetAddr): Promise<number> {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    const addr = to !== undefined
-      ? destination(to)
-      : this.#readyPeer ?? await this.#peerAddr();
+  send(data: Uint8Array | string, to?: Deno.NetAddr): Promise<number> {
+    try {
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
+      const addr = to !== undefined ? destination(to) : this.#readyPeer;
+      if (addr !== undefined) {
+        return this.#sendTo(bytes, addr, to !== undefined);
+      }
+      return this.#peerAddr().then((peer) => this.#sendTo(bytes, peer, false));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends `bytes` to `addr`, checked; one promise, no async frame. */
+  #sendTo(
+    bytes: Uint8Array,
+    addr: Deno.NetAddr,
+    explicit: boolean,
+  ): Promise<number> {
     if (bytes.length > MAX_DATAGRAM_SIZE) {
       throw new LimitExceededError(
         `Cannot send ${bytes.length} bytes to ${
@@ -449,11 +463,15 @@ export class DatagramSocket {
         }: the socket is closed`,
       );
     }
+    let sent: Promise<number>;
     try {
-      return await this.#conn.send(bytes, addr);
+      sent = this.#conn.send(bytes, addr);
     } catch (error) {
-      throw this.#sendError(error, addr, to !== undefined);
+      sent = Promise.reject(error);
     }
+    return sent.catch((error) => {
+      throw this.#sendError(error, addr, explicit);
+    });
   }
 
   /** The connected peer's address when it needs no waiting for. */
@@ -880,13 +898,26 @@ function checkDatagramSize(size: unknown): number {
   return size;
 }
 
+// The last destination host name found valid as it was spelled: replies
+// go to the few addresses datagrams came from, so most checks stop here.
+let lastValidHost: string | undefined;
+
 /** A destination given to `send()`, checked; brackets around IPv6 go. */
 function destination(to: Deno.NetAddr): Deno.NetAddr {
+  if (
+    lastValidHost !== undefined && to?.hostname === lastValidHost &&
+    to.transport === "udp" &&
+    Number.isInteger(to.port) && to.port >= 1 && to.port <= 65535
+  ) {
+    return to;
+  }
   const port = checkPort("the destination port", to?.port, false);
   const hostname = checkHostname("the destination hostname", to.hostname);
-  return to.transport === "udp" && hostname === to.hostname
-    ? to
-    : { transport: "udp", hostname, port };
+  if (to.transport === "udp" && hostname === to.hostname) {
+    lastValidHost = hostname;
+    return to;
+  }
+  return { transport: "udp", hostname, port };
 }
 
 // A name whose last label is a number is an IPv4 address in some other
