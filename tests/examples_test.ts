@@ -176,6 +176,46 @@ Deno.test("udp_reverse_server --once answers udp_reverse_client", async () => {
   );
 });
 
+Deno.test("server examples with --quiet print no line per client or datagram", async () => {
+  const [hello, helloPort] = await startOnAnyPort("hello_server", [
+    "--once",
+    "--quiet",
+  ]);
+  await using _hello = hello;
+  const greeted = await runAgainst("hello_client", helloPort);
+  assert.equal(greeted.stdout, "Input is: Hello World\n");
+  const helloDone = await hello.finish();
+  assert.deepEqual([helloDone.code, helloDone.stdout, helloDone.stderr], [
+    0,
+    `listening on 127.0.0.1:${helloPort}\n`,
+    "",
+  ]);
+
+  const [sum, sumPort] = await startOnAnyPort("sum_server", ["--quiet"]);
+  await using _sum = sum;
+  const summed = await runAgainst("sum_client", sumPort, ["1", "3"]);
+  assert.equal(summed.stdout, "4\n");
+  const sumDone = await sum.stop();
+  assert.deepEqual([sumDone.code, sumDone.stdout, sumDone.stderr], [
+    0,
+    `listening on 127.0.0.1:${sumPort}\n`,
+    "",
+  ]);
+
+  const [udp, udpPort] = await startOnAnyPort("udp_reverse_server", [
+    "--once",
+    "--quiet",
+  ]);
+  await using _udp = udp;
+  const reversed = await runAgainst("udp_reverse_client", udpPort);
+  assert.equal(reversed.stdout, "#(8 7 6 5 4 3 2 1)\n");
+  const udpDone = await udp.finish();
+  assert.deepEqual([udpDone.code, udpDone.stdout], [
+    0,
+    `listening on 127.0.0.1:${udpPort}\n`,
+  ]);
+});
+
 Deno.test("udp_reverse_client sends the bytes it is given", async () => {
   const [server, port] = await startOnAnyPort("udp_reverse_server", [
     "--once",
