@@ -1,14 +1,17 @@
 /**
- * The benchmark suite: every scenario run against sock and against a raw
- * Deno baseline, alternating (sock, raw, sock, raw, …), each run in fresh
- * server and load generator processes on 127.0.0.1. Prints a Markdown table
- * of medians and the sock/raw ratios against the targets.
+ * The benchmark suite: every scenario run against sock, against a raw Deno
+ * baseline written as an engineer who cares about speed writes it, and
+ * against `node:net` / `node:dgram` under Deno as a reference, alternating
+ * (sock, raw, node, sock, raw, node, …), each run in fresh server and load
+ * generator processes on 127.0.0.1. Prints a Markdown table of medians, the
+ * sock/raw and node/raw ratios with their per-round range, and the targets.
  *
  * ```sh
- * deno task bench                  # the full suite, a few minutes
+ * deno task bench                  # the full suite, about 15 minutes
  * deno task bench --quick          # a smoke run of every scenario, seconds
  * deno task bench --only sum,idle --rounds 5 --duration 5
- * deno task bench --only sum --profile /tmp/prof   # --cpu-prof the sock servers
+ * deno task bench --only line-32 --impls sock,raw   # leave node out
+ * deno task bench --only sum --profile /tmp/prof   # --cpu-prof the servers
  * ```
  *
  * It runs with `-A`: Deno asks for every permission to read /proc/<pid>/,
@@ -49,6 +52,8 @@ interface Scenario {
   maxCpu?: number;
   /** Idle only: most extra KiB per connection sock may use over raw. */
   maxIdleExtraKiB?: number;
+  /** Rounds when --rounds is not given: the noisy line scenarios take more. */
+  rounds?: number;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -84,6 +89,7 @@ const SCENARIOS: Scenario[] = [
     load: { clients: 32, depth: 1 },
     workers: 1,
     unit: "lines/s",
+    rounds: 5,
     op: "line",
     minThroughput: 0.95,
     maxCpu: 1.1,
@@ -96,6 +102,7 @@ const SCENARIOS: Scenario[] = [
     load: { clients: 32, depth: 32 },
     workers: 1,
     unit: "lines/s",
+    rounds: 5,
     op: "line",
     minThroughput: 0.9,
     maxCpu: 1.1,
@@ -109,6 +116,7 @@ const SCENARIOS: Scenario[] = [
     load: { clients: 32, depth: 32 },
     workers: 1,
     unit: "lines/s",
+    rounds: 5,
     op: "line",
   },
   {
@@ -612,9 +620,9 @@ if (import.meta.main) {
     idle = limit - 200;
   }
   const settings: Settings = {
-    rounds: Number(values.rounds ?? (quick ? 1 : 5)),
+    rounds: Number(values.rounds ?? (quick ? 1 : 3)),
     warmup: Number(values.warmup ?? (quick ? 0.1 : 1)),
-    duration: Number(values.duration ?? (quick ? 0.3 : 3)),
+    duration: Number(values.duration ?? (quick ? 0.3 : 2)),
     idle,
     rssSamples: quick ? 1 : 5,
     profile: values.profile,
@@ -638,7 +646,10 @@ if (import.meta.main) {
   let failures = 0;
   for (const scenario of chosen) {
     const runs: Run[] = [];
-    for (let round = 1; round <= settings.rounds; round++) {
+    const rounds = values.rounds === undefined && !quick
+      ? scenario.rounds ?? settings.rounds
+      : settings.rounds;
+    for (let round = 1; round <= rounds; round++) {
       for (const impl of settings.impls) {
         let run: Run;
         try {
@@ -673,7 +684,11 @@ if (import.meta.main) {
   const goals = targets(summaries);
   console.log(`Machine: ${await machine()}.`);
   console.log(
-    `Medians of ${settings.rounds} alternating rounds (sock, raw, …), ${settings.duration} s measured after ${settings.warmup} s warm-up; the suite took ${
+    `Medians of ${settings.rounds} alternating rounds (${
+      settings.impls.join(", ")
+    }, …${
+      values.rounds === undefined && !quick ? "; 5 for the line scenarios" : ""
+    }), ${settings.duration} s measured after ${settings.warmup} s warm-up; the suite took ${
       fmt(seconds)
     } s.\n`,
   );
