@@ -1215,9 +1215,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * Arrays of 64 KiB or more are sent from the caller's memory without a
    * copy: leave them unchanged until the returned promise settles.
    *
+   * The returned promise settles at once unless this write started a
+   * flush; awaiting it is how a long stream of writes waits for the peer.
+   * A loop that answers one batch of input (see
+   * {@linkcode Socket.prototype.readLines}) may leave its writes unawaited
+   * and await the `flush()` after them: the batch bounds the memory, a
+   * failure to send is reported by that flush, and a socket closed in the
+   * meantime by the next read. An unawaited write that fails is never an
+   * unhandled rejection.
+   *
    * @param data What to send.
    * @returns A promise that settles at once, or when a flush this write
-   * started is done; await it to keep memory bounded.
+   * started is done.
    */
   write(data: Uint8Array | string): Promise<void> {
     if (this.#writeError !== undefined) return handled(this.#writeError);
