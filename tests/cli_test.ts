@@ -544,3 +544,55 @@ test(
   },
   { deadline: 40_000, ignore: missingLisp !== undefined },
 );
+
+test(
+  "deno install from a local path gives a sock that runs with the grant it was installed with",
+  async () => {
+    await using server = serve(handleSum, { port: 0 });
+    const root = await Deno.makeTempDir({ prefix: "sock_install_" });
+    try {
+      const installed = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "install",
+          "-g",
+          "-n",
+          "sock",
+          "--root",
+          root,
+          `--allow-net=127.0.0.1:${server.port}`,
+          new URL("../cli.ts", import.meta.url).pathname,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(
+        installed.code,
+        0,
+        new TextDecoder().decode(installed.stderr),
+      );
+      const child = new Deno.Command(`${root}/bin/sock`, {
+        args: ["connect", "127.0.0.1", String(server.port)],
+        env: {
+          PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
+          NO_COLOR: "1",
+        },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("20 22 "));
+      await writer.close();
+      const out = await bounded(child.output(), 20_000, "the installed sock");
+      assert.deepEqual(
+        [out.code, new TextDecoder().decode(out.stdout)],
+        [0, "42"],
+        new TextDecoder().decode(out.stderr),
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+  SLOW,
+);
