@@ -119,6 +119,32 @@ test(
   SLOW,
 );
 
+test(
+  "after the peer half-closes, what stdin gives in the next moment still reaches it",
+  async () => {
+    using listener = listen({ port: 0 });
+    await using sock = new SockProcess(grant(listener.port), [
+      "connect",
+      "127.0.0.1",
+      String(listener.port),
+    ]);
+    await using peer = await listener.accept(T);
+    await peer.write("question\n");
+    await peer.closeWrite();
+    await sock.waitFor(/question\n/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sock.type("late answer\n");
+    await sock.endInput();
+    assert.equal(
+      new TextDecoder().decode(await peer.readAll(T)),
+      "late answer\n",
+    );
+    const result = await sock.finish();
+    assert.deepEqual([result.code, result.stdout], [0, "question\n"]);
+  },
+  SLOW,
+);
+
 test("sock exits 0 when the peer closes, with stdin still open", async () => {
   using listener = listen({ port: 0 });
   await using sock = new SockProcess(grant(listener.port), [
