@@ -6,7 +6,7 @@ import { Input, note, warn } from "./io.ts";
 import { type Options, parseOptions } from "./options.ts";
 import { missingGrant } from "./permissions.ts";
 import { runSession } from "./session.ts";
-import { chooseTransport } from "./transport.ts";
+import { type Acceptor, chooseTransport } from "./transport.ts";
 import { runDatagrams } from "./udp.ts";
 
 export { HELP } from "./options.ts";
@@ -47,9 +47,7 @@ async function runStream(options: Options, input: Input): Promise<void> {
     await runSession(socket, input, options);
     return;
   }
-  let acceptor:
-    | Disposable & Awaited<ReturnType<typeof transport.listen>>
-    | undefined = await transport.listen();
+  let acceptor: Acceptor | undefined = await transport.listen();
   note(options.quiet, `listening on ${acceptor.address}`);
   try {
     do {
