@@ -11,6 +11,7 @@ import {
   waitUntil,
 } from "./_deadline.ts";
 import { describeAddr } from "./_addr.ts";
+import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
 import { checkNumber } from "./_validate.ts";
 import {
@@ -428,6 +429,73 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   /** True from the moment `close()` is called. */
   get closed(): boolean {
     return this.#closeCalled;
+  }
+
+  /**
+   * The input as a byte stream (`type: "bytes"`, so a BYOB reader works).
+   * It starts with what is already buffered and reads through the same
+   * queue as `readLine()` and the other reads, so they can be mixed: after
+   * a read from the stream has settled, release the reader (or cancel the
+   * stream) and go on with `readLine()`; bytes the stream has not handed
+   * out are still in the socket.
+   *
+   * The stream ends at the peer's end of stream without closing this
+   * side, so the socket can still answer a half-closed peer (a
+   * `Deno.Conn`'s `readable` closes the connection there). Cancelling it
+   * stops reading and withdraws a read it was waiting for; the socket stays
+   * open. The same stream is returned until it is cancelled, has ended or
+   * has failed; then a new one, which starts from what the socket holds.
+   *
+   * @example Decoding text as it arrives
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write("héllo");
+   * await client.closeWrite();
+   * let text = "";
+   * for await (const part of server.readable.pipeThrough(new TextDecoderStream())) {
+   *   text += part;
+   * }
+   * assert.equal(text, "héllo");
+   * await server.write("still open\n"); // the stream's end closed nothing
+   * await server.flush();
+   * assert.equal(await client.readLine(), "still open");
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return readableOf(this);
+  }
+
+  /**
+   * The output as a writable stream through the same buffer as `write()`.
+   * Each chunk is written and flushed before the next is taken, so a peer
+   * that reads slowly holds back a `pipeTo()`. Closing it is a half-close
+   * (`closeWrite()`): the peer sees the end of the stream and this socket
+   * can still read its reply. Aborting it aborts the connection
+   * (`close({ abort: true })`).
+   *
+   * @example Compressing on the way out
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const sent = ReadableStream.from([new TextEncoder().encode("abc".repeat(1000))]);
+   * await sent.pipeThrough(new CompressionStream("gzip")).pipeTo(client.writable);
+   * const text = await new Response(
+   *   server.readable.pipeThrough(new DecompressionStream("gzip")),
+   * ).text();
+   * assert.equal(text, "abc".repeat(1000));
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
   }
 
   /**

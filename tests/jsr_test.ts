@@ -5,7 +5,8 @@
 // DENO_DIR (nothing comes from a cache) and a scratch working directory with
 // no deno.json, as a user without a checkout has.
 import assert from "node:assert/strict";
-import { add, formatLisp, type LispNumber, parseLisp } from "../mod.ts";
+import { add, formatLisp, type LispNumber, parseLisp, serve } from "../mod.ts";
+import { handleSum } from "../examples/sum_server.ts";
 import {
   freePort,
   RunningExample,
@@ -537,4 +538,74 @@ Deno.test("README and every example's module doc name the version in deno.json",
     urls += versions.length;
   }
   assert.ok(urls > 0);
+});
+
+Deno.test("README's deno install of sock from JSR: the installed sock sums with its grant, and names the flag it lacks as README shows", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  const install = /^deno install -g -n sock .* jsr:@sock\/sock\/cli$/m.exec(
+    readme,
+  )?.[0];
+  assert.ok(install, "README.md shows deno install … jsr:@sock/sock/cli");
+  const refused = /^\$ (sock connect localhost \d+)\n(error: .*)$/m.exec(
+    readme,
+  );
+  assert.ok(refused, "README.md shows what a missing grant prints");
+
+  await using user = await JsrUser.start();
+  const root = `${user.cwd}/root`;
+  const words = shellWords(install);
+  const installed = await user.run([
+    ...words.slice(1, -1),
+    "--root",
+    root,
+    words.at(-1)!,
+  ]);
+  assert.equal(installed.code, 0, installed.stderr);
+
+  /** Runs the installed `sock` with `input` on stdin. */
+  const sock = async (args: string[], input: string) => {
+    const child = new Deno.Command(`${root}/bin/sock`, {
+      args,
+      cwd: user.cwd,
+      env: {
+        PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
+        JSR_URL: user.registry.url,
+        DENO_DIR: user.denoDir,
+        NO_COLOR: "1",
+        NO_PROXY: "127.0.0.1,localhost",
+      },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT);
+    try {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+      const { code, stdout, stderr } = await child.output();
+      const text = new TextDecoder();
+      return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  // The grant covers every port on 127.0.0.1: a sum server on any of them.
+  await using server = serve(handleSum, { port: 0 });
+  const sum = await sock(["connect", "127.0.0.1", String(server.port)], "1 2 ");
+  assert.deepEqual(
+    [sum.code, sum.stdout, programLines(sum.stderr)],
+    [0, "3", []],
+    sum.stderr,
+  );
+  const lisp = await sock(
+    ["connect", "--lisp", "127.0.0.1", String(server.port)],
+    "1 3\n",
+  );
+  assert.deepEqual([lisp.code, lisp.stdout], [0, "4\n"], lisp.stderr);
+
+  const denied = await sock(shellWords(refused[1]!).slice(1), "");
+  assert.equal(denied.code, 1);
+  assert.deepEqual(programLines(denied.stderr), [refused[2]]);
 });

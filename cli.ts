@@ -1,0 +1,34 @@
+/**
+ * `sock`, the command: a netcat for the terminal that knows Deno's
+ * permission model and speaks Lisp. `sock connect HOST PORT` sends stdin to
+ * the socket and writes what arrives to stdout; the end of stdin (Ctrl-D)
+ * half-closes the connection, and `sock` exits 0 when the peer closes.
+ * `sock listen PORT` waits for one connection (`--keep-open`: one after
+ * another) and does the same. `--lisp` makes it a REPL on the wire: each
+ * form typed is sent as Lisp's `~s` prints it, and each datum that arrives
+ * is printed, one a line. `--udp` sends each line as a datagram. `--help`
+ * lists every flag.
+ *
+ * It asks only for the network address it uses; when that grant is
+ * missing it says which flag to add. Install it with the grant for the
+ * servers you talk to:
+ *
+ * ```sh
+ * deno install -g -n sock --allow-net=localhost:9231 jsr:@sock/sock/cli
+ * sock connect --lisp localhost 9231
+ * deno run --allow-net=127.0.0.1:0 jsr:@sock/sock/cli listen --lisp 0
+ * ```
+ *
+ * A mistake in the command line is one line and exit status 2; a network
+ * failure (a refused connection, a missing grant) one line and status 1.
+ *
+ * @module
+ */
+import { run } from "./examples/_common/cli.ts";
+import { HELP, main } from "./cli/main.ts";
+
+if (import.meta.main) {
+  await run(() => main(Deno.args), HELP);
+  // A read of stdin may still be waiting: the work is done, so stop.
+  Deno.exit(0);
+}

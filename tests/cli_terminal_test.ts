@@ -1,0 +1,344 @@
+// `sock` in a real terminal, driven through tmux as a person would use it:
+// typing Lisp on both sides of a connection, Ctrl-D, Ctrl-C, Deno's
+// permission prompt, and a pipe typed at a shell.
+import assert from "node:assert/strict";
+import { listen, serve } from "../mod.ts";
+import { handleSum } from "../examples/sum_server.ts";
+import { canRun, test } from "./_helpers.ts";
+import { CLI_PATH } from "./_sock.ts";
+import { lispPeerMissing, startPeer } from "./_lisp_peer.ts";
+
+const haveTmux = await canRun("tmux", ["-V"]);
+if (!haveTmux) {
+  console.log("terminal tests skipped: tmux not found (apt-get install tmux)");
+}
+
+const missingLisp = haveTmux ? await lispPeerMissing() : "no tmux";
+if (haveTmux && missingLisp !== undefined) {
+  console.log(`the terminal test with a Lisp peer skipped: ${missingLisp}`);
+}
+
+const DENO = Deno.execPath();
+const TERMINAL = { deadline: 45_000, ignore: !haveTmux };
+
+/** A shell word, quoted. */
+function quote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word)
+    ? word
+    : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/** `deno run FLAGS cli.ts ARGS`, as typed at a shell. */
+function sockCommand(flags: string[], args: string[]): string {
+  return [DENO, "run", ...flags, CLI_PATH, ...args].map(quote).join(" ");
+}
+
+/** A private tmux server with one window per program; killed when disposed. */
+class Terminals implements AsyncDisposable {
+  readonly #dir: string;
+  readonly #socket: string;
+
+  private constructor(dir: string) {
+    this.#dir = dir;
+    this.#socket = `${dir}/tmux.sock`;
+  }
+
+  static async start(): Promise<Terminals> {
+    return new Terminals(await Deno.makeTempDir({ prefix: "sock_tmux_" }));
+  }
+
+  async #tmux(args: string[]): Promise<string> {
+    const { code, stdout, stderr } = await new Deno.Command("tmux", {
+      args: ["-S", this.#socket, ...args],
+      env: { TERM: "xterm-256color", NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    if (code !== 0) {
+      throw new Error(`tmux ${args.join(" ")}: ${text.decode(stderr)}`);
+    }
+    return text.decode(stdout);
+  }
+
+  /**
+   * Opens a terminal named `name` running the shell command `command`;
+   * when it ends, the terminal shows `[exit N]` with its status.
+   */
+  async open(name: string, command: string): Promise<void> {
+    await this.#tmux([
+      "new-session",
+      "-d",
+      "-s",
+      name,
+      "-x",
+      "200",
+      "-y",
+      "50",
+      `${command}; echo "[exit $?]"; sleep 600`,
+    ]);
+  }
+
+  /** What the terminal shows, wrapped lines joined. */
+  async screen(name: string): Promise<string> {
+    return await this.#tmux(["capture-pane", "-p", "-J", "-t", name]);
+  }
+
+  /** Waits until the screen matches `pattern`, for at most `ms`. */
+  async waitFor(
+    name: string,
+    pattern: RegExp,
+    ms = 15_000,
+  ): Promise<RegExpExecArray> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const screen = await this.screen(name);
+      const match = pattern.exec(screen);
+      if (match) return match;
+      if (Date.now() > end) {
+        throw new Error(
+          `terminal ${name} did not show ${pattern} within ${ms} ms:\n${screen}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Types `text` and Enter. */
+  async typeLine(name: string, text: string): Promise<void> {
+    await this.#tmux(["send-keys", "-t", name, "-l", text]);
+    await this.#tmux(["send-keys", "-t", name, "Enter"]);
+  }
+
+  /** Presses keys such as `C-d` or `C-c`. */
+  async press(name: string, key: string): Promise<void> {
+    await this.#tmux(["send-keys", "-t", name, key]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#tmux(["kill-server"]).catch(() => {});
+    await Deno.remove(this.#dir, { recursive: true });
+  }
+}
+
+/**
+ * Answers Deno's permission prompt. Deno empties the terminal's input
+ * before it reads the answer, so keys typed earlier are lost: wait for the
+ * question, and a moment more.
+ */
+async function answerPrompt(
+  terminals: Terminals,
+  name: string,
+  answer: string,
+): Promise<void> {
+  await terminals.waitFor(name, /Allow\? \[y\/n\/A\].*> $/m);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await terminals.typeLine(name, answer);
+}
+
+test(
+  "two sock --lisp terminals: hello typed on one side prints HELLO on the other, both ways; Ctrl-D ends both with 0",
+  async () => {
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "one",
+      sockCommand(["--allow-net=127.0.0.1:0"], ["listen", "--lisp", "0"]),
+    );
+    const [, port] = await terminals.waitFor(
+      "one",
+      /listening on 127\.0\.0\.1:(\d+)/,
+    );
+    await terminals.open(
+      "two",
+      sockCommand([`--allow-net=127.0.0.1:${port}`], [
+        "connect",
+        "--lisp",
+        "127.0.0.1",
+        port!,
+      ]),
+    );
+    await terminals.waitFor("one", /connection from 127\.0\.0\.1:\d+/);
+
+    await terminals.typeLine("two", "hello");
+    await terminals.waitFor("one", /^HELLO$/m);
+    await terminals.typeLine("one", '(list 1 "two" #\\c) 1.50d0 |Mixed|');
+    await terminals.waitFor(
+      "two",
+      /^\(LIST 1 "two" #\\c\)\n1\.5d0\n\|Mixed\|$/m,
+    );
+
+    // Bad input: one line, and the REPL goes on.
+    await terminals.typeLine("two", ")");
+    await terminals.waitFor("two", /^error: .*unmatched close parenthesis$/m);
+    await terminals.typeLine("two", "again 'x");
+    await terminals.waitFor("one", /^AGAIN\n'X$/m);
+
+    // Ctrl-D ends what two sends: one sees the end and closes, then two.
+    await terminals.press("two", "C-d");
+    await terminals.waitFor("one", /^\[exit 0\]$/m);
+    await terminals.waitFor("two", /^\[exit 0\]$/m);
+    const two = await terminals.screen("two");
+    assert.equal(two.match(/^error:/gm)?.length, 1, two);
+  },
+  TERMINAL,
+);
+
+test(
+  "in a terminal, Ctrl-D half-closes: the sum server's answer to one number still arrives",
+  async () => {
+    await using server = serve(handleSum, { port: 0 });
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "sum",
+      sockCommand([`--allow-net=127.0.0.1:${server.port}`], [
+        "connect",
+        "--lisp",
+        "127.0.0.1",
+        String(server.port),
+      ]),
+    );
+    await terminals.typeLine("sum", "1");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = await terminals.screen("sum");
+    assert.doesNotMatch(before, /ERROR|exit/, "no answer before the end");
+    await terminals.press("sum", "C-d");
+    await terminals.waitFor(
+      "sum",
+      /^\(:ERROR "expected two numbers, the request ended after one"\)\n\[exit 0\]$/m,
+    );
+  },
+  TERMINAL,
+);
+
+test(
+  "in a terminal, 1 3 typed to the sum server prints 4 and sock exits 0 when the server closes",
+  async () => {
+    await using server = serve(handleSum, { port: 0 });
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "sum",
+      sockCommand([`--allow-net=localhost:${server.port}`], [
+        "connect",
+        "--lisp",
+        "localhost",
+        String(server.port),
+      ]),
+    );
+    await terminals.typeLine("sum", "1 3");
+    await terminals.waitFor("sum", /^4\n\[exit 0\]$/m);
+  },
+  TERMINAL,
+);
+
+test(
+  "Ctrl-C ends sock with status 0, connected or still listening",
+  async () => {
+    using listener = listen({ port: 0 });
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "connected",
+      sockCommand([`--allow-net=127.0.0.1:${listener.port}`], [
+        "connect",
+        "127.0.0.1",
+        String(listener.port),
+      ]),
+    );
+    await using peer = await listener.accept({ timeout: 15_000 });
+    await terminals.typeLine("connected", "typed");
+    assert.equal(await peer.readLine({ timeout: 5000 }), "typed");
+    await terminals.press("connected", "C-c");
+    await terminals.waitFor("connected", /^(\^C)?\[exit 0\]$/m);
+    assert.equal(await peer.readLine({ timeout: 5000 }), null);
+
+    await terminals.open(
+      "listening",
+      sockCommand(["--allow-net=127.0.0.1:0"], ["listen", "0"]),
+    );
+    await terminals.waitFor("listening", /listening on 127\.0\.0\.1:\d+/);
+    await terminals.press("listening", "C-c");
+    await terminals.waitFor("listening", /^(\^C)?\[exit 0\]$/m);
+  },
+  TERMINAL,
+);
+
+test(
+  "in a terminal, a missing grant is asked for, for that one address only; no gives the flags to add",
+  async () => {
+    using listener = listen({ port: 0 });
+    const address = `127.0.0.1:${listener.port}`;
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "yes",
+      sockCommand([], ["connect", "127.0.0.1", String(listener.port)]),
+    );
+    await terminals.waitFor(
+      "yes",
+      new RegExp(`requests net access to "${address.replaceAll(".", "\\.")}"`),
+    );
+    await answerPrompt(terminals, "yes", "y");
+    await using peer = await listener.accept({ timeout: 15_000 });
+    await terminals.typeLine("yes", "granted");
+    assert.equal(await peer.readLine({ timeout: 5000 }), "granted");
+    await peer.close();
+    await terminals.waitFor("yes", /^\[exit 0\]$/m);
+
+    await terminals.open(
+      "no",
+      sockCommand([], ["connect", "127.0.0.1", String(listener.port)]),
+    );
+    await answerPrompt(terminals, "no", "n");
+    await terminals.waitFor(
+      "no",
+      new RegExp(
+        `^error: sock may not connect to ${
+          address.replaceAll(".", "\\.")
+        }: add --allow-net=${
+          address.replaceAll(".", "\\.")
+        } .*\\n\\[exit 1\\]$`,
+        "m",
+      ),
+    );
+  },
+  TERMINAL,
+);
+
+test("printf '1 2 ' | sock connect … typed at a shell prints 3", async () => {
+  await using server = serve(handleSum, { port: 0 });
+  await using terminals = await Terminals.start();
+  await terminals.open(
+    "pipe",
+    `printf '1 2 ' | ${
+      sockCommand([`--allow-net=127.0.0.1:${server.port}`], [
+        "connect",
+        "127.0.0.1",
+        String(server.port),
+      ])
+    }; echo`,
+  );
+  await terminals.waitFor("pipe", /^3\n\[exit 0\]$/m);
+}, TERMINAL);
+
+test(
+  "in a terminal, hello typed to the Lisp tutorial's passive socket (SBCL, usocket) gets BYE",
+  async () => {
+    await using lisp = startPeer("passive-one");
+    const port = await lisp.listening();
+    await using terminals = await Terminals.start();
+    await terminals.open(
+      "lisp",
+      sockCommand([`--allow-net=127.0.0.1:${port}`], [
+        "connect",
+        "--lisp",
+        "127.0.0.1",
+        String(port),
+      ]),
+    );
+    await terminals.typeLine("lisp", "hello");
+    await terminals.waitFor("lisp", /^BYE\n\[exit 0\]$/m);
+    const said = await lisp.finish();
+    assert.equal(said.code, 0, said.stderr);
+    assert.match(said.stdout, /^HELLO$/m);
+  },
+  { ...TERMINAL, ignore: missingLisp !== undefined },
+);
