@@ -45,6 +45,17 @@ Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P.`;
  *
  * @param socket The client's connection.
  * @param quiet Print nothing.
+ *
+ * @example A quiet hello server
+ * ```ts
+ * import { connect, serve } from "@sock/sock";
+ * import { greet } from "@sock/sock/hello-server";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve((socket) => greet(socket, true), { port: 0 });
+ * await using client = await connect({ port: server.port });
+ * assert.equal(await client.readLine({ timeout: 1000 }), "Hello World");
+ * ```
  */
 export async function greet(
   socket: Socket<Deno.NetAddr>,
