@@ -205,8 +205,10 @@ const DEFAULT_CLOSE_TIMEOUT = 30_000;
 const NEED: unique symbol = Symbol("need more input");
 const EMPTY = new Uint8Array(0);
 const DONE: Promise<void> = Promise.resolve();
+const NOOP = (): void => {};
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// A U+FEFF at the start of a line is part of the line.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const LF = 10;
 const CR = 13;
 
@@ -318,6 +320,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #eof = false;
   #readError: SocketError | undefined;
   #pending: Promise<void> | undefined;
+  #pendingRead: Promise<unknown> | undefined;
   // A read step with the buffer empty may have the next read go straight
   // into its own array (only without a deadline: an abandoned wait must
   // never leave a read landing in memory its caller has given up on);
@@ -329,7 +332,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   // Reads that could not finish from the buffer, queued in call order:
   // how many there are, and a promise that settles when the last has.
   #reading = 0;
-  #readTail: Promise<void> = DONE;
+  #readTail: Promise<unknown> = DONE;
   // Waiting on the peer: reads (and waitForInput) that wait for bytes,
   // and since when; a flush waiting for the peer to take bytes counts too.
   #waiters = 0;
@@ -519,7 +522,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       this.#seenActivity = this.#activity;
       this.#lastActive = now;
     }
-    // A flush's wait is dated when first looked at, like activity.
+    // A wait is dated when first looked at, like traffic.
     if (Number.isNaN(this.#waitStart)) this.#waitStart = now;
     return now - Math.max(this.#lastActive, this.#waitStart);
   }
@@ -589,7 +592,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @param options `timeout` in milliseconds and an abort `signal`.
    * @returns `into`.
    * @throws {EndOfStreamError} when the stream ends first; its `partial`
-   * is the part of `into` that was filled.
+   * is the part of `into` that was filled. After any other failure
+   * without a deadline (a reset, a close), `into` holds an unknown part
+   * of the record, and those bytes are gone from the socket.
    * @throws {LimitExceededError} when a timeout or signal is given and
    * `into` is longer than `maxBufferSize`: with one, the bytes wait in the
    * buffer until all have come, so that a timeout loses none of them.
@@ -867,10 +872,22 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     const buf = this.#buf;
     const start = this.#start;
     const end = this.#end;
-    let last = end > start ? buf.lastIndexOf(LF, end - 1) : -1;
-    if (last < start + scanned) {
+    // A line end among the bytes not yet looked at, first, so that a line
+    // arriving a byte at a time is not searched from the far end each time.
+    const first = buf.length - end <= 4096
+      ? buf.indexOf(LF, start + scanned)
+      : indexOfByte(buf, LF, start + scanned, end);
+    if (first < 0 || first >= end) {
       if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
       return undefined;
+    }
+    let last = first === end - 1 ? first : buf.lastIndexOf(LF, end - 1);
+    if (last === first) {
+      // One line: no split.
+      const stop = first > start && buf[first - 1] === CR ? first - 1 : first;
+      if (stop - start > maxLength) this.#tooLong("line", maxLength);
+      this.#start = first + 1;
+      return [decodeText(buf, start, stop)];
     }
     if (last - start > maxLength) {
       // Some line may be too long: stop the batch before it.
@@ -1202,12 +1219,33 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       this.#direct = undefined;
       return Promise.reject(error);
     }
-    const before = this.#readTail;
+    // A read straight into the caller's array is only for a read that
+    // cannot be abandoned.
+    if (deadline !== undefined) this.#direct = undefined;
+    // The reads before this one, settled either way; none when it is not
+    // queued, since every read before it has settled.
+    const before = queued ? this.#readTail.then(NOOP, NOOP) : DONE;
+    this.#reading++;
     let waiting = false;
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      this.#reading--;
+      if (waiting) this.#endWait();
+      deadline?.clear();
+    };
+    // The read is done the moment its step has a result, before anyone
+    // awaiting it runs: no promise of its own for that.
+    const stepThenDone = (): T | typeof NEED => {
+      const result = step();
+      if (result !== NEED) done();
+      return result;
+    };
     const wait = (): Promise<T> => {
       waiting = true;
       this.#beginWait();
-      return this.#retry(step, deadline);
+      return this.#retry(stepThenDone, deadline);
     };
     let turn: Promise<T>;
     if (!queued) {
@@ -1215,28 +1253,17 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     } else {
       turn = (deadline === undefined ? before : deadline.race(before)).then(
         () => {
-          const result = step();
+          const result = stepThenDone();
           return result === NEED ? wait() : result;
         },
       );
     }
-    this.#reading++;
-    const done = () => {
-      this.#reading--;
-      if (waiting) this.#endWait();
-      deadline?.clear();
-    };
-    const settled = turn.then((value) => {
-      done();
-      return value;
-    }, (error) => {
-      done();
-      throw error;
-    });
+    // On failure: registered first, so it runs before the caller's handler.
+    turn.then(undefined, done);
     // The next read starts when this one has settled and so has every
     // read before it (one that timed out in the queue did not run).
-    this.#readTail = settled.then(() => before, () => before);
-    return settled;
+    this.#readTail = queued ? turn.then(() => before, () => before) : turn;
+    return turn;
   }
 
   /** Waits for more input, then tries `step` again, until it has a result. */
@@ -1251,25 +1278,28 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return (deadline === undefined ? filled : deadline.race(filled)).then(
-      () => {
-        const result = step();
-        if (result !== NEED) return result;
-        if (this.#eof && this.#readError === undefined) {
-          throw new EndOfStreamError(
-            `Cannot read from ${this.#peer()}: the stream ended`,
-            new Uint8Array(0),
-          );
-        }
-        return this.#retry(step, deadline);
-      },
-    );
+    const again = (): T | Promise<T> => {
+      const result = step();
+      if (result !== NEED) return result;
+      if (this.#eof && this.#readError === undefined) {
+        throw new EndOfStreamError(
+          `Cannot read from ${this.#peer()}: the stream ended`,
+          new Uint8Array(0),
+        );
+      }
+      return this.#retry(step, deadline);
+    };
+    if (deadline !== undefined) return deadline.race(filled).then(again);
+    // Without a deadline, wake on the read itself: the handler that takes
+    // its bytes was registered first and runs first, and a wait costs one
+    // promise fewer.
+    const woken = filled === this.#pending ? this.#pendingRead! : filled;
+    return woken.then(again, again);
   }
 
   #beginWait(): void {
-    if (this.#waiters++ === 0 && !this.#draining) {
-      this.#waitStart = performance.now();
-    }
+    // Dated when idleTime first looks, like traffic.
+    if (this.#waiters++ === 0 && !this.#draining) this.#waitStart = NaN;
   }
 
   #endWait(): void {
@@ -1736,6 +1766,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       } catch (error) {
         read = Promise.reject(error);
       }
+      this.#pendingRead = read;
       return this.#pending = read.then(
         (n) => n === null ? this.#gotEnd() : this.#gotDirect(n),
         (error) => this.#gotError(error),
@@ -1749,6 +1780,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     } catch (error) {
       read = Promise.reject(error);
     }
+    this.#pendingRead = read;
     return this.#pending = read.then(
       (n) => n === null ? this.#gotEnd() : this.#gotBytes(n),
       (error) => this.#gotError(error),
