@@ -14,6 +14,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { listen, type Listener, type TcpOptions } from "./tcp.ts";
+import type { ProxyProtocolOptions } from "./proxy.ts";
 import {
   abortSocket,
   checkSocketOptions,
@@ -71,7 +72,8 @@ export type ErrorReporter = (error: unknown, where: string) => void;
  * assert.equal(server.active, 0);
  * ```
  */
-export interface ServeOptions extends SocketOptions, TcpOptions {
+export interface ServeOptions
+  extends SocketOptions, TcpOptions, ProxyProtocolOptions {
   /**
    * The local address to listen on.
    *
