@@ -103,7 +103,9 @@ function notAHeader(bytes: Uint8Array, versions: ProxyVersions): string {
 /** Up to 16 bytes as printable text where they are, else hex. */
 function preview(bytes: Uint8Array): string {
   const head = bytes.subarray(0, 16);
-  const printable = head.every((b) => b >= 0x20 && b < 0x7f);
+  const printable = head.every((b) =>
+    (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d
+  );
   const text = printable
     ? JSON.stringify(String.fromCharCode(...head))
     : Array.from(head, (b) => b.toString(16).padStart(2, "0")).join(" ");
