@@ -10,10 +10,16 @@
  * else: nothing is ever evaluated (`#.` is refused), and tokens, nesting
  * and idle clients are bounded. Ctrl-C or SIGTERM stop it: requests
  * already begun are answered, and a client that has sent nothing yet is told
- * `(:ERROR "the server is shutting down")`.
+ * `(:ERROR "the server is shutting down")`; it exits 0.
+ *
+ * Behind a load balancer (docs/DEPLOYMENT.md), `--proxy-protocol` makes it
+ * read the PROXY header HAProxy's `send-proxy-v2` sends, and
+ * `--drain-delay MS` makes a stop lossless: for that long it serves on but
+ * fails the balancer's health checks, so the balancer stops sending before
+ * the port closes.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -41,17 +47,21 @@ import {
 } from "../mod.ts";
 import {
   countFlag,
+  durationFlag,
   hostFlag,
   hostPort,
   listenPortFlag,
   millisecondsFlag,
   onStopSignal,
   parseFlags,
+  PROXY_FLAGS,
+  PROXY_HELP,
+  proxyOptions,
   run,
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -61,6 +71,10 @@ server). Ctrl-C stops it.
   --port P               the port, 0 to 65535; 0 lets the OS choose (default 9231)
   --idle-timeout MS      close a client silent this long (default 10000)
   --max-connections N    serve at most N clients at once (default 1024)
+${PROXY_HELP}
+  --drain-delay MS       on Ctrl-C or SIGTERM, serve on this long first, failing
+                         health checks, so a load balancer can stop sending
+                         (default 0)
   -h, --help             show this help
 
 Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
@@ -169,6 +183,8 @@ async function main(): Promise<void> {
     port: { type: "string" },
     "idle-timeout": { type: "string", default: "10000" },
     "max-connections": { type: "string", default: "1024" },
+    ...PROXY_FLAGS,
+    "drain-delay": { type: "string", default: "0" },
   });
   const hostname = hostFlag(values.host);
   const port = listenPortFlag(values.port, 9231);
@@ -189,6 +205,8 @@ async function main(): Promise<void> {
     idleTimeout,
     maxConnections,
     maxBufferSize: 256 * 1024,
+    ...proxyOptions(values),
+    drainDelay: durationFlag("--drain-delay", values["drain-delay"]),
   });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
