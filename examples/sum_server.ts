@@ -16,10 +16,12 @@
  * read the PROXY header HAProxy's `send-proxy-v2` sends, and
  * `--drain-delay MS` makes a stop lossless: for that long it serves on but
  * fails the balancer's health checks, so the balancer stops sending before
- * the port closes.
+ * the port closes. `--reuse-port` (with `--unstable-net`) lets several sum
+ * servers share one port, the kernel spreading connections among them:
+ * `workers.ts` runs one per core that way.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -61,7 +63,7 @@ import {
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -75,6 +77,8 @@ ${PROXY_HELP}
   --drain-delay MS       on Ctrl-C or SIGTERM, serve on this long first, failing
                          health checks, so a load balancer can stop sending
                          (default 0)
+  --reuse-port           share the port with other sum servers (SO_REUSEPORT),
+                         one process per core; needs --unstable-net
   -h, --help             show this help
 
 Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
@@ -185,6 +189,7 @@ async function main(): Promise<void> {
     "max-connections": { type: "string", default: "1024" },
     ...PROXY_FLAGS,
     "drain-delay": { type: "string", default: "0" },
+    "reuse-port": { type: "boolean", default: false },
   });
   const hostname = hostFlag(values.host);
   const port = listenPortFlag(values.port, 9231);
@@ -207,6 +212,7 @@ async function main(): Promise<void> {
     maxBufferSize: 256 * 1024,
     ...proxyOptions(values),
     drainDelay: durationFlag("--drain-delay", values["drain-delay"]),
+    reusePort: values["reuse-port"],
   });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
