@@ -50,40 +50,45 @@ interface Ports {
   helloA: number;
 }
 
+/** The haproxy.cfg that docs/DEPLOYMENT.md shows. */
+const DOCUMENTED = (() => {
+  const page = Deno.readTextFileSync(
+    new URL("../docs/DEPLOYMENT.md", import.meta.url),
+  );
+  const block = /```haproxy\n([\s\S]*?)```/.exec(page);
+  if (!block) throw new Error("docs/DEPLOYMENT.md has no haproxy block");
+  return block[1]!;
+})();
+
 /**
- * The config a deployment would use (docs/DEPLOYMENT.md explains each
- * line): PROXY v2 to every backend, health checks every CHECK_MS, and
- * retries with redispatch, so that a connection refused by a backend that
- * is going away is retried on the other one.
+ * The documented config on this test's ports: the listening addresses, the
+ * admin socket's path and the check interval are changed, each exactly
+ * where the page has it, and a stats socket on TCP (for this test to read)
+ * and a frontend for the hello server are added.
  */
 function config(ports: Ports, dir: string): string {
-  return `global
-    maxconn 2000
-    stats socket ${dir}/admin.sock mode 600 level admin expose-fd listeners
-    stats socket ipv4@127.0.0.1:${ports.stats} level admin
-
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-    timeout check 1s
-    retries 3
-    option redispatch 1
-
-frontend sum
-    bind 127.0.0.1:${ports.frontend}
-    default_backend sum_servers
-
-backend sum_servers
-    balance roundrobin
-    option tcp-check
-    tcp-check send "1 2 "
-    tcp-check expect string 3
-    default-server send-proxy-v2 check inter ${CHECK_MS}ms fall 2 rise 2
-    server a 127.0.0.1:${ports.a}
-    server b 127.0.0.1:${ports.b}
-
+  let text = DOCUMENTED;
+  const change = (from: string, to: string) => {
+    const parts = text.split(from);
+    if (parts.length !== 2) {
+      throw new Error(
+        `docs/DEPLOYMENT.md's haproxy.cfg has ${
+          parts.length - 1
+        } "${from}", not 1`,
+      );
+    }
+    text = parts.join(to);
+  };
+  change("/run/haproxy/admin.sock", `${dir}/admin.sock`);
+  change("bind :9000", `bind 127.0.0.1:${ports.frontend}`);
+  change("inter 1s", `inter ${CHECK_MS}ms`);
+  change("server a 127.0.0.1:9231", `server a 127.0.0.1:${ports.a}`);
+  change("server b 127.0.0.1:9232", `server b 127.0.0.1:${ports.b}`);
+  change(
+    "level admin expose-fd listeners\n",
+    `level admin expose-fd listeners\n    stats socket ipv4@127.0.0.1:${ports.stats} level admin\n`,
+  );
+  return `${text}
 frontend hello
     bind 127.0.0.1:${ports.hello}
     default_backend hello_servers
@@ -328,8 +333,13 @@ class Deployment {
     await this.servers.a.listening();
     await this.servers.b.listening();
     await this.hello.listening();
-    this.haproxy = new Haproxy(this.configPath);
-    await waitForPort(this.ports.frontend);
+    const haproxy = this.haproxy = new Haproxy(this.configPath);
+    await Promise.race([
+      waitForPort(this.ports.frontend),
+      haproxy.child.status.then(async ({ code }) => {
+        throw new Error(`haproxy exited ${code}: ${await haproxy.output}`);
+      }),
+    ]);
     await this.waitFor("sum_servers/a", /^UP/);
     await this.waitFor("sum_servers/b", /^UP/);
     await this.waitFor("hello_servers/h", /^UP/);

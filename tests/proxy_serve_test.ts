@@ -465,12 +465,11 @@ test("bad PROXY options are refused before anything is opened", () => {
     /Cannot use the range "10.0.0.0\/33"/,
   );
   assert.throws(
-    // @ts-expect-error: not an array
     () =>
       serve(() => {}, {
         port: 0,
         proxyProtocol: true,
-        trustedProxies: "127.0.0.1",
+        trustedProxies: "127.0.0.1" as unknown as string[],
       }),
     /must be an array of addresses and ranges/,
   );
