@@ -57,7 +57,9 @@ export interface ProxyProtocolOptions {
   /**
    * Milliseconds a connection may take to send its whole PROXY header;
    * past it the connection is closed and reported. Balancers send the
-   * header at once, before anything of the client's.
+   * header at once, before anything of the client's. At most 256 headers
+   * are read at once (beyond `serve()`'s `maxConnections`); accepting waits
+   * past that.
    *
    * @default {3000}
    */
