@@ -27,7 +27,7 @@ import {
   onStopSignal,
   parseFlags,
   PROXY_FLAGS,
-  PROXY_HELP,
+  proxyHelp,
   proxyOptions,
   run,
 } from "./_common/cli.ts";
@@ -41,7 +41,7 @@ connection (the usocket tutorial's TCP server). Ctrl-C stops it.
   --host H       the address to listen on (default 127.0.0.1)
   --port P       the port, 0 to 65535; 0 lets the OS choose (default 12321)
   --once         stop after the first client
-${PROXY_HELP}
+${proxyHelp(17)}
   -h, --help     show this help
 
 Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P.`;

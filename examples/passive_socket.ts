@@ -26,7 +26,7 @@ import {
   millisecondsFlag,
   parseFlags,
   PROXY_FLAGS,
-  PROXY_HELP,
+  proxyHelp,
   proxyOptions,
   run,
 } from "./_common/cli.ts";
@@ -40,7 +40,7 @@ Listens, accepts one connection, reads one Lisp datum and prints it, answers
   --host H       the address to listen on (default 127.0.0.1)
   --port P       the port, 0 to 65535; 0 lets the OS choose (default 0)
   --timeout MS   how long to wait for the peer and its datum (default 30000)
-${PROXY_HELP}
+${proxyHelp(17)}
   -h, --help     show this help
 
 Grant: --allow-net=127.0.0.1:0; with --host H --port P, --allow-net=H:P.`;

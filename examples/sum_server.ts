@@ -57,7 +57,7 @@ import {
   onStopSignal,
   parseFlags,
   PROXY_FLAGS,
-  PROXY_HELP,
+  proxyHelp,
   proxyOptions,
   run,
 } from "./_common/cli.ts";
@@ -73,7 +73,7 @@ server). Ctrl-C stops it.
   --port P               the port, 0 to 65535; 0 lets the OS choose (default 9231)
   --idle-timeout MS      close a client silent this long (default 10000)
   --max-connections N    serve at most N clients at once (default 1024)
-${PROXY_HELP}
+${proxyHelp(25)}
   --drain-delay MS       on Ctrl-C or SIGTERM, serve on this long first, failing
                          health checks, so a load balancer can stop sending
                          (default 0)

@@ -152,12 +152,30 @@ export const PROXY_FLAGS = {
   "trusted-proxies": { type: "string" },
 } as const;
 
-/** The help lines for {@linkcode PROXY_FLAGS}. */
-export const PROXY_HELP =
-  `  --proxy-protocol       expect a PROXY header (v1 or v2) on every connection,
-                         as HAProxy's send-proxy(-v2) sends, and name the client it gives
-  --trusted-proxies LIST the balancers' addresses or ranges, comma-separated
-                         (default 127.0.0.0/8,::1)`;
+/**
+ * The help lines for {@linkcode PROXY_FLAGS}, their text starting at
+ * `column` as the other flags' does.
+ */
+export function proxyHelp(column: number): string {
+  const entry = (flag: string, text: string[]) => {
+    const head = `  ${flag}`;
+    const indent = " ".repeat(column);
+    const first = head.length < column
+      ? head.padEnd(column) + text[0]
+      : `${head}\n${indent}${text[0]}`;
+    return [first, ...text.slice(1).map((line) => indent + line)].join("\n");
+  };
+  return [
+    entry("--proxy-protocol", [
+      "expect a PROXY header (v1 or v2) on each connection, as",
+      "HAProxy's send-proxy(-v2) sends; the client is the one it names",
+    ]),
+    entry("--trusted-proxies LIST", [
+      "the balancers' addresses or ranges, comma-separated",
+      "(default 127.0.0.0/8,::1)",
+    ]),
+  ].join("\n");
+}
 
 /** `serve()` options from `--proxy-protocol` and `--trusted-proxies`. */
 export function proxyOptions(
