@@ -8,7 +8,6 @@ import net from "node:net";
 import { connect } from "../mod.ts";
 import {
   flagsWithPort,
-  freePort,
   type RunningExample,
   startExample,
 } from "../tools/examples.ts";
@@ -278,6 +277,17 @@ function helloFrom(
   });
 }
 
+/** `n` different ports, free a moment ago: all held open while chosen. */
+function distinctFreePorts(n: number): number[] {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((listener) => listener.addr.port);
+  for (const listener of listeners) listener.close();
+  return ports;
+}
+
 /** HAProxy in front of two sum servers and a hello server, all started. */
 class Deployment {
   readonly dir: string;
@@ -289,14 +299,8 @@ class Deployment {
 
   private constructor(dir: string) {
     this.dir = dir;
-    this.ports = {
-      frontend: freePort("tcp"),
-      hello: freePort("tcp"),
-      stats: freePort("tcp"),
-      a: freePort("tcp"),
-      b: freePort("tcp"),
-      helloA: freePort("tcp"),
-    };
+    const [frontend, hello, stats, a, b, helloA] = distinctFreePorts(6);
+    this.ports = { frontend, hello, stats, a, b, helloA } as Ports;
     this.configPath = `${dir}/haproxy.cfg`;
     this.servers = {
       a: startSumServer(this.ports.a),
@@ -353,11 +357,18 @@ class Deployment {
     return stats(this.ports.stats);
   }
 
+  /** Set by a failing test: the programs' output is printed at the end. */
+  failed = false;
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.haproxy?.stop();
-    for (const server of Object.values(this.servers)) await server.stop();
-    await this.hello.stop();
+    const output = [`haproxy: ${await this.haproxy?.output}`];
+    for (const [name, server] of Object.entries(this.servers)) {
+      output.push(`${name}: ${(await server.stop()).stderr}`);
+    }
+    output.push(`hello: ${(await this.hello.stop()).stderr}`);
     await Deno.remove(this.dir, { recursive: true });
+    if (this.failed) console.error(output.join("\n"));
   }
 }
 
@@ -374,15 +385,20 @@ haproxyTest(
       );
     }
     await using deployment = await Deployment.start();
-    for (
-      const from of canBind127002 ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.1"]
-    ) {
-      const { port, reply } = await helloFrom(from, deployment.ports.hello);
-      assert.equal(reply, "Hello World\n");
-      await deployment.hello.waitForLine(
-        new RegExp(`^said hello to ${from.replaceAll(".", "\\.")}:${port}$`),
-        5000,
-      );
+    try {
+      for (
+        const from of canBind127002 ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.1"]
+      ) {
+        const { port, reply } = await helloFrom(from, deployment.ports.hello);
+        assert.equal(reply, "Hello World\n");
+        await deployment.hello.waitForLine(
+          new RegExp(`^said hello to ${from.replaceAll(".", "\\.")}:${port}$`),
+          5000,
+        );
+      }
+    } catch (error) {
+      deployment.failed = true;
+      throw error;
     }
   },
 );
@@ -391,79 +407,105 @@ haproxyTest(
   "HAProxy in front: health checks, rolling restarts and a reload under load, with no failed request",
   async () => {
     await using deployment = await Deployment.start();
-    const { ports, servers } = deployment;
+    try {
+      const { ports, servers } = deployment;
 
-    // Health checks (a LOCAL header, then "1 2 ", every 100 ms) have been
-    // hitting both backends all along; both are up and both get traffic.
-    const before = await deployment.stats();
-    let load = await sumLoad(ports.frontend, 1000);
-    assert.equal(load.failed, 0, load.failures.join("\n"));
-    const after = await deployment.stats();
-    const share = (name: string) =>
-      after.get(`sum_servers/${name}`)!.sessions -
-      before.get(`sum_servers/${name}`)!.sessions;
-    assert.ok(
-      share("a") > 0 && share("b") > 0,
-      `a served ${share("a")}, b ${share("b")}`,
-    );
-
-    // A rolling restart under load: a, then b. SIGTERM; the server fails
-    // its checks for DRAIN_MS while serving on, HAProxy marks it down,
-    // then it closes its port, finishes, and exits 0; a new one starts on
-    // the same port and is marked up.
-    const running = sumLoad(ports.frontend, LOAD_MS);
-    await delay(1000);
-    const drains: number[] = [];
-    for (const name of ["a", "b"] as const) {
-      const old = servers[name];
-      const started = performance.now();
-      old.kill("SIGTERM");
-      await deployment.waitFor(`sum_servers/${name}`, /^DOWN/, DRAIN_MS);
-      const result = await old.finish(15_000);
-      drains.push(performance.now() - started);
-      assert.equal(
-        result.code,
-        0,
-        `${name} exited ${result.code}: ${result.stderr}`,
+      // Health checks (a LOCAL header, then "1 2 ", every 100 ms) have been
+      // hitting both backends all along; both are up and both get traffic.
+      const before = await deployment.stats();
+      let load = await sumLoad(ports.frontend, 1000);
+      assert.equal(load.failed, 0, load.failures.join("\n"));
+      const after = await deployment.stats();
+      const share = (name: string) =>
+        after.get(`sum_servers/${name}`)!.sessions -
+        before.get(`sum_servers/${name}`)!.sessions;
+      assert.ok(
+        share("a") > 0 && share("b") > 0,
+        `a served ${share("a")}, b ${share("b")}`,
       );
-      assert.equal(result.stderr.trim(), "", `${name} said: ${result.stderr}`);
-      servers[name] = startSumServer(ports[name]);
-      await servers[name].listening();
-      await deployment.waitFor(`sum_servers/${name}`, /^UP/);
-      await delay(500);
-    }
-    load = await running;
-    console.log(
-      `rolling restart: ${load.served} requests served, ${load.failed} failed; SIGTERM to exit took ${
-        drains.map((ms) => `${ms.toFixed(0)} ms`).join(" (a) and ")
-      } (b), with --drain-delay ${DRAIN_MS}`,
-    );
-    assert.equal(load.failed, 0, load.failures.join("\n"));
-    assert.ok(load.served > 0);
 
-    // An HAProxy reload under load: a new process takes the listening
-    // sockets over (-x) and tells the old one (-sf) to finish its
-    // connections and exit.
-    const reloading = sumLoad(ports.frontend, LOAD_MS);
-    await delay(2000);
-    const old = deployment.haproxy!;
-    const reloaded = performance.now();
-    deployment.haproxy = new Haproxy(deployment.configPath, [
-      "-x",
-      `${deployment.dir}/admin.sock`,
-      "-sf",
-      String(old.pid),
-    ]);
-    const oldStatus = await bounded(old.child.status, 15_000, "old haproxy");
-    const oldGone = performance.now() - reloaded;
-    await old.output;
-    load = await reloading;
-    console.log(
-      `haproxy reload: ${load.served} requests served, ${load.failed} failed; the old process exited ${oldStatus.code} after ${
-        oldGone.toFixed(0)
-      } ms`,
-    );
-    assert.equal(load.failed, 0, load.failures.join("\n"));
-    assert.equal(oldStatus.code, 0);
+      // A rolling restart under load: a, then b. SIGTERM; the server fails
+      // its checks for DRAIN_MS while serving on, HAProxy marks it down,
+      // then it closes its port, finishes, and exits 0; a new one starts on
+      // the same port and is marked up.
+      const loadEnds = performance.now() + LOAD_MS;
+      const running = sumLoad(ports.frontend, LOAD_MS);
+      await delay(1000);
+      const drains: number[] = [];
+      for (const name of ["a", "b"] as const) {
+        const old = servers[name];
+        const started = performance.now();
+        old.kill("SIGTERM");
+        await deployment.waitFor(`sum_servers/${name}`, /^DOWN/, DRAIN_MS);
+        const result = await old.finish(15_000);
+        drains.push(performance.now() - started);
+        assert.equal(
+          result.code,
+          0,
+          `${name} exited ${result.code}: ${result.stderr}`,
+        );
+        assert.equal(
+          result.stderr.trim(),
+          "",
+          `${name} said: ${result.stderr}`,
+        );
+        servers[name] = startSumServer(ports[name]);
+        await servers[name].listening();
+        await deployment.waitFor(`sum_servers/${name}`, /^UP/);
+        await delay(500);
+      }
+      assert.ok(
+        performance.now() < loadEnds,
+        "both restarts were over before the load ended",
+      );
+      load = await running;
+      console.log(
+        `rolling restart: ${load.served} requests served, ${load.failed} failed; SIGTERM to exit took ${
+          drains.map((ms) => `${ms.toFixed(0)} ms`).join(" (a) and ")
+        } (b), with --drain-delay ${DRAIN_MS}`,
+      );
+      assert.equal(load.failed, 0, load.failures.join("\n"));
+      assert.ok(load.served > 0);
+
+      // An HAProxy reload under load: a new process takes the listening
+      // sockets over (-x) and tells the old one (-sf) to finish its
+      // connections and exit.
+      const reloadLoadEnds = performance.now() + LOAD_MS;
+      const reloading = sumLoad(ports.frontend, LOAD_MS);
+      await delay(2000);
+      const old = deployment.haproxy!;
+      const reloaded = performance.now();
+      deployment.haproxy = new Haproxy(deployment.configPath, [
+        "-x",
+        `${deployment.dir}/admin.sock`,
+        "-sf",
+        String(old.pid),
+      ]);
+      const oldStatus = await bounded(old.child.status, 15_000, "old haproxy");
+      const oldGone = performance.now() - reloaded;
+      assert.ok(
+        performance.now() < reloadLoadEnds,
+        "the old haproxy was gone before the load ended",
+      );
+      await old.output;
+      load = await reloading;
+      console.log(
+        `haproxy reload: ${load.served} requests served, ${load.failed} failed; the old process exited ${oldStatus.code} after ${
+          oldGone.toFixed(0)
+        } ms`,
+      );
+      assert.equal(load.failed, 0, load.failures.join("\n"));
+      assert.equal(oldStatus.code, 0);
+
+      // The backends took every check and every request without a word on
+      // stderr, and stop cleanly.
+      for (const [name, server] of Object.entries(servers)) {
+        const result = await server.stop();
+        assert.deepEqual([result.code, result.stderr], [0, ""], name);
+      }
+    } catch (error) {
+      deployment.failed = true;
+      throw error;
+    }
   },
 );
