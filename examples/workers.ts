@@ -16,7 +16,8 @@
  * --drain-delay 2000` behind a load balancer). It prints `listening on
  * HOST:PORT` once every worker listens. Ctrl-C or SIGTERM stop every
  * worker the way one sum server stops; it exits 0 when they all exited 0.
- * With `--port 0` the first worker's port is shared by the others.
+ * With `--port 0` the first worker's port is shared by the others. Stop it
+ * with a signal it can catch: after a SIGKILL the workers run on.
  *
  * @module
  */
@@ -72,7 +73,7 @@ class Worker {
       ],
       stdin: "null",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "piped",
     });
     try {
       this.child = command.spawn();
@@ -91,7 +92,15 @@ class Worker {
       .pipeThrough(new TextDecoderStream())
       .pipeThrough(lines())
       .getReader();
+    // Passed on through this process, so that nothing holds its stderr
+    // but itself.
+    this.errors = this.child.stderr.pipeTo(
+      new WritableStream({ write: (chunk) => void Deno.stderr.write(chunk) }),
+    ).catch(() => {});
   }
+
+  /** Settles when the worker's stderr has ended. */
+  readonly errors: Promise<void>;
 
   /** The port from the worker's `listening on HOST:PORT` line. */
   async listening(): Promise<number> {
@@ -183,6 +192,7 @@ async function main(): Promise<void> {
   // A worker that ends by itself takes the others down with it.
   const ended = workers.map(async (worker) => {
     await worker.relay();
+    await worker.errors;
     const { code } = await worker.child.status;
     if (!stopping) stopAll();
     return code;
