@@ -38,6 +38,7 @@ export {
   HostNotFoundError,
   LimitExceededError,
   PermissionError,
+  ProxyProtocolError,
   SocketError,
   type SocketErrorOptions,
   TimeoutError,
@@ -62,6 +63,11 @@ export {
   type TcpOptions,
 } from "./lib/tcp.ts";
 export { type Waitable, waitForInput } from "./lib/wait_for_input.ts";
+export type {
+  ProxyHeader,
+  ProxyProtocolOptions,
+  ProxyTlv,
+} from "./lib/proxy.ts";
 export {
   connectDatagram,
   type ConnectDatagramOptions,

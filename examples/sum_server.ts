@@ -10,10 +10,18 @@
  * else: nothing is ever evaluated (`#.` is refused), and tokens, nesting
  * and idle clients are bounded. Ctrl-C or SIGTERM stop it: requests
  * already begun are answered, and a client that has sent nothing yet is told
- * `(:ERROR "the server is shutting down")`.
+ * `(:ERROR "the server is shutting down")`; it exits 0.
+ *
+ * Behind a load balancer (docs/DEPLOYMENT.md), `--proxy-protocol` makes it
+ * read the PROXY header HAProxy's `send-proxy-v2` sends, and
+ * `--drain-delay MS` makes a stop lossless: for that long it serves on but
+ * fails the balancer's health checks, so the balancer stops sending before
+ * the port closes. `--reuse-port` (with `--unstable-net`) lets several sum
+ * servers share one port, the kernel spreading connections among them:
+ * `workers.ts` runs one per core that way.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -41,17 +49,21 @@ import {
 } from "../mod.ts";
 import {
   countFlag,
+  durationFlag,
   hostFlag,
   hostPort,
   listenPortFlag,
   millisecondsFlag,
   onStopSignal,
   parseFlags,
+  PROXY_FLAGS,
+  proxyHelp,
+  proxyOptions,
   run,
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -62,6 +74,12 @@ server). Ctrl-C stops it.
   --idle-timeout MS      close a client silent this long (default 10000)
   --max-connections N    serve at most N clients at once (default 1024)
   --quiet                print no report of a client that fails
+${proxyHelp(25)}
+  --drain-delay MS       on Ctrl-C or SIGTERM, serve on this long first, failing
+                         health checks, so a load balancer can stop sending
+                         (default 0)
+  --reuse-port           share the port with other sum servers (SO_REUSEPORT),
+                         one process per core; needs --unstable-net
   -h, --help             show this help
 
 Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
@@ -171,6 +189,9 @@ async function main(): Promise<void> {
     "idle-timeout": { type: "string", default: "10000" },
     "max-connections": { type: "string", default: "1024" },
     quiet: { type: "boolean", default: false },
+    ...PROXY_FLAGS,
+    "drain-delay": { type: "string", default: "0" },
+    "reuse-port": { type: "boolean", default: false },
   });
   const hostname = hostFlag(values.host);
   const port = listenPortFlag(values.port, 9231);
@@ -192,6 +213,9 @@ async function main(): Promise<void> {
     maxConnections,
     maxBufferSize: 256 * 1024,
     ...(values.quiet ? { onError: () => {} } : {}),
+    ...proxyOptions(values),
+    drainDelay: durationFlag("--drain-delay", values["drain-delay"]),
+    reusePort: values["reuse-port"],
   });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);

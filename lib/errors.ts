@@ -374,3 +374,41 @@ export class LimitExceededError extends SocketError {
     this.limit = limit;
   }
 }
+
+/**
+ * A connection to a listener with `proxyProtocol` set was refused: it came
+ * from an address outside `trustedProxies`, its PROXY header was missing or
+ * malformed, or the header did not arrive within `proxyTimeout`. The
+ * connection was closed; `listen()` and `serve()` report it through
+ * `onError` and go on accepting.
+ *
+ * @example Seeing a client that skipped the balancer
+ * ```ts
+ * import { connect, ProxyProtocolError, serve } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const refused: unknown[] = [];
+ * await using server = serve(() => {}, {
+ *   port: 0,
+ *   proxyProtocol: true,
+ *   onError: (error) => refused.push(error),
+ * });
+ * await using client = await connect({ port: server.port });
+ * await client.write("GET / HTTP/1.0\r\n\r\n");
+ * await client.flush();
+ * assert.equal(await client.readLine({ timeout: 5000 }), null);
+ * assert.ok(refused[0] instanceof ProxyProtocolError);
+ * ```
+ */
+export class ProxyProtocolError extends SocketError {
+  /**
+   * Makes the error.
+   *
+   * @param message What was wrong with the connection, and what was done.
+   * @param options The cause and the client's address.
+   */
+  constructor(message: string, options?: SocketErrorOptions) {
+    super(message, options);
+    this.name = "ProxyProtocolError";
+  }
+}

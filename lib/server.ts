@@ -14,6 +14,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { listen, type Listener, type TcpOptions } from "./tcp.ts";
+import type { ProxyProtocolOptions } from "./proxy.ts";
 import {
   abortSocket,
   checkSocketOptions,
@@ -71,7 +72,8 @@ export type ErrorReporter = (error: unknown, where: string) => void;
  * assert.equal(server.active, 0);
  * ```
  */
-export interface ServeOptions extends SocketOptions, TcpOptions {
+export interface ServeOptions
+  extends SocketOptions, TcpOptions, ProxyProtocolOptions {
   /**
    * The local address to listen on.
    *
@@ -120,6 +122,24 @@ export interface ServeOptions extends SocketOptions, TcpOptions {
    * @default {10000}
    */
   shutdownTimeout?: number;
+  /**
+   * On shutdown, how long to go on accepting and serving as usual before
+   * the listener closes, in milliseconds, so that a load balancer in front
+   * takes the server out of rotation first: a connection that reaches a
+   * closed port is refused (which a balancer retries elsewhere), but one
+   * already waiting in the port's backlog when it closes is reset, and its
+   * client gets nothing. While the delay runs, connections whose PROXY
+   * header is `LOCAL` (the balancer's health checks) are closed at once,
+   * unread, so that a check that expects an answer (HAProxy's
+   * `tcp-check expect`) fails and the balancer marks the server down; set
+   * the delay above the time that takes (HAProxy: `fall` × `inter`, and
+   * some). Behind a balancer that learns of the shutdown by other means
+   * (Kubernetes removing the pod's endpoints), it is the time those take to
+   * reach every balancer. Handlers' `signal` aborts when the delay ends.
+   *
+   * @default {0}
+   */
+  drainDelay?: number;
   /**
    * How many bytes one connection may have buffered unread (the
    * per-connection read limit); a longer line or datum fails with
@@ -420,6 +440,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     "shutdownTimeout",
     options.shutdownTimeout ?? 10_000,
   );
+  const drainDelay = checkNumber("drainDelay", options.drainDelay ?? 0, 0);
   const socketOptions = {
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
@@ -444,6 +465,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   let slotFreed: (() => void) | undefined;
   let drained: (() => void) | undefined;
   let stopping = false;
+  let draining = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** Closes `socket`; its handler's reads and writes fail with `why`. */
@@ -505,6 +527,11 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         if (stopping || listener.closed) return;
         throw error;
       }
+      if (draining && socket.proxyHeader?.command === "local") {
+        // A health check: failing it takes the server out of rotation.
+        void socket.close({ abort: true }).catch(() => {});
+        continue;
+      }
       void handle(socket, sockets.add(socket));
     }
   }
@@ -517,6 +544,10 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     addr: () => listener.addr,
     active: () => sockets.size,
     async stop() {
+      if (drainDelay > 0) {
+        draining = true;
+        await new Promise<void>((resolve) => startTimer(resolve, drainDelay));
+      }
       stopping = true;
       shutdownBegun.abort(leaving);
       listener.close();

@@ -14,6 +14,7 @@ import { describeAddr } from "./_addr.ts";
 import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
 import { checkNumber } from "./_validate.ts";
+import type { ProxyHeader } from "./proxy.ts";
 import {
   ConnectionClosedError,
   EndOfStreamError,
@@ -256,6 +257,13 @@ export let abortSocket: (
 ) => void;
 
 /**
+ * Records the PROXY header a connection began with: a `"proxy"` header
+ * naming TCP addresses replaces the socket's addresses with the client's
+ * (the balancer's stays as `proxyAddr`). For `listen()`'s PROXY protocol.
+ */
+export let setProxyHeader: (socket: Socket, header: ProxyHeader) => void;
+
+/**
  * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
  * CL multivalent socket: bytes and text are read from one buffer, so
  * `readLine()`, `readExactly()` and `read()` can be mixed freely, and writes
@@ -310,8 +318,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   readonly #conn: Deno.Conn<A>;
   readonly #maxBufferSize: number;
   readonly #closeTimeout: number;
-  readonly #localAddr: A;
-  readonly #remoteAddr: A;
+  #localAddr: A;
+  #remoteAddr: A;
+  // Set when the connection began with a PROXY header: the header, and
+  // the balancer's own address.
+  #proxyHeader: ProxyHeader | undefined;
+  #proxyAddr: A | undefined;
 
   // Read side: bytes [#start, #end) of #buf are buffered input.
   #buf: Uint8Array = EMPTY;
@@ -369,6 +381,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   static {
     abortSocket = (socket, error) => socket.#abort(error);
+    setProxyHeader = (socket, header) => {
+      socket.#proxyHeader = header;
+      socket.#proxyAddr = socket.#remoteAddr;
+      const { source, destination } = header;
+      if (
+        header.command === "proxy" && source?.transport === "tcp" &&
+        destination?.transport === "tcp"
+      ) {
+        socket.#remoteAddr = source;
+        socket.#localAddr = destination;
+      }
+    };
   }
 
   /**
@@ -402,14 +426,37 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     this.#remoteAddr = conn.remoteAddr;
   }
 
-  /** This end's address. */
+  /**
+   * This end's address; behind a PROXY load balancer, the address the
+   * client connected to, from the header.
+   */
   get localAddr(): A {
     return this.#localAddr;
   }
 
-  /** The peer's address. */
+  /**
+   * The peer's address. Behind a load balancer that speaks the PROXY
+   * protocol (`proxyProtocol` on `listen()` or `serve()`), it is the
+   * client's address from the header; the balancer's is `proxyAddr`.
+   */
   get remoteAddr(): A {
     return this.#remoteAddr;
+  }
+
+  /**
+   * The load balancer's own address, for a connection that began with a
+   * PROXY header (see `proxyProtocol`); `undefined` otherwise.
+   */
+  get proxyAddr(): A | undefined {
+    return this.#proxyAddr;
+  }
+
+  /**
+   * The PROXY header the connection began with, TLVs and all, for a
+   * listener with `proxyProtocol` set; `undefined` otherwise.
+   */
+  get proxyHeader(): ProxyHeader | undefined {
+    return this.#proxyHeader;
   }
 
   /** How many bytes can be read now without waiting. */

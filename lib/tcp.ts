@@ -15,6 +15,8 @@ import {
 import { errorCode, mapError } from "./_map_error.ts";
 import { checkHostname, checkNumber, checkPort } from "./_validate.ts";
 import { ConnectionClosedError, TimeoutError } from "./errors.ts";
+import { checkProxyOptions, ProxyGate } from "./_proxy_accept.ts";
+import type { ProxyProtocolOptions } from "./proxy.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /**
@@ -78,7 +80,8 @@ export interface TcpOptions {
  * assert.equal(listener.hostname, "127.0.0.1");
  * ```
  */
-export interface ListenOptions extends SocketOptions, TcpOptions {
+export interface ListenOptions
+  extends SocketOptions, TcpOptions, ProxyProtocolOptions {
   /**
    * The local address to listen on. The default accepts connections from
    * this machine only; use `"0.0.0.0"` or `"::"` for every interface.
@@ -219,6 +222,7 @@ function checkListenOptions(options: ListenOptions): void {
     checkNumber("backlog", options.backlog, 1, { integer: true });
   }
   checkSocketOptions(options);
+  checkProxyOptions(options);
   if (options.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError(
       `Cannot use onError ${String(options.onError)}: it must be a function`,
@@ -283,6 +287,8 @@ export class Listener {
   #retryDelay = 0;
   /** Ends the back-off wait early; set only while waiting. */
   #wake: (() => void) | undefined;
+  /** Reads PROXY headers, when `proxyProtocol` is set. */
+  readonly #gate: ProxyGate | undefined;
 
   /**
    * Wraps a `Deno.Listener`. {@linkcode listen} makes listeners; use this
@@ -306,6 +312,14 @@ export class Listener {
     }
     this.#listener = listener;
     this.#options = options;
+    if (options.proxyProtocol) {
+      this.#gate = new ProxyGate(
+        options,
+        () => this.#acceptUnread(),
+        (error, where) => this.#tell(error, where),
+        () => this.#where(),
+      );
+    }
   }
 
   /** The address listened on, with the real port when 0 was asked for. */
@@ -330,6 +344,7 @@ export class Listener {
 
   /** True when `accept()` would not wait. */
   get hasInput(): boolean {
+    if (this.#gate) return this.#gate.ready || this.#closed;
     return this.#ready !== undefined || this.#closed;
   }
 
@@ -341,7 +356,7 @@ export class Listener {
    * @returns `true` when `accept()` would not wait, `false` on timeout.
    */
   waitForInput(options: WaitOptions = {}): Promise<boolean> {
-    return waitUntil(this.hasInput, () => this.#startAccept(), options);
+    return waitUntil(this.hasInput, () => this.#nextReady(), options);
   }
 
   /**
@@ -412,7 +427,7 @@ export class Listener {
 
   /** The socket of a connection that is ready, or null, after one turn. */
   async #acceptReady(): Promise<Socket<Deno.NetAddr> | null> {
-    if (!this.hasInput) await Promise.race([this.#startAccept(), nextTurn()]);
+    if (!this.hasInput) await Promise.race([this.#nextReady(), nextTurn()]);
     return this.hasInput ? this.#acceptNext(undefined) : null;
   }
 
@@ -427,13 +442,15 @@ export class Listener {
     }
     try {
       for (;;) {
-        const conn = this.#ready;
+        const socket = this.#gate?.take();
+        if (socket !== undefined) return socket;
+        const conn = this.#gate ? undefined : this.#ready;
         if (conn !== undefined) {
           this.#ready = undefined;
           return wrap(conn, this.#options);
         }
         if (this.#closed) throw this.#closedError;
-        const pending = this.#startAccept();
+        const pending = this.#nextReady();
         await (deadline ? deadline.race(pending) : pending);
       }
     } finally {
@@ -490,10 +507,29 @@ export class Listener {
       cause === undefined ? {} : { cause },
     );
     closeQuietly(this.#listener);
+    this.#gate?.close();
     this.#wake?.();
     const conn = this.#ready;
     this.#ready = undefined;
     conn?.close();
+  }
+
+  /** Settles when accept() would not wait (for PROXY, once a header is in). */
+  #nextReady(): Promise<void> {
+    return this.#gate?.wait() ?? this.#startAccept();
+  }
+
+  /** The next accepted socket, its PROXY header unread; none once closed. */
+  async #acceptUnread(): Promise<Socket<Deno.NetAddr> | undefined> {
+    for (;;) {
+      const conn = this.#ready;
+      if (conn !== undefined) {
+        this.#ready = undefined;
+        return wrap(conn, this.#options);
+      }
+      if (this.#closed) return undefined;
+      await this.#startAccept();
+    }
   }
 
   /** The one outstanding accept, started if none is. */
@@ -553,9 +589,14 @@ export class Listener {
   #report(error: unknown): void {
     const where = `listener on ${this.#where()} (retrying)`;
     const mapped = mapError(error, { action: `accept on ${this.#where()}` });
+    this.#tell(mapped, where);
+  }
+
+  /** Tells `onError` about `error`; never throws. */
+  #tell(error: unknown, where: string): void {
     try {
       const result: unknown = (this.#options.onError ?? defaultReporter)(
-        mapped,
+        error,
         where,
       );
       if (result instanceof Promise) result.catch(() => {});

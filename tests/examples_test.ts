@@ -25,6 +25,7 @@ const EXAMPLES = [
   "sum_client",
   "udp_reverse_server",
   "udp_reverse_client",
+  "workers",
 ];
 
 /** The colours Deno puts on its own lines. */
@@ -440,6 +441,22 @@ const WRONG: [string, string[], RegExp, number][] = [
   ["udp_reverse_client", ["--port", "0"], /--port must be .* 1 to 65535/, 2],
   ["udp_reverse_client", ["-5"], /^error: unknown option -5/, 2],
   ["udp_reverse_client", ["--host", "bad host"], /--host must be/, 2],
+  [
+    "sum_server",
+    ["--trusted-proxies", "10.0.0.0/8"],
+    /--trusted-proxies needs --proxy-protocol/,
+    2,
+  ],
+  [
+    "hello_server",
+    ["--proxy-protocol", "--trusted-proxies", "10.0.0.0/40"],
+    /--trusted-proxies must be addresses or ranges .* not "10\.0\.0\.0\/40"/,
+    2,
+  ],
+  ["sum_server", ["--drain-delay", "soon"], /--drain-delay must be/, 2],
+  ["workers", ["--workers", "0"], /--workers must be .* from 1 to 256/, 2],
+  ["workers", ["--bogus"], /^error: unknown option --bogus/, 2],
+  ["workers", ["--port", "70000"], /--port must be .* 0 to 65535/, 2],
 ];
 
 Deno.test("wrong invocations of the examples each give one line on stderr", async () => {
@@ -517,6 +534,7 @@ Deno.test("every example with a narrower grant says which flag to add", async (t
       "--unstable-net",
       "--allow-net=127.0.0.1:12321",
     ], "--allow-net=127.0.0.1:0"],
+    ["workers", ["--port", "0"], [], "--allow-run=deno"],
   ];
   for (const [name, args, flags, wanted] of cases) {
     await t.step(`${name} with ${flags.join(" ") || "no grant"}`, async () => {
@@ -559,6 +577,11 @@ Deno.test("every example's shebang names hosts and ports, never a bare --allow-n
   );
   for (const file of files) {
     const flags = shebangFlags(file.slice(0, -3));
+    if (file === "workers.ts") {
+      // It opens no socket: it runs deno, each worker with its own grant.
+      assert.deepEqual(flags, ["--allow-run=deno"], file);
+      continue;
+    }
     const net = flags.filter((flag) => flag.startsWith("--allow-net"));
     assert.equal(net.length, 1, file);
     assert.match(net[0]!, /^--allow-net=[\w.:,]+$/, file);
@@ -569,3 +592,214 @@ Deno.test("every example's shebang names hosts and ports, never a bare --allow-n
     );
   }
 });
+
+/** A PROXY v2 header for a TCP/IPv4 client, as HAProxy's send-proxy-v2 sends. */
+function proxyV2(client: [number[], number], server: [number[], number]) {
+  const header = new Uint8Array(28);
+  header.set([
+    13,
+    10,
+    13,
+    10,
+    0,
+    13,
+    10,
+    81,
+    85,
+    73,
+    84,
+    10,
+    0x21,
+    0x11,
+    0,
+    12,
+  ]);
+  header.set(client[0], 16);
+  header.set(server[0], 20);
+  new DataView(header.buffer).setUint16(24, client[1]);
+  new DataView(header.buffer).setUint16(26, server[1]);
+  return header;
+}
+
+Deno.test("hello_server --proxy-protocol names the client from the header, and refuses one without", async () => {
+  const [server, port] = await startOnAnyPort("hello_server", [
+    "--proxy-protocol",
+  ]);
+  await using _server = server;
+  {
+    await using balancer = await connect({ port, timeout: 5000 });
+    await balancer.write(`PROXY TCP4 127.0.0.2 127.0.0.1 40000 ${port}\r\n`);
+    await balancer.flush();
+    assert.equal(await readText(balancer), "Hello World\n");
+  }
+  await server.waitForLine(/^said hello to /, 5000);
+  {
+    await using direct = await connect({ port, timeout: 5000 });
+    await direct.write("hi\n");
+    await direct.flush();
+    assert.equal(await readText(direct), "");
+  }
+  const done = await server.stop();
+  assert.equal(done.code, 0);
+  assert.equal(
+    done.stdout,
+    `listening on 127.0.0.1:${port}\nsaid hello to 127.0.0.2:40000\n`,
+  );
+  const lines = programLines(done.stderr);
+  assert.equal(lines.length, 1, done.stderr);
+  assert.match(
+    lines[0]!,
+    new RegExp(
+      `^PROXY protocol on 127\\.0\\.0\\.1:${port}: Cannot accept the connection from 127\\.0\\.0\\.1:\\d+: the connection does not begin with a PROXY header \\(v1 or v2\\): its first bytes are "hi\\\\n"; it was closed$`,
+    ),
+  );
+});
+
+Deno.test("sum_server --proxy-protocol sums behind a v2 header, and only from trusted proxies", async () => {
+  {
+    const [server, port] = await startOnAnyPort("sum_server", [
+      "--proxy-protocol",
+    ]);
+    await using _server = server;
+    await using balancer = await connect({ port, timeout: 5000 });
+    await balancer.write(
+      proxyV2([[127, 0, 0, 2], 40001], [[127, 0, 0, 1], port]),
+    );
+    await balancer.write("1 2 ");
+    await balancer.flush();
+    assert.equal(await readText(balancer), "3");
+    const done = await server.stop();
+    assert.deepEqual([done.code, done.stderr], [0, ""]);
+  }
+  const [server, port] = await startOnAnyPort("sum_server", [
+    "--proxy-protocol",
+    "--trusted-proxies",
+    "10.0.0.0/8, 192.168.0.1",
+  ]);
+  await using _server = server;
+  await using client = await connect({ port, timeout: 5000 });
+  await client.write(proxyV2([[127, 0, 0, 2], 40001], [[127, 0, 0, 1], port]));
+  await client.write("1 2 ");
+  await client.flush();
+  assert.equal(await readText(client).catch(() => ""), "");
+  const done = await server.stop();
+  assert.equal(done.code, 0);
+  assert.match(
+    done.stderr,
+    /: it is not one of the trusted proxies \(10\.0\.0\.0\/8, 192\.168\.0\.1\); it was closed/,
+  );
+});
+
+Deno.test("sum_server --drain-delay serves on after SIGTERM but fails health checks, then exits 0", async () => {
+  const [server, port] = await startOnAnyPort("sum_server", [
+    "--proxy-protocol",
+    "--drain-delay",
+    "1500",
+  ]);
+  await using _server = server;
+  const check = new Uint8Array([
+    13,
+    10,
+    13,
+    10,
+    0,
+    13,
+    10,
+    81,
+    85,
+    73,
+    84,
+    10,
+    0x20,
+    0,
+    0,
+    0,
+  ]);
+  /** A health check as HAProxy's tcp-check sends it: LOCAL, then a sum. */
+  const healthCheck = async () => {
+    await using socket = await connect({ port, timeout: 5000 });
+    await socket.write(check);
+    await socket.write("1 2 ");
+    await socket.flush();
+    return await readText(socket).catch(() => "");
+  };
+  const sum = async (a: number, b: number) => {
+    await using socket = await connect({ port, timeout: 5000 });
+    await socket.write(
+      proxyV2([[192, 0, 2, 1], 1000 + a], [[127, 0, 0, 1], port]),
+    );
+    await socket.write(`${a} ${b} `);
+    await socket.flush();
+    return await readText(socket);
+  };
+  assert.equal(await healthCheck(), "3");
+  const started = performance.now();
+  server.kill("SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(await healthCheck(), "", "a check fails while draining");
+  assert.equal(await sum(4, 5), "9", "a client is served while draining");
+  const done = await server.finish();
+  const took = performance.now() - started;
+  assert.deepEqual([done.code, done.stderr], [0, ""]);
+  assert.ok(took >= 1400, `stopped after ${took.toFixed(0)} ms`);
+});
+
+Deno.test("workers runs N sum servers on one port and stops them all", async () => {
+  const workers = startExample("workers", [
+    "--workers",
+    "2",
+    "--port",
+    "0",
+    "--",
+    "--idle-timeout",
+    "5000",
+  ]);
+  let port = 0;
+  try {
+    port = await workers.listening();
+    await checkWorkers(workers, port);
+  } finally {
+    // SIGTERM first: workers stops its sum servers (a SIGKILL would not).
+    const done = await workers.stop();
+    assert.deepEqual([done.code, done.stderr], [0, ""]);
+  }
+  // Both workers were gone with it: the port is free again.
+  assert.ok(portIsFree("tcp", port));
+});
+
+/** Sums through the workers' port, and two listeners on it. */
+async function checkWorkers(
+  workers: RunningExample,
+  port: number,
+): Promise<void> {
+  assert.deepEqual(workers.lines, [
+    "2 workers",
+    `listening on 127.0.0.1:${port}`,
+  ]);
+  const sums = await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      await using socket = await connect({ port, timeout: 5000 });
+      await socket.write(`${i} 1/2 `);
+      await socket.flush();
+      return await readText(socket);
+    }),
+  );
+  sums.forEach((sum, i) => assert.equal(sum, `${2 * i + 1}/2`));
+  // Two listening sockets share the port (Linux lists each one).
+  const table = await new Deno.Command("cat", {
+    args: ["/proc/net/tcp"],
+    stdout: "piped",
+    stderr: "null",
+  }).output().then(({ stdout }) => new TextDecoder().decode(stdout))
+    .catch(() => "");
+  if (table !== "") {
+    const local = `0100007F:${
+      port.toString(16).toUpperCase().padStart(4, "0")
+    }`;
+    const listening = table.split("\n").filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1] === local && fields[3] === "0A";
+    });
+    assert.equal(listening.length, 2, table);
+  }
+}

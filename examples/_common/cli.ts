@@ -1,6 +1,12 @@
 // What every example shares: flag parsing, one-line errors, clean stops.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { LispArithmeticError, LispReadError, SocketError } from "../../mod.ts";
+import {
+  inCidr,
+  LispArithmeticError,
+  LispReadError,
+  type ProxyProtocolOptions,
+  SocketError,
+} from "../../mod.ts";
 import { checkHostname } from "../../lib/_validate.ts";
 
 /** A mistake in how the program was called: one line, exit status 2. */
@@ -130,9 +136,72 @@ export function millisecondsFlag(name: string, value: string): number {
   return wholeNumber(name, value, 1, LONGEST_TIMEOUT, " of milliseconds");
 }
 
+/** Reads a flag that is a number of milliseconds, 0 included. */
+export function durationFlag(name: string, value: string): number {
+  return wholeNumber(name, value, 0, LONGEST_TIMEOUT, " of milliseconds");
+}
+
 /** Reads a flag that counts something: a whole number from 1 to `most`. */
 export function countFlag(name: string, value: string, most: number): number {
   return wholeNumber(name, value, 1, most);
+}
+
+/** The flags of a server that may sit behind a load balancer. */
+export const PROXY_FLAGS = {
+  "proxy-protocol": { type: "boolean", default: false },
+  "trusted-proxies": { type: "string" },
+} as const;
+
+/**
+ * The help lines for {@linkcode PROXY_FLAGS}, their text starting at
+ * `column` as the other flags' does.
+ */
+export function proxyHelp(column: number): string {
+  const entry = (flag: string, text: string[]) => {
+    const head = `  ${flag}`;
+    const indent = " ".repeat(column);
+    const first = head.length < column
+      ? head.padEnd(column) + text[0]
+      : `${head}\n${indent}${text[0]}`;
+    return [first, ...text.slice(1).map((line) => indent + line)].join("\n");
+  };
+  return [
+    entry("--proxy-protocol", [
+      "expect a PROXY header (v1 or v2) on each connection, as",
+      "HAProxy's send-proxy(-v2) sends; the client is the one it names",
+    ]),
+    entry("--trusted-proxies LIST", [
+      "the balancers' addresses or ranges, comma-separated",
+      "(default 127.0.0.0/8,::1)",
+    ]),
+  ].join("\n");
+}
+
+/** `serve()` options from `--proxy-protocol` and `--trusted-proxies`. */
+export function proxyOptions(
+  values: { "proxy-protocol"?: boolean; "trusted-proxies"?: string },
+): ProxyProtocolOptions {
+  const list = values["trusted-proxies"];
+  if (!values["proxy-protocol"]) {
+    if (list !== undefined) {
+      throw new UsageError("--trusted-proxies needs --proxy-protocol");
+    }
+    return {};
+  }
+  if (list === undefined) return { proxyProtocol: true };
+  const trustedProxies = list.split(",").map((range) => range.trim());
+  for (const range of trustedProxies) {
+    try {
+      inCidr("127.0.0.1", range);
+    } catch {
+      throw new UsageError(
+        `--trusted-proxies must be addresses or ranges such as 10.0.0.0/8, comma-separated, not ${
+          JSON.stringify(range)
+        }`,
+      );
+    }
+  }
+  return { proxyProtocol: true, trustedProxies };
 }
 
 /** One line for an error a user can fix; a stack trace only for a bug. */
