@@ -773,16 +773,26 @@ export function serveDatagram(
     }
   }
 
-  /** Sends a reply at once: one promise, no async frame, per datagram. */
-  function sendReply(
-    datagram: Datagram,
-    answer: Uint8Array | string,
-  ): Promise<void> {
+  /**
+   * Sends a reply at once and counts it in flight until it is sent: one
+   * promise of its own, no async frame, per datagram.
+   */
+  function sendReply(datagram: Datagram, answer: Uint8Array | string): void {
     const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
-    return socket.send(bytes, datagram.remoteAddr).then(
-      () => {},
-      (error) => report(error, `reply to ${peerOf(datagram.remoteAddr)}`),
+    let slot = -1;
+    const sent = socket.send(bytes, datagram.remoteAddr).then(
+      () => free(slot),
+      (error) => {
+        free(slot);
+        report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
+      },
     );
+    slot = inFlight.add(sent);
+  }
+
+  function free(slot: number): void {
+    inFlight.delete(slot);
+    slotFreed?.();
   }
 
   /** Counts a reply in flight until it settles (it never rejects). */
@@ -828,11 +838,8 @@ export function serveDatagram(
         continue;
       }
       if (answer === undefined) continue;
-      track(
-        answer instanceof Promise
-          ? handleAsync(datagram, answer)
-          : sendReply(datagram, answer),
-      );
+      if (answer instanceof Promise) track(handleAsync(datagram, answer));
+      else sendReply(datagram, answer);
     }
   }
 

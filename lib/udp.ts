@@ -267,6 +267,7 @@ export class DatagramSocket {
   #peerError: SocketError | undefined;
   #queued: Datagram | undefined;
   #pending: Promise<void> | undefined;
+  #pendingReceive: Promise<unknown> | undefined;
   #error: SocketError | undefined;
   #closed = false;
 
@@ -379,7 +380,12 @@ export class DatagramSocket {
   /** Without a deadline: the next datagram, waiting as a continuation. */
   #nextDatagram(): Promise<Datagram> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
-    return this.#startReceive().then(() => this.#takeDatagram());
+    const started = this.#startReceive();
+    // Wake on the receive itself: the handler that queues its datagram was
+    // registered first and runs first, and a wait costs one promise fewer.
+    const woken = started === this.#pending ? this.#pendingReceive! : started;
+    const take = () => this.#takeDatagram();
+    return woken.then(take, take);
   }
 
   #takeDatagram(): Datagram | Promise<Datagram> {
@@ -748,6 +754,7 @@ export class DatagramSocket {
     const received = this.#peer === undefined
       ? this.#receiveAny()
       : this.#receiveFromPeer();
+    this.#pendingReceive = received;
     return this.#pending = received.then(
       ([view, from]) => {
         this.#pending = undefined;
