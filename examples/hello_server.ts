@@ -14,51 +14,98 @@
  * The grant names the one address it listens on; with `--host H --port P`
  * grant `--allow-net=H:P` instead. `--help` lists the flags.
  *
+ * Over TLS, give the certificate and its key and grant reading them; on a
+ * Unix domain socket, grant its path three times:
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1:12321 --allow-read=server.crt,server.key examples/hello_server.ts --tls-cert server.crt --tls-key server.key
+ * deno run --allow-read=/tmp/hello.sock --allow-write=/tmp/hello.sock --allow-net=unix:/tmp/hello.sock examples/hello_server.ts --unix /tmp/hello.sock
+ * ```
+ *
  * @module
  */
 import { serve, type Socket } from "../mod.ts";
 import {
+  describeListener,
   hostFlag,
   hostPort,
   listenPortFlag,
   onStopSignal,
   parseFlags,
   run,
+  tlsListenFlags,
+  unixFlag,
+  UsageError,
 } from "./_common/cli.ts";
 
-const HELP = `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--once]
+const HELP =
+  `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--once]
 
 Sends "Hello World" and a newline to each client, then closes that
 connection (the usocket tutorial's TCP server). Ctrl-C stops it.
 
   --host H       the address to listen on (default 127.0.0.1)
   --port P       the port, 0 to 65535; 0 lets the OS choose (default 12321)
+  --tls-cert F   serve over TLS with this PEM certificate...
+  --tls-key F    ...and this PEM private key
+  --unix PATH    listen on a Unix domain socket instead of TCP
   --once         stop after the first client
   -h, --help     show this help
 
-Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P.`;
+Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P;
+with --tls-cert C --tls-key K also --allow-read=C,K; with --unix P
+--allow-read=P --allow-write=P --allow-net=unix:P.`;
 
-async function greet(socket: Socket<Deno.NetAddr>): Promise<void> {
+async function greet(
+  socket: Socket<Deno.NetAddr> | Socket<Deno.UnixAddr>,
+): Promise<void> {
   await socket.write("Hello World\n");
   await socket.flush();
-  const { hostname, port } = socket.remoteAddr;
-  console.log(`said hello to ${hostPort(hostname, port)}`);
+  const peer = socket.remoteAddr;
+  console.log(
+    `said hello to ${
+      "path" in peer
+        ? `a client of ${describeListener(socket.localAddr)}`
+        : hostPort(peer.hostname, peer.port)
+    }`,
+  );
 }
 
 async function main(): Promise<void> {
   const { values } = parseFlags({
-    host: { type: "string", default: "127.0.0.1" },
+    host: { type: "string" },
     port: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    unix: { type: "string" },
     once: { type: "boolean", default: false },
   });
-  const hostname = hostFlag(values.host);
+  const path = unixFlag(values.unix, values);
+  const hostname = hostFlag(values.host ?? "127.0.0.1");
   const port = listenPortFlag(values.port, 12321);
-  const server = serve(async (socket) => {
-    if (values.once) void server.shutdown();
+  const tls = await tlsListenFlags(values["tls-cert"], values["tls-key"]);
+  if (tls && path !== undefined) {
+    throw new UsageError(
+      "--unix cannot go with --tls-cert: Deno has no TLS over Unix sockets",
+    );
+  }
+  const stop = new AbortController();
+  const handler = async (
+    socket: Socket<Deno.NetAddr> | Socket<Deno.UnixAddr>,
+  ) => {
+    if (values.once) stop.abort();
     await greet(socket);
-  }, { hostname, port });
-  using _stop = onStopSignal(() => void server.shutdown());
-  console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
+  };
+  const server = path !== undefined
+    ? await serve(handler, { path, signal: stop.signal })
+    : serve(handler, {
+      hostname,
+      port,
+      signal: stop.signal,
+      ...(tls ? { tls } : {}),
+    });
+  using _stop = onStopSignal(() => stop.abort());
+  console.log(`listening on ${describeListener(server.addr)}`);
   await server.finished;
 }
 

@@ -1524,7 +1524,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   // --- reading underneath -------------------------------------------------
 
   #peer(): string {
-    return describeAddr(this.#remoteAddr, ":");
+    const remote = this.#remoteAddr;
+    // An accepted Unix connection's client has no name: say whose it is.
+    if ("path" in remote && remote.path === null) {
+      return `the client of ${describeAddr(this.#localAddr)}`;
+    }
+    return describeAddr(remote, ":");
   }
 
   #deadline(
