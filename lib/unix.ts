@@ -108,6 +108,12 @@ export function mapUnixError(
       { cause: error },
     );
   }
+  if (error instanceof Error && /os error 91\b/.test(error.message)) {
+    return new SocketError(
+      `Cannot ${action}: it is a datagram socket, not a stream socket (use listenDatagram({ path }) to talk to it)`,
+      { cause: error },
+    );
+  }
   return mapError(error, { action });
 }
 
@@ -121,9 +127,57 @@ function isSocketFile(path: string): boolean | undefined {
 }
 
 /**
+ * Looks at what holds `path` after a bind found it in use: `"live"` when a
+ * socket of a running program is bound there, `"not-a-socket"` for any
+ * other file (never removed), `"stale"` for a socket file nothing holds (a
+ * crashed program's), which is removed.
+ */
+export async function probeSocketFile(
+  path: string,
+  action: string,
+): Promise<"live" | "stale" | "not-a-socket"> {
+  if (isSocketFile(path) !== true) return "not-a-socket";
+  if (await isBound(path)) return "live";
+  if (isSocketFile(path) === true) {
+    try {
+      Deno.removeSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw mapUnixError(error, action, path);
+      }
+    }
+  }
+  return "stale";
+}
+
+/**
+ * True when a running program holds the socket file `path`: a stream
+ * connect is accepted, or refused as the wrong type (a datagram socket is
+ * bound there). A file nothing holds refuses the connection.
+ */
+async function isBound(path: string): Promise<boolean> {
+  try {
+    const probe = await Deno.connect({ transport: "unix", path });
+    probe.close();
+    return true;
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.ConnectionRefused ||
+      error instanceof Deno.errors.NotFound
+    ) {
+      return false;
+    }
+    if (error instanceof Error && /os error 91\b/.test(error.message)) {
+      return true;
+    }
+    throw mapUnixError(error, `probe ${path}`, path);
+  }
+}
+
+/**
  * Opens a Unix stream listener on `path`. A socket file that nothing
- * accepts on (a crashed server's) is removed first; anything else in the
- * way is an `AddressInUseError` naming the path.
+ * holds (a crashed server's) is removed first; anything else in the way is
+ * an `AddressInUseError` naming the path.
  */
 export async function openUnixListener(
   path: string,
@@ -136,51 +190,24 @@ export async function openUnixListener(
       throw mapUnixError(error, action, path);
     }
   }
-  const inUse = (why: string) =>
-    new AddressInUseError(`Cannot ${action}: ${why}`);
-  if (isSocketFile(path) !== true) {
-    throw inUse(
-      "a file that is not a socket is there; it is left alone (choose another path, or remove it yourself)",
+  const state = await probeSocketFile(path, action);
+  if (state !== "stale") {
+    throw new AddressInUseError(
+      `Cannot ${action}: ${
+        state === "live"
+          ? "a running program's socket is bound there (stop it first, or choose another path)"
+          : "a file that is not a socket is there; it is left alone (choose another path, or remove it yourself)"
+      }`,
     );
-  }
-  if (await acceptsConnections(path)) {
-    throw inUse(
-      "a server is listening there (stop it first, or choose another path)",
-    );
-  }
-  // Nobody answers: a crashed server's socket file. Remove only that.
-  if (isSocketFile(path) === true) {
-    try {
-      Deno.removeSync(path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw mapUnixError(error, action, path);
-      }
-    }
   }
   try {
     return Deno.listen({ transport: "unix", path });
   } catch (error) {
     throw error instanceof Deno.errors.AddrInUse
-      ? inUse("another server took the path while the stale file was removed")
+      ? new AddressInUseError(
+        `Cannot ${action}: another server took the path while the stale file was removed`,
+      )
       : mapUnixError(error, action, path);
-  }
-}
-
-/** True when something accepts a connection on the socket file `path`. */
-async function acceptsConnections(path: string): Promise<boolean> {
-  try {
-    const probe = await Deno.connect({ transport: "unix", path });
-    probe.close();
-    return true;
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.ConnectionRefused ||
-      error instanceof Deno.errors.NotFound
-    ) {
-      return false;
-    }
-    throw mapUnixError(error, `probe ${path}`, path);
   }
 }
 
