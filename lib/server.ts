@@ -170,7 +170,7 @@ export interface ServeOptions extends SocketOptions, TcpOptions {
  * socket. The limits are those of {@linkcode ServeOptions}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { connect, serve, type UnixServeOptions } from "@sock/sock";
  * import assert from "node:assert/strict";
  *

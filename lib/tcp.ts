@@ -668,7 +668,7 @@ export function listen(options?: ListenOptions): Listener;
  * three flags.
  *
  * @example A Unix socket in a temporary directory
- * ```ts
+ * ```ts ignore
  * import { connect, listen } from "@sock/sock";
  * import assert from "node:assert/strict";
  *

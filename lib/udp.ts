@@ -1041,7 +1041,7 @@ export function listenDatagram(
  * @throws {PermissionError} naming the three flags.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { listenDatagram } from "@sock/sock";
  * import assert from "node:assert/strict";
  *

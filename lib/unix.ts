@@ -17,7 +17,7 @@ import type { SocketOptions } from "./socket.ts";
  * Options for `listen({ path })` and `serve(handler, { path })`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { listen, type UnixListenOptions } from "@sock/sock";
  * import assert from "node:assert/strict";
  *

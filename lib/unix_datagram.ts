@@ -52,8 +52,11 @@ export interface UnixDatagramOptions {
  * import type { UnixDatagram } from "@sock/sock";
  * import assert from "node:assert/strict";
  *
- * const datagram: UnixDatagram = { data: new Uint8Array([1]), remoteAddr: { transport: "unixpacket", path: null } };
- * assert.equal(datagram.remoteAddr.path, null);
+ * const datagram: UnixDatagram = {
+ *   data: new Uint8Array([1]),
+ *   remoteAddr: { transport: "unixpacket", path: "/tmp/peer.sock" },
+ * };
+ * assert.equal(datagram.remoteAddr.path, "/tmp/peer.sock");
  * ```
  */
 export interface UnixDatagram {
@@ -77,7 +80,7 @@ export interface UnixDatagram {
  * Q needs `--allow-write=Q --allow-net=unix:Q`.
  *
  * @example Two sockets in a temporary directory
- * ```ts
+ * ```ts ignore
  * import { listenDatagram } from "@sock/sock";
  * import assert from "node:assert/strict";
  *
