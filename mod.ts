@@ -56,6 +56,11 @@ export {
 } from "./lib/tls.ts";
 export { type UnixConnectOptions, type UnixListenOptions } from "./lib/unix.ts";
 export {
+  type UnixDatagram,
+  type UnixDatagramOptions,
+  UnixDatagramSocket,
+} from "./lib/unix_datagram.ts";
+export {
   type CloseOptions,
   type Parsed,
   type ReadAllOptions,

@@ -450,6 +450,30 @@ function milliseconds(name: string, value: number): number {
 }
 
 /**
+ * Runs `handler` for every connection to a Unix domain socket, with the
+ * same guarantees as over TCP. It is asynchronous because a socket file
+ * already at `path` is probed first (see `listen({ path })`).
+ *
+ * Requires `--allow-read=P --allow-write=P --allow-net=unix:P`.
+ *
+ * @param handler Called with each connected socket.
+ * @param options The socket file, the limits, and the shutdown signal.
+ * @returns The running server, once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { serve } from "@sock/sock";
+ *
+ * await serve(async (socket) => await socket.write("hello\n"), { path: "/tmp/hello.sock" });
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net
+ */
+export function serve(
+  handler: Handler<Deno.UnixAddr>,
+  options: UnixServeOptions,
+): Promise<Server<Deno.UnixAddr>>;
+/**
  * Runs `handler` for every connection to a TCP port, concurrently, like
  * usocket's `socket-server`. Nothing a client does takes the server down:
  * a handler that throws is reported through `onError` and its connection
@@ -483,30 +507,6 @@ function milliseconds(name: string, value: number): number {
  * @tags allow-net
  */
 export function serve(handler: Handler, options?: ServeOptions): Server;
-/**
- * Runs `handler` for every connection to a Unix domain socket, with the
- * same guarantees as over TCP. It is asynchronous because a socket file
- * already at `path` is probed first (see `listen({ path })`).
- *
- * Requires `--allow-read=P --allow-write=P --allow-net=unix:P`.
- *
- * @param handler Called with each connected socket.
- * @param options The socket file, the limits, and the shutdown signal.
- * @returns The running server, once it listens.
- *
- * @example
- * ```ts ignore
- * import { serve } from "@sock/sock";
- *
- * await serve(async (socket) => await socket.write("hello\n"), { path: "/tmp/hello.sock" });
- * ```
- *
- * @tags allow-read, allow-write, allow-net
- */
-export function serve(
-  handler: Handler<Deno.UnixAddr>,
-  options: UnixServeOptions,
-): Promise<Server<Deno.UnixAddr>>;
 export function serve(
   handler: Handler<never>,
   options: ServeOptions | UnixServeOptions = {},

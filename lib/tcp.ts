@@ -620,36 +620,6 @@ function closeQuietly(closer: { close(): void }): void {
 }
 
 /**
- * Opens a passive socket (usocket's `socket-listen`, Allegro's
- * `make-socket :connect :passive`).
- *
- * Requires `allow-net` permission for `HOST:PORT` as given: port 0 needs
- * `--allow-net=127.0.0.1:0`.
- *
- * @param options Where to listen, and options for accepted sockets.
- * @returns The listener.
- * @throws {AddressInUseError} when the port is taken.
- * @throws {PermissionError} when the `--allow-net` grant is missing; its
- * message names the flag.
- * @throws {RangeError} when `port` is not 0–65535, or `backlog` or
- * `maxBufferSize` is not a whole number of at least 1; nothing is opened.
- * @throws {TypeError} when `hostname` is not a host name or an IP address
- * (`"::1"` and `"[::1]"` both work).
- *
- * @example Listening on a port the OS chooses
- * ```ts
- * import { listen } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * using listener = listen({ port: 0 });
- * assert.ok(listener.port > 0);
- * assert.equal(listener.hostname, "127.0.0.1");
- * ```
- *
- * @tags allow-net
- */
-export function listen(options?: ListenOptions): Listener;
-/**
  * Opens a passive Unix domain socket on a file (Allegro's `make-socket
  * :connect :passive :address-family :file`). It is asynchronous because a
  * socket file already at `path` is probed first: one that nothing accepts
@@ -688,6 +658,36 @@ export function listen(options?: ListenOptions): Listener;
 export function listen(
   options: UnixListenOptions,
 ): Promise<Listener<Deno.UnixAddr>>;
+/**
+ * Opens a passive socket (usocket's `socket-listen`, Allegro's
+ * `make-socket :connect :passive`).
+ *
+ * Requires `allow-net` permission for `HOST:PORT` as given: port 0 needs
+ * `--allow-net=127.0.0.1:0`.
+ *
+ * @param options Where to listen, and options for accepted sockets.
+ * @returns The listener.
+ * @throws {AddressInUseError} when the port is taken.
+ * @throws {PermissionError} when the `--allow-net` grant is missing; its
+ * message names the flag.
+ * @throws {RangeError} when `port` is not 0–65535, or `backlog` or
+ * `maxBufferSize` is not a whole number of at least 1; nothing is opened.
+ * @throws {TypeError} when `hostname` is not a host name or an IP address
+ * (`"::1"` and `"[::1]"` both work).
+ *
+ * @example Listening on a port the OS chooses
+ * ```ts
+ * import { listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using listener = listen({ port: 0 });
+ * assert.ok(listener.port > 0);
+ * assert.equal(listener.hostname, "127.0.0.1");
+ * ```
+ *
+ * @tags allow-net
+ */
+export function listen(options?: ListenOptions): Listener;
 export function listen(
   options: ListenOptions | UnixListenOptions = {},
 ): Listener | Promise<Listener<Deno.UnixAddr>> {
@@ -731,6 +731,32 @@ async function listenUnix(
 }
 
 /**
+ * Connects to a Unix domain socket (Allegro's `make-socket :remote-filename
+ * … :address-family :file`).
+ *
+ * Requires `--allow-read=P --allow-write=P --allow-net=unix:P` for the
+ * path P.
+ *
+ * @param options The socket file, a `timeout` or `signal`, socket options.
+ * @returns The connected socket.
+ * @throws {ConnectionRefusedError} when nothing listens on the file.
+ * @throws {SocketError} when there is no such file.
+ * @throws {PermissionError} when a grant is missing; its message names all
+ * three flags.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@sock/sock";
+ *
+ * await using socket = await connect({ path: "/run/app.sock", timeout: 1000 });
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net
+ */
+export function connect(
+  options: UnixConnectOptions,
+): Promise<Socket<Deno.UnixAddr>>;
+/**
  * Connects to a server (usocket's `socket-connect`, Allegro's
  * `make-socket :remote-host … :remote-port …`).
  *
@@ -764,32 +790,6 @@ async function listenUnix(
  * @tags allow-net
  */
 export function connect(options: ConnectOptions): Promise<Socket<Deno.NetAddr>>;
-/**
- * Connects to a Unix domain socket (Allegro's `make-socket :remote-filename
- * … :address-family :file`).
- *
- * Requires `--allow-read=P --allow-write=P --allow-net=unix:P` for the
- * path P.
- *
- * @param options The socket file, a `timeout` or `signal`, socket options.
- * @returns The connected socket.
- * @throws {ConnectionRefusedError} when nothing listens on the file.
- * @throws {SocketError} when there is no such file.
- * @throws {PermissionError} when a grant is missing; its message names all
- * three flags.
- *
- * @example
- * ```ts ignore
- * import { connect } from "@sock/sock";
- *
- * await using socket = await connect({ path: "/run/app.sock", timeout: 1000 });
- * ```
- *
- * @tags allow-read, allow-write, allow-net
- */
-export function connect(
-  options: UnixConnectOptions,
-): Promise<Socket<Deno.UnixAddr>>;
 export function connect(
   options: ConnectOptions | UnixConnectOptions,
 ): Promise<Socket<Deno.NetAddr> | Socket<Deno.UnixAddr>> {

@@ -996,36 +996,6 @@ function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
 }
 
 /**
- * Opens a UDP socket bound to a local address (usocket's
- * `socket-connect nil nil :protocol :datagram :local-host … :local-port …`).
- *
- * Requires `--unstable-net` and `allow-net` permission for the bound
- * `HOST:PORT` (port 0: `--allow-net=127.0.0.1:0`) and for every address
- * sent to.
- *
- * @param options Where to bind.
- * @returns The socket.
- * @throws {RangeError} when `port` or `maxDatagramSize` is out of range.
- * @throws {TypeError} when `hostname` is not a host name or an IP address.
- * @throws {SocketError} when `--unstable-net` is missing, saying so.
- * @throws {AddressInUseError} when the port is taken.
- * @throws {PermissionError} when the `--allow-net` grant is missing.
- *
- * @example Receiving with a timeout
- * ```ts
- * import { listenDatagram, TimeoutError } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * using socket = listenDatagram({ port: 0 });
- * await assert.rejects(socket.receive({ timeout: 10 }), TimeoutError);
- * ```
- *
- * @tags allow-net, unstable
- */
-export function listenDatagram(
-  options?: ListenDatagramOptions,
-): DatagramSocket;
-/**
  * Opens a datagram socket on a Unix socket file (`SOCK_DGRAM`, which Deno
  * calls `"unixpacket"`). It is asynchronous because a socket file already
  * at `path` is probed first: one nothing holds is removed, anything else
@@ -1057,6 +1027,36 @@ export function listenDatagram(
 export function listenDatagram(
   options: UnixDatagramOptions,
 ): Promise<UnixDatagramSocket>;
+/**
+ * Opens a UDP socket bound to a local address (usocket's
+ * `socket-connect nil nil :protocol :datagram :local-host … :local-port …`).
+ *
+ * Requires `--unstable-net` and `allow-net` permission for the bound
+ * `HOST:PORT` (port 0: `--allow-net=127.0.0.1:0`) and for every address
+ * sent to.
+ *
+ * @param options Where to bind.
+ * @returns The socket.
+ * @throws {RangeError} when `port` or `maxDatagramSize` is out of range.
+ * @throws {TypeError} when `hostname` is not a host name or an IP address.
+ * @throws {SocketError} when `--unstable-net` is missing, saying so.
+ * @throws {AddressInUseError} when the port is taken.
+ * @throws {PermissionError} when the `--allow-net` grant is missing.
+ *
+ * @example Receiving with a timeout
+ * ```ts
+ * import { listenDatagram, TimeoutError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * using socket = listenDatagram({ port: 0 });
+ * await assert.rejects(socket.receive({ timeout: 10 }), TimeoutError);
+ * ```
+ *
+ * @tags allow-net, unstable
+ */
+export function listenDatagram(
+  options?: ListenDatagramOptions,
+): DatagramSocket;
 export function listenDatagram(
   options: ListenDatagramOptions | UnixDatagramOptions = {},
 ): DatagramSocket | Promise<UnixDatagramSocket> {
