@@ -698,6 +698,16 @@ export function listen(
   const tls = options.tls;
   if (tls !== undefined) checkTlsListenOptions(tls);
   const where = formatHostPort(hostname, port);
+  // Without --unstable-net, Deno ends the whole process (exit code 70)
+  // rather than throw when listenTls() is asked for reusePort.
+  if (
+    tls !== undefined && options.reusePort &&
+    typeof Deno.listenDatagram !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot listen with TLS on ${where} with reusePort: it needs --unstable-net`,
+    );
+  }
   let listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
   try {
     const common = {

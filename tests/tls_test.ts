@@ -496,3 +496,29 @@ tlsTest(
   },
   15_000,
 );
+
+tlsTest(
+  "TLS: reusePort without --unstable-net is a TypeError, not the end of the process",
+  async (c) => {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const code = `import { listen } from ${JSON.stringify(mod)};
+try {
+  listen({ port: 0, reusePort: true, tls: { cert: ${
+      JSON.stringify(c.serverCert)
+    }, key: ${JSON.stringify(c.serverKey)} } });
+  console.log("listened");
+} catch (error) {
+  console.log(String(error));
+}`;
+    const { code: status, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", "--quiet", code],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(status, 0);
+    assert.equal(
+      new TextDecoder().decode(stdout).trim(),
+      "TypeError: Cannot listen with TLS on 127.0.0.1:0 with reusePort: it needs --unstable-net",
+    );
+  },
+);
