@@ -10,6 +10,7 @@ import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
 import {
   ConnectionClosedError,
+  ConnectionResetError,
   PermissionError,
   TimeoutError,
 } from "./errors.ts";
@@ -321,6 +322,16 @@ function guard(reporter: ErrorReporter): ErrorReporter {
   };
 }
 
+/**
+ * A client that closed or reset before finishing its TLS handshake (as
+ * health checks and port scanners do): nothing to report.
+ */
+function leftBeforeHandshake(error: unknown): boolean {
+  return error instanceof ConnectionResetError ||
+    (error instanceof Error &&
+      error.cause instanceof Deno.errors.UnexpectedEof);
+}
+
 function peerOf(addr: Deno.Addr): string {
   if (addr.transport === "tcp" || addr.transport === "udp") {
     return formatHostPort(addr.hostname, addr.port);
@@ -624,7 +635,7 @@ function serveOn<A extends Deno.Addr>(
             signal: shutdownBegun.signal,
           });
         } catch (error) {
-          if (!shutdownBegun.signal.aborted) {
+          if (!shutdownBegun.signal.aborted && !leftBeforeHandshake(error)) {
             report(error, `TLS handshake with ${peerOf(socket.remoteAddr)}`);
           }
           return;

@@ -1487,8 +1487,14 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       hostname,
       `start TLS with ${this.#peer()}`,
     ).then((conn) => {
-      this.#conn = conn as unknown as Deno.Conn<A>;
       this.#pending = undefined;
+      if (this.#closed) {
+        // close() came during the handshake: it closed the TCP side only.
+        conn.close();
+        failure = this.#closedError();
+        return;
+      }
+      this.#conn = conn as unknown as Deno.Conn<A>;
       this.#writeError = undefined;
     }, (error) => {
       failure = error;

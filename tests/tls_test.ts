@@ -522,3 +522,131 @@ try {
     );
   },
 );
+
+tlsTest(
+  "TLS serve(): clients that close or reset before their handshake are not reported",
+  async (c) => {
+    const { server, reported } = echoServer(c);
+    await using _ = server;
+    // A health check: connect and close.
+    (await Deno.connect({ hostname: "127.0.0.1", port: server.port })).close();
+    // A client that leaves halfway through its ClientHello.
+    const half = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await half.write(new Uint8Array([0x16, 3, 1, 0, 200, 1, 0]));
+    half.close();
+    await until(() => server.active === 0);
+    assert.equal(await echoOnce(server.port, c), "echo hi");
+    assert.deepEqual(reported, []);
+  },
+);
+
+tlsTest(
+  "startTls(): upgrades a plain connection to a TLS listener; its timeout bounds the handshake",
+  async (c) => {
+    await using listener = listen({
+      port: 0,
+      tls: { cert: c.serverCert, key: c.serverKey },
+    });
+    const accepted = listener.accept({ timeout: 5000 });
+    await using client = await connect({ port: listener.port, timeout: 5000 });
+    await using server = await accepted;
+    const [, info] = await Promise.all([
+      client.startTls({
+        hostname: "localhost",
+        caCerts: [c.caCert],
+        timeout: 5000,
+      }),
+      server.handshake({ timeout: 5000 }),
+    ]);
+    assert.deepEqual(info, { alpnProtocol: null });
+    assert.equal(client.tls, true);
+    await assert.rejects(client.startTls(), /it is TLS already/);
+    await client.write("over TLS\n");
+    await client.flush();
+    assert.equal(await server.readLine({ timeout: 5000 }), "over TLS");
+    assert.match(
+      String(client),
+      /connected from 127\.0\.0\.1\/\d+ to 127\.0\.0\.1\//,
+    );
+
+    // A plain server that never answers the ClientHello.
+    await using silent = listen({ port: 0 });
+    const held = silent.accept({ timeout: 5000 });
+    await using plain = await connect({ port: silent.port, timeout: 5000 });
+    await using heldSocket = await held;
+    const error = await plain.startTls({ hostname: "localhost", timeout: 150 })
+      .catch((e) => e);
+    assert.ok(error instanceof TimeoutError, String(error));
+    assert.match(
+      error.message,
+      /^Cannot start TLS with 127\.0\.0\.1:\d+: timed out after 150 ms$/,
+    );
+    assert.equal(plain.closed, true);
+    await heldSocket.close();
+  },
+);
+
+tlsTest(
+  "startTls(): close() during the handshake closes the upgraded connection too",
+  async (c) => {
+    await using listener = listen({
+      port: 0,
+      tls: { cert: c.serverCert, key: c.serverKey },
+    });
+    // A relay that holds the server's answers until the gate opens, so that
+    // close() comes while the client's handshake is under way.
+    const relay = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => open = resolve);
+    const relaying = (async () => {
+      const inner = await relay.accept();
+      const outer = await Deno.connect({ port: listener.port });
+      const pump = async (
+        from: Deno.Conn,
+        to: Deno.Conn,
+        wait?: Promise<void>,
+      ) => {
+        const buf = new Uint8Array(65536);
+        try {
+          for (;;) {
+            const n = await from.read(buf);
+            if (n === null) break;
+            await wait;
+            let view = buf.subarray(0, n);
+            while (view.length > 0) view = view.subarray(await to.write(view));
+          }
+          await to.closeWrite();
+        } catch {
+          // One side went away.
+        }
+      };
+      await Promise.all([pump(inner, outer), pump(outer, inner, gate)]);
+      inner.close();
+      outer.close();
+    })();
+    const accepted = listener.accept({ timeout: 5000 });
+    const client = await connect({ port: relay.addr.port, timeout: 5000 });
+    await using server = await accepted;
+    const shaking = server.handshake({ timeout: 5000 });
+    const upgrading = client.startTls({
+      hostname: "localhost",
+      caCerts: [c.caCert],
+      timeout: 5000,
+    }).then(() => "upgraded", (error) => error);
+    await delay(100);
+    await client.close();
+    open();
+    const outcome = await upgrading;
+    assert.ok(outcome instanceof Error, String(outcome));
+    assert.match(outcome.message, /the socket is closed/);
+    await shaking;
+    // The upgraded connection was closed too: the server reads the end.
+    assert.equal(await server.readLine({ timeout: 5000 }), null);
+    await server.close();
+    relay.close();
+    await relaying;
+  },
+);
