@@ -143,7 +143,7 @@ export function mapTlsError(
   const text = error.message;
   if (error instanceof Deno.errors.UnexpectedEof) {
     return new TlsError(
-      `${prefix}: the peer closed the connection in the TLS handshake (is it a plain TCP port? then connect without tls)`,
+      `${prefix}: the peer closed the connection in the TLS handshake (a plain TCP server does that to a TLS client: connect without tls)`,
       options,
     );
   }

@@ -294,7 +294,7 @@ tlsTest("TLS: a TLS client at a plain port gets one TlsError", async () => {
     const [port, pattern] of [
       [
         readsAndCloses.port,
-        /closed the connection in the TLS handshake \(is it a plain TCP port/,
+        /closed the connection in the TLS handshake \(a plain TCP server does that to a TLS client: connect without tls\)$/,
       ],
       [greets.port, /sent bytes that are not TLS/],
     ] as const
