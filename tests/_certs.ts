@@ -25,6 +25,12 @@ export interface CertSet {
   clientKeyFile: string;
   /** A CA no certificate here is signed by. */
   strangerCaCert: string;
+  /** openssl's one-line self-signed certificate for localhost: a CA certificate. */
+  selfSignedCaCert: string;
+  selfSignedCaKey: string;
+  /** A leaf for localhost signed by the CA with no subjectAltName (only a CN). */
+  noSanCert: string;
+  noSanKey: string;
   /** Removes the directory. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -212,6 +218,30 @@ export async function makeCerts(): Promise<CertSet> {
       LEAF_EXT("DNS:sock-client", "clientAuth"),
     );
     await expiredLeaf(dir);
+    await openssl(dir, [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-sha256",
+      "-days",
+      "30",
+      "-keyout",
+      "selfsigned.key",
+      "-out",
+      "selfsigned.crt",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost",
+    ]);
+    await leaf(
+      dir,
+      "nosan",
+      "/CN=localhost",
+      "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
@@ -234,6 +264,10 @@ export async function makeCerts(): Promise<CertSet> {
     clientCert: read("client.crt"),
     clientKey: read("client.key"),
     strangerCaCert: read("stranger.crt"),
+    selfSignedCaCert: read("selfsigned.crt"),
+    selfSignedCaKey: read("selfsigned.key"),
+    noSanCert: read("nosan.crt"),
+    noSanKey: read("nosan.key"),
     async [Symbol.asyncDispose]() {
       await Deno.remove(dir, { recursive: true });
     },

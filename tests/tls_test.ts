@@ -230,6 +230,43 @@ tlsTest("TLS: a name mismatch says whom the certificate is for", async (c) => {
 });
 
 tlsTest(
+  "TLS: a CA certificate used as a server's, and one without a subjectAltName, say how to make a good one",
+  async (c) => {
+    const cases = [
+      {
+        cert: c.selfSignedCaCert,
+        key: c.selfSignedCaKey,
+        caCerts: [c.selfSignedCaCert],
+        reason: "not-a-leaf",
+        pattern:
+          /is a CA certificate, not one of its own .*basicConstraints=critical,CA:FALSE/,
+      },
+      {
+        cert: c.noSanCert,
+        key: c.noSanKey,
+        caCerts: [c.caCert],
+        reason: "name-mismatch",
+        pattern:
+          /names no host in its subjectAltName, so it is not valid for localhost \(TLS ignores the CN: make it with -addext subjectAltName=DNS:localhost\)/,
+      },
+    ];
+    for (const { cert, key, caCerts, reason, pattern } of cases) {
+      const { server } = echoServer(c, { cert, key });
+      await using _ = server;
+      const error = await connect({
+        hostname: "localhost",
+        port: server.port,
+        tls: { caCerts },
+        timeout: 5000,
+      }).catch((e) => e);
+      assert.ok(error instanceof CertificateError, String(error));
+      assert.equal(error.reason, reason);
+      assert.match(error.message, pattern);
+    }
+  },
+);
+
+tlsTest(
   "TLS: connect()'s timeout bounds the handshake with a silent server",
   async () => {
     await using silent = listen({ port: 0 });

@@ -78,6 +78,10 @@ unixTest(
       assert.equal(await client.readLine({ timeout: 5000 }), "4");
       assert.equal(await client.readLine({ timeout: 5000 }), null);
       assert.throws(() => client.setOption("noDelay", true), /Unix socket/);
+      await assert.rejects(
+        client.startTls(),
+        /only a TCP socket can be upgraded/,
+      );
     } finally {
       listener.close();
     }
