@@ -732,10 +732,24 @@ export function listen(
   return new Listener<Deno.NetAddr>(listener, options);
 }
 
+/** A Unix socket path with a host, a port or TLS is a mistake: say so. */
+function checkNotNetOptions(options: object, action: string): void {
+  for (const name of ["hostname", "port", "tls"]) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw new TypeError(
+        `Cannot ${action} with ${name}: a Unix socket has a path only${
+          name === "tls" ? " (Deno has no TLS over Unix sockets)" : ""
+        }`,
+      );
+    }
+  }
+}
+
 async function listenUnix(
   options: UnixListenOptions,
 ): Promise<Listener<Deno.UnixAddr>> {
   const path = checkSocketPath(options.path);
+  checkNotNetOptions(options, `listen on ${path}`);
   checkListenOptions(options as ListenOptions);
   return new Listener(await openUnixListener(path), options);
 }
@@ -810,6 +824,7 @@ async function connectUnix(
   options: UnixConnectOptions,
 ): Promise<Socket<Deno.UnixAddr>> {
   const path = checkSocketPath(options.path);
+  checkNotNetOptions(options, `connect to ${path}`);
   checkTimeout(options.timeout);
   checkSocketOptions(options);
   options.signal?.throwIfAborted();

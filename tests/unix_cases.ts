@@ -176,6 +176,14 @@ unixTest("Unix: connecting to a missing path, and bad paths", async () => {
   );
   await assert.rejects(listen({ path: "\0abstract" }), /abstract socket name/);
   await assert.rejects(connect({ path: "" }), TypeError);
+  await assert.rejects(
+    connect({ path: `${base}/none.sock`, tls: {} } as never),
+    /^TypeError: Cannot connect to .*none\.sock with tls: a Unix socket has a path only \(Deno has no TLS over Unix sockets\)$/,
+  );
+  await assert.rejects(
+    listen({ path: `${base}/none.sock`, port: 80 } as never),
+    /with port: a Unix socket has a path only/,
+  );
 });
 
 unixTest(
