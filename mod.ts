@@ -8,6 +8,9 @@
  *   `read`, `write`, `flush`, `closeWrite`).
  * - Every read takes a `timeout` or an `AbortSignal` and loses nothing when
  *   it fires; {@linkcode waitForInput} waits on many sockets at once.
+ * - {@linkcode connect} and {@linkcode listen} speak TLS with a `tls`
+ *   option, and Unix domain sockets with a `path`; `Socket.startTls()`
+ *   upgrades a plain connection (STARTTLS).
  * - Failures are {@linkcode SocketError}s whose messages say what to do,
  *   including the exact `--allow-net` flag that is missing.
  *
@@ -30,6 +33,8 @@
 export {
   AddressInUseError,
   AddressNotAvailableError,
+  CertificateError,
+  type CertificateProblem,
   ConnectionClosedError,
   ConnectionRefusedError,
   ConnectionResetError,
@@ -42,7 +47,20 @@ export {
   SocketError,
   type SocketErrorOptions,
   TimeoutError,
+  TlsError,
 } from "./lib/errors.ts";
+export {
+  type StartTlsOptions,
+  type TlsConnectOptions,
+  type TlsHandshakeInfo,
+  type TlsListenOptions,
+} from "./lib/tls.ts";
+export { type UnixConnectOptions, type UnixListenOptions } from "./lib/unix.ts";
+export {
+  type UnixDatagram,
+  type UnixDatagramOptions,
+  UnixDatagramSocket,
+} from "./lib/unix_datagram.ts";
 export {
   type CloseOptions,
   type Parsed,
@@ -103,6 +121,7 @@ export {
   type ServeDatagramOptions,
   type ServeOptions,
   type Server,
+  type UnixServeOptions,
 } from "./lib/server.ts";
 export {
   readLisp,

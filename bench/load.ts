@@ -35,6 +35,13 @@ export interface LoadConfig {
   idleCount: number;
   /** Idle: resident memory samples taken before and after, 200 ms apart. */
   rssSamples: number;
+  /**
+   * sum and echo: connect over TLS to `localhost:port`, trusting the CA
+   * certificate in this PEM file.
+   */
+  tlsCaFile?: string;
+  /** sum and echo: connect to this Unix socket instead of 127.0.0.1:port. */
+  unixPath?: string;
 }
 
 /** What one run measured. */
@@ -81,6 +88,24 @@ let bytes = 0;
 let errors = 0;
 const latency = new Reservoir();
 
+let caCerts: string[] | undefined;
+
+/** A connection to the server: TCP, TLS or Unix, as the config says. */
+async function dial(): Promise<Deno.Conn> {
+  if (config.unixPath !== undefined) {
+    return await Deno.connect({ transport: "unix", path: config.unixPath });
+  }
+  if (config.tlsCaFile !== undefined) {
+    caCerts ??= [Deno.readTextFileSync(config.tlsCaFile)];
+    return await Deno.connectTls({
+      hostname: "localhost",
+      port: config.port,
+      caCerts,
+    });
+  }
+  return await Deno.connect({ hostname: HOST, port: config.port });
+}
+
 function done(start: number, n = 1): void {
   if (phase !== 1) return;
   ops += n;
@@ -115,9 +140,9 @@ async function sumClient(): Promise<void> {
   for (let i = 0; phase < 2; i++) {
     const k = i & 63;
     const start = performance.now();
-    let conn: Deno.TcpConn | undefined;
+    let conn: Deno.Conn | undefined;
     try {
-      conn = await Deno.connect({ hostname: HOST, port: config.port });
+      conn = await dial();
       await writeAll(conn, requests[k]!);
       // The reply's length is known: stop there rather than spend a read
       // on the end of the stream, to keep the generator cheap.
@@ -213,7 +238,7 @@ async function lineClient(): Promise<void> {
 // --- echo: 64 KiB messages, up to ECHO_WINDOW in flight ----------------------
 
 async function echoClient(): Promise<void> {
-  const conn = await Deno.connect({ hostname: HOST, port: config.port });
+  const conn = await dial();
   const chunk = new Uint8Array(ECHO_BATCH * ECHO_CHUNK);
   for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) & 255;
   const sentAt: number[] = [];

@@ -17,6 +17,19 @@
  * `-h` and `--help` list the flags; any other argument starting with `-`
  * is a number, and after `--` everything is.
  *
+ * To a TLS sum server, add `--tls`, and `--ca-cert FILE` with a grant to
+ * read it when the server's certificate is signed by a private CA:
+ *
+ * ```sh
+ * deno run --allow-net=localhost:9231 --allow-read=ca.crt examples/sum_client.ts --tls --ca-cert ca.crt 1 2
+ * ```
+ *
+ * To a sum server on a Unix domain socket, grant the path three times:
+ *
+ * ```sh
+ * deno run --allow-read=/tmp/sum.sock --allow-write=/tmp/sum.sock --allow-net=unix:/tmp/sum.sock examples/sum_client.ts --unix /tmp/sum.sock 1 2
+ * ```
+ *
  * @module
  */
 import {
@@ -35,12 +48,15 @@ import {
   millisecondsFlag,
   parseFlags,
   peerPortFlag,
+  refuseTlsReply,
   run,
+  tlsConnectFlags,
+  unixFlag,
   UsageError,
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_client.ts [--host localhost] [--port 9231] [--timeout 10000] A B
+  `usage: sum_client.ts [--host localhost] [--port 9231] [--tls [--ca-cert FILE]] [--unix PATH] [--timeout 10000] A B
 
 Sends the Lisp numbers A and B to the sum server and prints the sum it
 answers (the Allegro CL tutorial's socket-sum). A and B are Lisp number
@@ -48,13 +64,18 @@ syntax, one argument each: -5, 1/3, 1.5d0, #x1F, '#C(1.0 -0.0)'.
 
   --host H       the server's host name or IP address (default localhost)
   --port P       its port, 1 to 65535 (default 9231)
+  --tls          connect over TLS
+  --ca-cert FILE trust the CA in this PEM file (implies --tls)
+  --unix PATH    connect to a Unix domain socket instead of TCP
   --timeout MS   how long to wait to connect and for the sum (default 10000)
   -h, --help     show this help
   --             everything after it is a number, even if it starts with --
 
-Grant: --allow-net=localhost:9231; with --host H --port P, --allow-net=H:P.`;
+Grant: --allow-net=localhost:9231; with --host H --port P, --allow-net=H:P;
+with --ca-cert F also --allow-read=F; with --unix P --allow-read=P
+--allow-write=P --allow-net=unix:P.`;
 
-const VALUED = /^--(host|port|timeout)$/;
+const VALUED = /^--(host|port|timeout|ca-cert|unix)$/;
 
 /**
  * Splits the command line into flags and numbers. Numbers may start with
@@ -109,14 +130,18 @@ async function main(): Promise<void> {
   const { flags, numbers } = splitArgs(Deno.args);
   const { values } = parseFlags(
     {
-      host: { type: "string", default: "localhost" },
+      host: { type: "string" },
       port: { type: "string" },
+      tls: { type: "boolean" },
+      "ca-cert": { type: "string" },
+      unix: { type: "string" },
       timeout: { type: "string", default: "10000" },
     },
     false,
     flags,
   );
-  const hostname = hostFlag(values.host);
+  const path = unixFlag(values.unix, values);
+  const hostname = hostFlag(values.host ?? "localhost");
   const port = peerPortFlag(values.port, 9231);
   const timeout = millisecondsFlag("--timeout", values.timeout);
   const data = numbers.map(number);
@@ -124,9 +149,18 @@ async function main(): Promise<void> {
     throw new UsageError(`expected two numbers, got ${data.length}`);
   }
   const [a, b] = data as [LispDatum, LispDatum];
-  await using socket = await connect({ hostname, port, timeout });
+  const tls = await tlsConnectFlags(values.tls, values["ca-cert"]);
+  if (tls && path !== undefined) {
+    throw new UsageError(
+      "--unix cannot go with --tls: Deno has no TLS over Unix sockets",
+    );
+  }
+  await using socket = path !== undefined
+    ? await connect({ path, timeout })
+    : await connect({ hostname, port, timeout, ...(tls ? { tls } : {}) });
   await socket.write(`${formatLisp(a)} ${formatLisp(b)} `);
   await socket.flush();
+  await refuseTlsReply(socket, timeout);
   const reply = await readLisp(socket, { timeout });
   if (isErrorForm(reply)) {
     throw new Failure(

@@ -21,13 +21,27 @@
  * `workers.ts` runs one per core that way.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
  *
  * The grant names the one address it listens on; with `--host H --port P`
  * grant `--allow-net=H:P` instead. `--help` lists the flags.
+ *
+ * Over TLS, give the certificate and its key, and grant reading the two
+ * files:
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1:9231 --allow-read=server.crt,server.key examples/sum_server.ts --tls-cert server.crt --tls-key server.key
+ * ```
+ *
+ * On a Unix domain socket, grant the path three times (a socket file left
+ * by a server that crashed is removed; anything else there is left alone):
+ *
+ * ```sh
+ * deno run --allow-read=/tmp/sum.sock --allow-write=/tmp/sum.sock --allow-net=unix:/tmp/sum.sock examples/sum_server.ts --unix /tmp/sum.sock
+ * ```
  *
  * @module
  */
@@ -49,21 +63,24 @@ import {
 } from "../mod.ts";
 import {
   countFlag,
+  describeListener,
   durationFlag,
   hostFlag,
-  hostPort,
   listenPortFlag,
   millisecondsFlag,
   onStopSignal,
   parseFlags,
+  plainProxyOptions,
   PROXY_FLAGS,
   proxyHelp,
-  proxyOptions,
   run,
+  tlsListenFlags,
+  unixFlag,
+  UsageError,
 } from "./_common/cli.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -71,6 +88,9 @@ server). Ctrl-C stops it.
 
   --host H               the address to listen on (default 127.0.0.1)
   --port P               the port, 0 to 65535; 0 lets the OS choose (default 9231)
+  --tls-cert FILE        serve over TLS with this PEM certificate...
+  --tls-key FILE         ...and this PEM private key
+  --unix PATH            listen on a Unix domain socket instead of TCP
   --idle-timeout MS      close a client silent this long (default 10000)
   --max-connections N    serve at most N clients at once (default 1024)
   --quiet                print no report of a client that fails
@@ -82,7 +102,9 @@ ${proxyHelp(25)}
                          one process per core; needs --unstable-net
   -h, --help             show this help
 
-Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P.`;
+Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P;
+with --tls-cert C --tls-key K also --allow-read=C,K; with --unix P
+--allow-read=P --allow-write=P --allow-net=unix:P.`;
 
 /** The most clients the server takes at once: far beyond any descriptor limit. */
 const MOST_CONNECTIONS = 1_000_000;
@@ -174,8 +196,14 @@ export async function handleSum(
       : String(error);
     answer = formatLisp(new LispList([new LispSymbol("ERROR", true), message]));
   }
-  await socket.write(answer);
-  await socket.flush();
+  try {
+    await socket.write(answer);
+    await socket.flush();
+  } catch (error) {
+    // A client that left without waiting for its answer.
+    if (error instanceof ConnectionResetError) return;
+    throw error;
+  }
   if (failed) {
     await socket.closeWrite();
     await drain(socket);
@@ -184,8 +212,11 @@ export async function handleSum(
 
 async function main(): Promise<void> {
   const { values } = parseFlags({
-    host: { type: "string", default: "127.0.0.1" },
+    host: { type: "string" },
     port: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    unix: { type: "string" },
     "idle-timeout": { type: "string", default: "10000" },
     "max-connections": { type: "string", default: "1024" },
     quiet: { type: "boolean", default: false },
@@ -193,7 +224,8 @@ async function main(): Promise<void> {
     "drain-delay": { type: "string", default: "0" },
     "reuse-port": { type: "boolean", default: false },
   });
-  const hostname = hostFlag(values.host);
+  const path = unixFlag(values.unix, values);
+  const hostname = hostFlag(values.host ?? "127.0.0.1");
   const port = listenPortFlag(values.port, 9231);
   const idleTimeout = millisecondsFlag(
     "--idle-timeout",
@@ -204,21 +236,40 @@ async function main(): Promise<void> {
     values["max-connections"],
     MOST_CONNECTIONS,
   );
+  const tls = await tlsListenFlags(values["tls-cert"], values["tls-key"]);
+  if (tls && path !== undefined) {
+    throw new UsageError(
+      "--unix cannot go with --tls-cert: Deno has no TLS over Unix sockets",
+    );
+  }
   const stop = new AbortController();
-  const server = serve(handleSum, {
-    hostname,
-    port,
+  const limits = {
     signal: stop.signal,
     idleTimeout,
     maxConnections,
     maxBufferSize: 256 * 1024,
     ...(values.quiet ? { onError: () => {} } : {}),
-    ...proxyOptions(values),
     drainDelay: durationFlag("--drain-delay", values["drain-delay"]),
-    reusePort: values["reuse-port"],
+  };
+  const proxy = plainProxyOptions(values, {
+    tls: tls !== undefined,
+    unix: path !== undefined,
   });
+  if (values["reuse-port"] && path !== undefined) {
+    throw new UsageError("--reuse-port cannot go with --unix");
+  }
+  const server = path !== undefined
+    ? await serve(handleSum, { path, ...limits })
+    : serve(handleSum, {
+      hostname,
+      port,
+      ...limits,
+      ...proxy,
+      reusePort: values["reuse-port"],
+      ...(tls ? { tls } : {}),
+    });
   using _stop = onStopSignal(() => stop.abort());
-  console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);
+  console.log(`listening on ${describeListener(server.addr)}`);
   await server.finished;
 }
 

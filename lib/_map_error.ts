@@ -12,6 +12,7 @@ import {
   type SocketErrorOptions,
   TimeoutError,
 } from "./errors.ts";
+import { mapTlsError } from "./_tls_errors.ts";
 
 /** What was being done when the error happened, for the message. */
 export interface ErrorContext {
@@ -147,6 +148,8 @@ export function mapError(error: unknown, context: ErrorContext): unknown {
       options,
     );
   }
+  const tls = mapTlsError(error, prefix, options);
+  if (tls !== undefined) return tls;
   for (const [type, text, make] of TABLE) {
     if (error instanceof type) return make(`${prefix}: ${text}`, options);
   }

@@ -412,3 +412,103 @@ export class ProxyProtocolError extends SocketError {
     this.name = "ProxyProtocolError";
   }
 }
+
+/**
+ * A TLS handshake failed for a reason other than a certificate: the peer
+ * does not speak TLS (a TLS client at a plain port, or a plain client at a
+ * TLS port), no ALPN protocol is common to both sides, or the TLS versions
+ * do not match. The message says which.
+ *
+ * @example
+ * ```ts
+ * import { SocketError, TlsError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TlsError("Cannot connect to localhost:4433 over TLS: the peer does not speak TLS");
+ * assert.ok(error instanceof SocketError);
+ * ```
+ */
+export class TlsError extends SocketError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed and what to do about it.
+   * @param options The cause and the address involved.
+   */
+  constructor(message: string, options?: SocketErrorOptions) {
+    super(message, options);
+    this.name = "TlsError";
+  }
+}
+
+/**
+ * Why a certificate was refused:
+ *
+ * - `"untrusted"`: it is not signed by a CA this side trusts (give the CA
+ *   in `caCerts`);
+ * - `"expired"`: it is out of its validity period;
+ * - `"name-mismatch"`: it is for another name than the one connected to;
+ * - `"not-a-leaf"`: it is a CA certificate used as a server's own (the
+ *   usual one-line `openssl req -x509` makes those);
+ * - `"client-certificate-required"`: the server wants a client
+ *   certificate and none was given;
+ * - `"rejected-by-peer"`: the peer refused this side's certificate;
+ * - `"invalid"`: any other fault of the certificate.
+ *
+ * @example
+ * ```ts
+ * import type { CertificateProblem } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const reason: CertificateProblem = "expired";
+ * assert.equal(reason, "expired");
+ * ```
+ */
+export type CertificateProblem =
+  | "untrusted"
+  | "expired"
+  | "name-mismatch"
+  | "not-a-leaf"
+  | "client-certificate-required"
+  | "rejected-by-peer"
+  | "invalid";
+
+/**
+ * A TLS peer's certificate was refused, or the peer refused ours; `reason`
+ * says why and the message what to do, e.g. "the server's certificate is
+ * for other.test, not localhost".
+ *
+ * @example Telling the reasons apart
+ * ```ts
+ * import { CertificateError, TlsError } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new CertificateError(
+ *   "Cannot connect to localhost:4433 over TLS: the server's certificate has expired",
+ *   "expired",
+ * );
+ * assert.ok(error instanceof TlsError);
+ * assert.equal(error.reason, "expired");
+ * ```
+ */
+export class CertificateError extends TlsError {
+  /** Why the certificate was refused. */
+  readonly reason: CertificateProblem;
+
+  /**
+   * Makes the error.
+   *
+   * @param message What failed and what to do about it.
+   * @param reason Why the certificate was refused.
+   * @param options The cause and the address involved.
+   */
+  constructor(
+    message: string,
+    reason: CertificateProblem,
+    options?: SocketErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "CertificateError";
+    this.reason = reason;
+  }
+}

@@ -4,17 +4,20 @@
  *
  * @module
  */
-import { formatHostPort } from "./_addr.ts";
+import { describeAddr, formatHostPort } from "./_addr.ts";
 import { inCidr } from "./_ip.ts";
 import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
 import {
   ConnectionClosedError,
+  ConnectionResetError,
   PermissionError,
   TimeoutError,
 } from "./errors.ts";
 import { listen, type Listener, type TcpOptions } from "./tcp.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
+import type { TlsListenOptions } from "./tls.ts";
+import type { UnixListenOptions } from "./unix.ts";
 import {
   abortSocket,
   checkSocketOptions,
@@ -161,6 +164,66 @@ export interface ServeOptions
    * @default {one line on stderr}
    */
   onError?: ErrorReporter;
+  /**
+   * Serve over TLS: the server's certificate and key (PEM text) and its
+   * ALPN protocols. Each connection completes its handshake before the
+   * handler is called; one that fails is reported through `onError` and
+   * closed, and the handler never sees it.
+   *
+   * @default {undefined}
+   */
+  tls?: TlsListenOptions;
+  /**
+   * With `tls`: milliseconds a client may take to complete the TLS
+   * handshake before it is dropped. Handshakes run concurrently, each in
+   * its connection's slot, so clients that never finish theirs hold a slot
+   * each for this long but cannot stop others from being served. Deno
+   * frees such a connection's socket only once the client closes its end:
+   * each one holds a file descriptor until then.
+   *
+   * @default {10000}
+   */
+  handshakeTimeout?: number;
+}
+
+/**
+ * Options for `serve(handler, { path })`: a server on a Unix domain
+ * socket. The limits are those of {@linkcode ServeOptions}.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, serve, type UnixServeOptions } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: UnixServeOptions = { path: `${dir}/echo.sock`, idleTimeout: 5000 };
+ * const server = await serve(async (socket) => {
+ *   await socket.write(`${await socket.readLine()}\n`);
+ * }, options);
+ * await using client = await connect({ path: options.path });
+ * await client.write("hi\n");
+ * await client.flush();
+ * assert.equal(await client.readLine({ timeout: 5000 }), "hi");
+ * await server.shutdown();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface UnixServeOptions extends
+  Omit<
+    ServeOptions,
+    | "hostname"
+    | "port"
+    | "reusePort"
+    | "tls"
+    | "handshakeTimeout"
+    | "noDelay"
+    | "keepAlive"
+  > {
+  /**
+   * The socket file to listen on; a stale one (nothing accepts on it) is
+   * removed first, as `listen({ path })` does.
+   */
+  path: string;
 }
 
 /**
@@ -176,13 +239,15 @@ export interface ServeOptions
  * await server.shutdown();
  * ```
  */
-export interface Server {
+export interface Server<A extends Deno.Addr = Deno.NetAddr> {
   /** The address listened on, with the real port when 0 was asked for. */
-  readonly addr: Deno.NetAddr;
-  /** The local address listened on. */
-  readonly hostname: string;
-  /** The port listened on. */
-  readonly port: number;
+  readonly addr: A;
+  /** The local address listened on (undefined on a Unix socket). */
+  readonly hostname: A extends Deno.NetAddr ? string : undefined;
+  /** The port listened on (undefined on a Unix socket). */
+  readonly port: A extends Deno.NetAddr ? number : undefined;
+  /** The socket file listened on (undefined on a TCP or UDP socket). */
+  readonly path: A extends Deno.UnixAddr ? string : undefined;
   /** Settles when the server has stopped and every handler has ended. */
   readonly finished: Promise<void>;
   /** How many connections (or datagrams) are being handled now. */
@@ -234,8 +299,8 @@ export interface Server {
  * assert.equal(await client.readLine({ timeout: 5000 }), "server going down, bye");
  * ```
  */
-export type Handler = (
-  socket: Socket<Deno.NetAddr>,
+export type Handler<A extends Deno.Addr = Deno.NetAddr> = (
+  socket: Socket<A>,
   context: HandlerContext,
 ) => unknown;
 
@@ -277,10 +342,21 @@ function guard(reporter: ErrorReporter): ErrorReporter {
   };
 }
 
+/**
+ * A client that closed or reset before finishing its TLS handshake (as
+ * health checks and port scanners do): nothing to report.
+ */
+function leftBeforeHandshake(error: unknown): boolean {
+  return error instanceof ConnectionResetError ||
+    (error instanceof Error &&
+      error.cause instanceof Deno.errors.UnexpectedEof);
+}
+
 function peerOf(addr: Deno.Addr): string {
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? formatHostPort(addr.hostname, addr.port)
-    : addr.transport;
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return formatHostPort(addr.hostname, addr.port);
+  }
+  return "path" in addr && addr.path ? describeAddr(addr) : "a Unix client";
 }
 
 /**
@@ -339,14 +415,17 @@ async function settleWithin(
 }
 
 /** What a loop tells its `Server` object. */
-interface Loop {
-  addr(): Deno.NetAddr;
+interface Loop<A extends Deno.Addr> {
+  addr(): A;
   active(): number;
   stop(): Promise<void>;
 }
 
 /** The `Server` around a loop: one shutdown, however often and however it is asked for. */
-function running(signal: AbortSignal | undefined, loop: Loop): Server {
+function running<A extends Deno.Addr>(
+  signal: AbortSignal | undefined,
+  loop: Loop<A>,
+): Server<A> {
   let stopped: Promise<void> | undefined;
   let settle: () => void = () => {};
   const finished = new Promise<void>((resolve) => settle = resolve);
@@ -369,10 +448,14 @@ function running(signal: AbortSignal | undefined, loop: Loop): Server {
       return loop.addr();
     },
     get hostname() {
-      return loop.addr().hostname;
+      return (loop.addr() as Partial<Deno.NetAddr>).hostname as never;
     },
     get port() {
-      return loop.addr().port;
+      return (loop.addr() as Partial<Deno.NetAddr>).port as never;
+    },
+    get path() {
+      return ((loop.addr() as Partial<Deno.UnixAddr>).path ??
+        undefined) as never;
     },
     get active() {
       return loop.active();
@@ -397,6 +480,30 @@ function milliseconds(name: string, value: number): number {
   return checkNumber(name, value, 0, { infinite: true });
 }
 
+/**
+ * Runs `handler` for every connection to a Unix domain socket, with the
+ * same guarantees as over TCP. It is asynchronous because a socket file
+ * already at `path` is probed first (see `listen({ path })`).
+ *
+ * Requires `--allow-read=P --allow-write=P --allow-net=unix:P`.
+ *
+ * @param handler Called with each connected socket.
+ * @param options The socket file, the limits, and the shutdown signal.
+ * @returns The running server, once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { serve } from "@sock/sock";
+ *
+ * await serve(async (socket) => await socket.write("hello\n"), { path: "/tmp/hello.sock" });
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net
+ */
+export function serve(
+  handler: Handler<Deno.UnixAddr>,
+  options: UnixServeOptions,
+): Promise<Server<Deno.UnixAddr>>;
 /**
  * Runs `handler` for every connection to a TCP port, concurrently, like
  * usocket's `socket-server`. Nothing a client does takes the server down:
@@ -430,7 +537,11 @@ function milliseconds(name: string, value: number): number {
  *
  * @tags allow-net
  */
-export function serve(handler: Handler, options: ServeOptions = {}): Server {
+export function serve(handler: Handler, options?: ServeOptions): Server;
+export function serve(
+  handler: Handler<never>,
+  options: ServeOptions | UnixServeOptions = {},
+): Server | Promise<Server<Deno.UnixAddr>> {
   const maxConnections = positive(
     "maxConnections",
     options.maxConnections ?? 1024,
@@ -441,13 +552,62 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     options.shutdownTimeout ?? 10_000,
   );
   const drainDelay = checkNumber("drainDelay", options.drainDelay ?? 0, 0);
+  const tls = "path" in options ? undefined : options.tls;
+  const handshakeTimeout = tls === undefined || "path" in options
+    ? undefined
+    : positive("handshakeTimeout", options.handshakeTimeout ?? 10_000);
   const socketOptions = {
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
   };
   checkSocketOptions(socketOptions);
   const report = guard(options.onError ?? defaultReporter);
-  const listener: Listener = listen({ ...socketOptions, onError: report });
+  const settings: Settings = {
+    maxConnections,
+    idleTimeout,
+    shutdownTimeout,
+    handshakeTimeout,
+    drainDelay,
+    report,
+  };
+  if ("path" in socketOptions) {
+    return listen({ ...socketOptions, onError: report } as UnixListenOptions)
+      .then((listener) =>
+        serveOn(listener, handler as Handler<Deno.UnixAddr>, options, settings)
+      );
+  }
+  const listener: Listener = listen({
+    ...socketOptions,
+    onError: report,
+  } as ServeOptions);
+  return serveOn(listener, handler as Handler, options, settings);
+}
+
+/** serve()'s limits, checked. */
+interface Settings {
+  maxConnections: number;
+  idleTimeout: number;
+  shutdownTimeout: number;
+  handshakeTimeout: number | undefined;
+  drainDelay: number;
+  report: ErrorReporter;
+}
+
+/** serve()'s loop over a listener that is open. */
+function serveOn<A extends Deno.Addr>(
+  listener: Listener<A>,
+  handler: Handler<A>,
+  options: { signal?: AbortSignal },
+  settings: Settings,
+): Server<A> {
+  const {
+    maxConnections,
+    idleTimeout,
+    shutdownTimeout,
+    handshakeTimeout,
+    drainDelay,
+    report,
+  } = settings;
   const where = `on ${peerOf(listener.addr)}`;
   // Aborted when shutdown begins; every handler gets its signal.
   const shutdownBegun = new AbortController();
@@ -455,13 +615,13 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
     `Cannot go on serving ${where}: the server is shutting down`,
   );
   // The sockets whose handlers are running: one per connection in flight.
-  const sockets = new Slots<Socket<Deno.NetAddr>>();
+  const sockets = new Slots<Socket<A>>();
   // Errors the server caused itself by closing a connection (idle, or
   // past the shutdown deadline): a handler that fails with one is not at
   // fault.
   const causedHere = new WeakSet<object>();
   // Connections whose handler has returned: only their close is left.
-  const handlerDone = new WeakSet<Socket<Deno.NetAddr>>();
+  const handlerDone = new WeakSet<Socket<A>>();
   let slotFreed: (() => void) | undefined;
   let drained: (() => void) | undefined;
   let stopping = false;
@@ -469,7 +629,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** Closes `socket`; its handler's reads and writes fail with `why`. */
-  function cut(socket: Socket<Deno.NetAddr>, why: string): void {
+  function cut(socket: Socket<A>, why: string): void {
     const error = new ConnectionClosedError(
       `Cannot use the connection to ${peerOf(socket.remoteAddr)}: ${why}`,
     );
@@ -489,10 +649,23 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
   }
 
   async function handle(
-    socket: Socket<Deno.NetAddr>,
+    socket: Socket<A>,
     slot: number,
   ): Promise<void> {
     try {
+      if (handshakeTimeout !== undefined) {
+        try {
+          await socket.handshake({
+            timeout: handshakeTimeout,
+            signal: shutdownBegun.signal,
+          });
+        } catch (error) {
+          if (!shutdownBegun.signal.aborted && !leftBeforeHandshake(error)) {
+            report(error, `TLS handshake with ${peerOf(socket.remoteAddr)}`);
+          }
+          return;
+        }
+      }
       await handler(socket, { signal: shutdownBegun.signal });
     } catch (error) {
       const expected = error === leaving ||
@@ -518,7 +691,7 @@ export function serve(handler: Handler, options: ServeOptions = {}): Server {
         slotFreed = undefined;
         continue;
       }
-      let socket: Socket<Deno.NetAddr>;
+      let socket: Socket<A>;
       try {
         socket = await listener.accept();
       } catch (error) {

@@ -21,7 +21,15 @@ import {
   LimitExceededError,
   type SocketError,
   TimeoutError,
+  TlsError,
 } from "./errors.ts";
+import {
+  checkStartTlsOptions,
+  handshakeWithin,
+  type StartTlsOptions,
+  type TlsHandshakeInfo,
+  upgradeToTls,
+} from "./tls.ts";
 
 export type { WaitOptions } from "./_deadline.ts";
 
@@ -236,6 +244,11 @@ function givePiece(piece: Uint8Array): void {
   if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
 }
 
+/** An address as Deno.startTls() gives it lacks its `transport`. */
+function withTransport<A extends Deno.Addr>(addr: A): A {
+  return addr.transport === undefined ? { ...addr, transport: "tcp" } : addr;
+}
+
 /** Throws a `RangeError` for an option no socket can use. */
 export function checkSocketOptions(options: SocketOptions): void {
   if (options.maxBufferSize !== undefined) {
@@ -315,7 +328,8 @@ export let setProxyHeader: (socket: Socket, header: ProxyHeader) => void;
  * ```
  */
 export class Socket<A extends Deno.Addr = Deno.Addr> {
-  readonly #conn: Deno.Conn<A>;
+  // Replaced once, by startTls().
+  #conn: Deno.Conn<A>;
   readonly #maxBufferSize: number;
   readonly #closeTimeout: number;
   #localAddr: A;
@@ -422,8 +436,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
     this.#noDelayLater = "setNoDelay" in conn;
-    this.#localAddr = conn.localAddr;
-    this.#remoteAddr = conn.remoteAddr;
+    this.#localAddr = withTransport(conn.localAddr);
+    this.#remoteAddr = withTransport(conn.remoteAddr);
   }
 
   /**
@@ -1757,6 +1771,166 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
   }
 
+  /** True when the connection is TLS (made with `tls`, or after `startTls()`). */
+  get tls(): boolean {
+    return "handshake" in this.#conn;
+  }
+
+  /**
+   * Completes the TLS handshake, or tells how it went if it is done. A TLS
+   * socket from `connect()` or `startTls()` has completed it already; one
+   * from a TLS `Listener.accept()` completes it here or at its first read
+   * or write (`serve()` completes it before calling the handler).
+   *
+   * @param options `timeout` in milliseconds and an abort `signal`; a
+   * timeout leaves the connection open (close it: a peer that does not
+   * finish a handshake rarely will).
+   * @returns The ALPN protocol agreed on.
+   * @throws {CertificateError} when a certificate was refused.
+   * @throws {TlsError} when the peer does not speak TLS, or shares no ALPN
+   * protocol or TLS version.
+   * @throws {TimeoutError} when the timeout passes first.
+   * @throws {TypeError} when the socket is not a TLS socket.
+   *
+   * @example
+   * ```ts ignore
+   * import { connect } from "@sock/sock";
+   *
+   * await using socket = await connect({ hostname: "localhost", port: 4433, tls: { alpnProtocols: ["h2"] } });
+   * console.log((await socket.handshake()).alpnProtocol);
+   * ```
+   */
+  handshake(options?: WaitOptions): Promise<TlsHandshakeInfo> {
+    const conn = this.#conn;
+    if (!("handshake" in conn)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot complete a TLS handshake with ${this.#peer()}: it is not a TLS socket`,
+        ),
+      );
+    }
+    if (this.#closed) return Promise.reject(this.#closedError());
+    return handshakeWithin(
+      conn as unknown as Deno.TlsConn,
+      options,
+      `complete the TLS handshake with ${this.#peer()}`,
+    );
+  }
+
+  /**
+   * Upgrades this plain TCP client connection to TLS in place (STARTTLS,
+   * as SMTP, IMAP and LDAP do), once the server has agreed: flushes what
+   * was written, then handshakes. Every read and write after it goes
+   * through TLS; the options of the `Socket` stay as they were.
+   *
+   * It refuses, leaving the connection as it was, when a read is waiting
+   * (Deno would destroy the connection) or when bytes are buffered unread:
+   * bytes after the server's go-ahead are plaintext an attacker injected,
+   * or a protocol error, never data to carry into TLS. So read the
+   * go-ahead with `readLine()` and call this before the next read.
+   *
+   * Deno has no server side of this (a server cannot upgrade an accepted
+   * connection), and the client cannot send a client certificate here.
+   *
+   * @param options The name the certificate must be for (by default the
+   * address connected to), `caCerts`, `alpnProtocols`, and a `timeout` or
+   * `signal` for the handshake.
+   * @returns A promise that settles when the handshake is complete.
+   * @throws {TlsError} when a read is waiting or input is buffered, or
+   * when the handshake fails; then the connection is closed.
+   * @throws {CertificateError} when the server's certificate is refused.
+   * @throws {TypeError} when the socket is not a plain TCP socket.
+   *
+   * @example An SMTP-style upgrade
+   * ```ts ignore
+   * import { connect } from "@sock/sock";
+   *
+   * await using socket = await connect({ hostname: "localhost", port: 2525 });
+   * await socket.write("STARTTLS\r\n");
+   * await socket.flush();
+   * if ((await socket.readLine())?.startsWith("220")) {
+   *   await socket.startTls({ caCerts: [await Deno.readTextFile("ca.crt")] });
+   * }
+   * ```
+   */
+  async startTls(options: StartTlsOptions = {}): Promise<void> {
+    checkStartTlsOptions(options);
+    const refuse = (why: string) =>
+      new TlsError(
+        `Cannot start TLS with ${this.#peer()}: ${why}; the connection is left as it was`,
+      );
+    if (this.#closeCalled) throw this.#closedError();
+    if ("handshake" in this.#conn) throw refuse("it is TLS already");
+    if (!("setNoDelay" in this.#conn)) {
+      throw new TypeError(
+        `Cannot start TLS with ${this.#peer()}: only a TCP socket can be upgraded`,
+      );
+    }
+    if (this.#pending !== undefined || this.#reading > 0) {
+      throw refuse(
+        "a read is waiting on the socket (upgrade between the go-ahead reply and the next read)",
+      );
+    }
+    if (this.#writeClosed) throw refuse("it is closed for writing");
+    await this.flush();
+    if (this.#pending !== undefined || this.#reading > 0) {
+      throw refuse("a read began while the output was being sent");
+    }
+    if (this.#end > this.#start) {
+      throw refuse(
+        `${
+          this.#end - this.#start
+        } bytes arrived after the reply that allowed it (plaintext injected before the handshake, or a protocol error)`,
+      );
+    }
+    if (this.#eof || this.#readError !== undefined) {
+      throw refuse("the peer has ended the stream");
+    }
+    const tcp = this.#conn as unknown as Deno.TcpConn;
+    if (this.#noDelayLater) {
+      this.#noDelayLater = false;
+      try {
+        tcp.setNoDelay(true);
+      } catch {
+        // The handshake will tell if the peer is gone.
+      }
+    }
+    // Until the handshake is done, reads wait for it and writes are refused.
+    const busy = new TlsError(
+      `Cannot write to ${this.#peer()}: TLS is being started (await startTls() first)`,
+    );
+    this.#writeError = busy;
+    const hostname = "hostname" in this.#remoteAddr
+      ? this.#remoteAddr.hostname
+      : "";
+    let failure: unknown;
+    const upgrade = upgradeToTls(
+      tcp,
+      options,
+      hostname,
+      `start TLS with ${this.#peer()}`,
+    ).then((conn) => {
+      this.#pending = undefined;
+      if (this.#closed) {
+        // close() came during the handshake: it closed the TCP side only.
+        conn.close();
+        failure = this.#closedError();
+        return;
+      }
+      this.#conn = conn as unknown as Deno.Conn<A>;
+      this.#writeError = undefined;
+    }, (error) => {
+      failure = error;
+      this.#pending = undefined;
+      this.#readError = error as SocketError;
+      this.#writeError = error;
+      this.#shut();
+    });
+    this.#pending = upgrade;
+    await upgrade;
+    if (failure !== undefined) throw failure;
+  }
+
   /**
    * Describes the socket the way Allegro CL prints one.
    *
@@ -1779,7 +1953,12 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   // --- reading underneath -------------------------------------------------
 
   #peer(): string {
-    return describeAddr(this.#remoteAddr, ":");
+    const remote = this.#remoteAddr;
+    // An accepted Unix connection's client has no name: say whose it is.
+    if ("path" in remote && remote.path === null) {
+      return `the client of ${describeAddr(this.#localAddr)}`;
+    }
+    return describeAddr(remote, ":");
   }
 
   #deadline(
@@ -1864,6 +2043,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   #gotError(error: unknown): void {
+    // A TLS peer that closed without close_notify (as a killed process
+    // does) has ended the stream all the same.
+    if (error instanceof Deno.errors.UnexpectedEof) return this.#gotEnd();
     this.#pending = undefined;
     this.#readError = this.#closed ? this.#closedError() : (mapError(error, {
       action: `read from ${this.#peer()}`,

@@ -18,6 +18,21 @@ import { ConnectionClosedError, TimeoutError } from "./errors.ts";
 import { checkProxyOptions, ProxyGate } from "./_proxy_accept.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
+import {
+  checkTlsConnectOptions,
+  checkTlsListenOptions,
+  explainKeyPairError,
+  openTlsClient,
+  type TlsConnectOptions,
+  type TlsListenOptions,
+} from "./tls.ts";
+import {
+  checkSocketPath,
+  openUnixConn,
+  openUnixListener,
+  type UnixConnectOptions,
+  type UnixListenOptions,
+} from "./unix.ts";
 
 /**
  * The TCP options of a connection, for {@linkcode connect},
@@ -123,6 +138,14 @@ export interface ListenOptions
    * @default {one line on stderr: `${where}: ${error.message}`}
    */
   onError?: (error: unknown, where: string) => void;
+  /**
+   * Listen with TLS: the server's certificate and key (PEM text) and its
+   * ALPN protocols. Accepted sockets complete the handshake at their first
+   * read or write, or at `Socket.handshake()`.
+   *
+   * @default {undefined}
+   */
+  tls?: TlsListenOptions;
 }
 
 /**
@@ -153,6 +176,14 @@ export interface ConnectOptions extends SocketOptions, WaitOptions, TcpOptions {
   hostname?: string;
   /** The port to connect to, 1–65535. */
   port: number;
+  /**
+   * Connect with TLS: the CAs to trust, a client certificate, ALPN
+   * protocols, the server's name. The `timeout` and `signal` bound the
+   * handshake too, and the socket is returned with it complete.
+   *
+   * @default {undefined}
+   */
+  tls?: TlsConnectOptions;
 }
 
 /**
@@ -276,10 +307,10 @@ function checkBoolean(name: string, value: unknown): void {
  * await assert.rejects(listener.accept({ timeout: 10 }), TimeoutError);
  * ```
  */
-export class Listener {
-  readonly #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+export class Listener<A extends Deno.Addr = Deno.NetAddr> {
+  readonly #listener: Deno.Listener<Deno.Conn<A>, A>;
   readonly #options: ListenOptions;
-  #ready: Deno.TcpConn | undefined;
+  #ready: Deno.Conn<A> | undefined;
   #pending: Promise<void> | undefined;
   #closed = false;
   #closedError: ConnectionClosedError | undefined;
@@ -301,7 +332,7 @@ export class Listener {
    * range.
    */
   constructor(
-    listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
+    listener: Deno.Listener<Deno.Conn<A>, A>,
     options: ListenOptions = {},
   ) {
     try {
@@ -323,18 +354,24 @@ export class Listener {
   }
 
   /** The address listened on, with the real port when 0 was asked for. */
-  get addr(): Deno.NetAddr {
+  get addr(): A {
     return this.#listener.addr;
   }
 
-  /** The port listened on. */
-  get port(): number {
-    return this.#listener.addr.port;
+  /** The port listened on (undefined on a Unix socket). */
+  get port(): A extends Deno.NetAddr ? number : undefined {
+    return (this.#listener.addr as Partial<Deno.NetAddr>).port as never;
   }
 
-  /** The local address listened on. */
-  get hostname(): string {
-    return this.#listener.addr.hostname;
+  /** The local address listened on (undefined on a Unix socket). */
+  get hostname(): A extends Deno.NetAddr ? string : undefined {
+    return (this.#listener.addr as Partial<Deno.NetAddr>).hostname as never;
+  }
+
+  /** The socket file listened on (undefined on a TCP socket). */
+  get path(): A extends Deno.UnixAddr ? string : undefined {
+    return ((this.#listener.addr as Partial<Deno.UnixAddr>).path ??
+      undefined) as never;
   }
 
   /** True once `close()` has been called. */
@@ -385,7 +422,7 @@ export class Listener {
    */
   accept(
     options: AcceptOptions & { wait: false },
-  ): Promise<Socket<Deno.NetAddr> | null>;
+  ): Promise<Socket<A> | null>;
   /**
    * Accepts the next connection. It waits through a shortage of file
    * descriptors (see {@linkcode Listener}); the timeout and the signal
@@ -399,7 +436,7 @@ export class Listener {
    */
   accept(
     options?: WaitOptions & { wait?: true },
-  ): Promise<Socket<Deno.NetAddr>>;
+  ): Promise<Socket<A>>;
   /**
    * Accepts the next connection, or with `wait: false` one that is ready
    * (else `null`).
@@ -411,8 +448,8 @@ export class Listener {
    * @throws {TimeoutError} when the timeout passes first.
    * @throws {TypeError} when `wait` is not a boolean.
    */
-  accept(options: AcceptOptions): Promise<Socket<Deno.NetAddr> | null>;
-  accept(options?: AcceptOptions): Promise<Socket<Deno.NetAddr> | null> {
+  accept(options: AcceptOptions): Promise<Socket<A> | null>;
+  accept(options?: AcceptOptions): Promise<Socket<A> | null> {
     const wait = options?.wait;
     if (wait === false) return this.#acceptReady();
     if (wait !== undefined && wait !== true) {
@@ -426,12 +463,12 @@ export class Listener {
   }
 
   /** The socket of a connection that is ready, or null, after one turn. */
-  async #acceptReady(): Promise<Socket<Deno.NetAddr> | null> {
+  async #acceptReady(): Promise<Socket<A> | null> {
     if (!this.hasInput) await Promise.race([this.#nextReady(), nextTurn()]);
     return this.hasInput ? this.#acceptNext(undefined) : null;
   }
 
-  async #acceptNext(options?: WaitOptions): Promise<Socket<Deno.NetAddr>> {
+  async #acceptNext(options?: WaitOptions): Promise<Socket<A>> {
     let deadline: Deadline | undefined;
     if (hasDeadline(options)) {
       checkTimeout(options!.timeout);
@@ -442,7 +479,8 @@ export class Listener {
     }
     try {
       for (;;) {
-        const socket = this.#gate?.take();
+        // PROXY headers are read on TCP listeners only (see listen()).
+        const socket = this.#gate?.take() as Socket<A> | undefined;
         if (socket !== undefined) return socket;
         const conn = this.#gate ? undefined : this.#ready;
         if (conn !== undefined) {
@@ -460,7 +498,7 @@ export class Listener {
 
   /** Yields accepted sockets until the listener is closed. */
   [Symbol.asyncIterator](): AsyncGenerator<
-    Socket<Deno.NetAddr>,
+    Socket<A>,
     void,
     undefined
   > {
@@ -496,7 +534,7 @@ export class Listener {
   }
 
   #where(): string {
-    return formatHostPort(this.addr.hostname, this.addr.port);
+    return describeAddr(this.addr, ":");
   }
 
   #closeWith(cause: unknown): void {
@@ -525,7 +563,7 @@ export class Listener {
       const conn = this.#ready;
       if (conn !== undefined) {
         this.#ready = undefined;
-        return wrap(conn, this.#options);
+        return wrap(conn, this.#options) as unknown as Socket<Deno.NetAddr>;
       }
       if (this.#closed) return undefined;
       await this.#startAccept();
@@ -544,7 +582,7 @@ export class Listener {
   /** Accepts one connection into `#ready`, retrying until it or close(). */
   async #acceptOne(): Promise<void> {
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn<A>;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -624,6 +662,45 @@ function closeQuietly(closer: { close(): void }): void {
 }
 
 /**
+ * Opens a passive Unix domain socket on a file (Allegro's `make-socket
+ * :connect :passive :address-family :file`). It is asynchronous because a
+ * socket file already at `path` is probed first: one that nothing accepts
+ * on (left by a server that crashed) is removed; anything else there is an
+ * `AddressInUseError` naming the path, and a file that is not a socket is
+ * never removed. `close()` removes the file.
+ *
+ * Requires `--allow-read=P --allow-write=P --allow-net=unix:P` for the
+ * path P.
+ *
+ * @param options The socket file, and options for accepted sockets.
+ * @returns The listener.
+ * @throws {AddressInUseError} when a server listens at the path, or a
+ * file that is not a socket is there.
+ * @throws {PermissionError} when a grant is missing; its message names all
+ * three flags.
+ *
+ * @example A Unix socket in a temporary directory
+ * ```ts ignore
+ * import { connect, listen } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const listener = await listen({ path: `${dir}/s.sock` });
+ * await using client = await connect({ path: listener.path });
+ * await using server = await listener.accept();
+ * await client.write("hi\n");
+ * await client.flush();
+ * assert.equal(await server.readLine(), "hi");
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net
+ */
+export function listen(
+  options: UnixListenOptions,
+): Promise<Listener<Deno.UnixAddr>>;
+/**
  * Opens a passive socket (usocket's `socket-listen`, Allegro's
  * `make-socket :connect :passive`).
  *
@@ -652,28 +729,109 @@ function closeQuietly(closer: { close(): void }): void {
  *
  * @tags allow-net
  */
-export function listen(options: ListenOptions = {}): Listener {
+export function listen(options?: ListenOptions): Listener;
+export function listen(
+  options: ListenOptions | UnixListenOptions = {},
+): Listener | Promise<Listener<Deno.UnixAddr>> {
+  if ("path" in options) return listenUnix(options);
   checkListenOptions(options);
   const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
   const port = options.port ?? 0;
-  let listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  const tls = options.tls;
+  if (tls !== undefined) checkTlsListenOptions(tls);
+  const where = formatHostPort(hostname, port);
+  if (tls !== undefined && options.proxyProtocol) {
+    throw new TypeError(
+      `Cannot listen with TLS and proxyProtocol on ${where}: the PROXY header comes before the TLS handshake, and Deno's TLS listener starts the handshake itself; end TLS at the balancer instead`,
+    );
+  }
+  // Without --unstable-net, Deno ends the whole process (exit code 70)
+  // rather than throw when listenTls() is asked for reusePort.
+  if (
+    tls !== undefined && options.reusePort &&
+    typeof Deno.listenDatagram !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot listen with TLS on ${where} with reusePort: it needs --unstable-net`,
+    );
+  }
+  let listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
   try {
-    listener = Deno.listen({
+    const common = {
       transport: "tcp",
       hostname,
       port,
       tcpBacklog: Math.min(options.backlog ?? 511, MAX_BACKLOG),
       ...(options.reusePort ? { reusePort: true } : {}),
+    } as const;
+    listener = tls === undefined ? Deno.listen(common) : Deno.listenTls({
+      ...common,
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.alpnProtocols ? { alpnProtocols: tls.alpnProtocols } : {}),
     });
   } catch (error) {
-    throw mapError(error, {
-      action: `listen on ${formatHostPort(hostname, port)}`,
+    throw mapError(explainKeyPairError(error, where), {
+      action: `listen on ${where}`,
       address: { hostname, port },
     });
   }
-  return new Listener(listener, options);
+  return new Listener<Deno.NetAddr>(listener, options);
 }
 
+/** A Unix socket path with a host, a port or TLS is a mistake: say so. */
+function checkNotNetOptions(options: object, action: string): void {
+  for (const name of ["hostname", "port", "tls"]) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw new TypeError(
+        `Cannot ${action} with ${name}: a Unix socket has a path only${
+          name === "tls" ? " (Deno has no TLS over Unix sockets)" : ""
+        }`,
+      );
+    }
+  }
+}
+
+async function listenUnix(
+  options: UnixListenOptions,
+): Promise<Listener<Deno.UnixAddr>> {
+  const path = checkSocketPath(options.path);
+  checkNotNetOptions(options, `listen on ${path}`);
+  if ((options as ListenOptions).proxyProtocol) {
+    throw new TypeError(
+      `Cannot listen on ${path} with proxyProtocol: PROXY headers are read on TCP listeners only`,
+    );
+  }
+  checkListenOptions(options as ListenOptions);
+  return new Listener(await openUnixListener(path), options);
+}
+
+/**
+ * Connects to a Unix domain socket (Allegro's `make-socket :remote-filename
+ * … :address-family :file`).
+ *
+ * Requires `--allow-read=P --allow-write=P --allow-net=unix:P` for the
+ * path P.
+ *
+ * @param options The socket file, a `timeout` or `signal`, socket options.
+ * @returns The connected socket.
+ * @throws {ConnectionRefusedError} when nothing listens on the file.
+ * @throws {SocketError} when there is no such file.
+ * @throws {PermissionError} when a grant is missing; its message names all
+ * three flags.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@sock/sock";
+ *
+ * await using socket = await connect({ path: "/run/app.sock", timeout: 1000 });
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net
+ */
+export function connect(
+  options: UnixConnectOptions,
+): Promise<Socket<Deno.UnixAddr>>;
 /**
  * Connects to a server (usocket's `socket-connect`, Allegro's
  * `make-socket :remote-host … :remote-port …`).
@@ -707,7 +865,25 @@ export function listen(options: ListenOptions = {}): Listener {
  *
  * @tags allow-net
  */
-export async function connect(
+export function connect(options: ConnectOptions): Promise<Socket<Deno.NetAddr>>;
+export function connect(
+  options: ConnectOptions | UnixConnectOptions,
+): Promise<Socket<Deno.NetAddr> | Socket<Deno.UnixAddr>> {
+  return "path" in options ? connectUnix(options) : connectTcp(options);
+}
+
+async function connectUnix(
+  options: UnixConnectOptions,
+): Promise<Socket<Deno.UnixAddr>> {
+  const path = checkSocketPath(options.path);
+  checkNotNetOptions(options, `connect to ${path}`);
+  checkTimeout(options.timeout);
+  checkSocketOptions(options);
+  options.signal?.throwIfAborted();
+  return wrap(await openUnixConn(path, options), options);
+}
+
+async function connectTcp(
   options: ConnectOptions,
 ): Promise<Socket<Deno.NetAddr>> {
   const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
@@ -715,6 +891,8 @@ export async function connect(
   const { timeout, signal } = options;
   checkTimeout(timeout);
   checkSocketOptions(options);
+  const tls = options.tls;
+  if (tls !== undefined) checkTlsConnectOptions(tls);
   signal?.throwIfAborted();
   const where = formatHostPort(hostname, port);
   const controller = new AbortController();
@@ -728,27 +906,36 @@ export async function connect(
     }, timeout);
   }
   signal?.addEventListener("abort", onAbort, { once: true });
-  let conn: Deno.TcpConn;
+  let conn: Deno.TcpConn | Deno.TlsConn;
   try {
-    conn = await Deno.connect({
-      transport: "tcp",
-      hostname,
-      port,
-      ...(timer !== undefined || signal ? { signal: controller.signal } : {}),
-    });
+    conn = tls === undefined
+      ? await Deno.connect({
+        transport: "tcp",
+        hostname,
+        port,
+        ...(timer !== undefined || signal ? { signal: controller.signal } : {}),
+      })
+      : await openTlsClient(
+        hostname,
+        port,
+        tls,
+        timer !== undefined || signal ? controller.signal : undefined,
+        options.noDelay !== false,
+        options.keepAlive === true,
+      );
   } catch (error) {
     if (timedOut) {
       throw new TimeoutError(
-        `Cannot connect to ${where}: timed out after ${
+        `Cannot connect to ${where}${tls ? " over TLS" : ""}: timed out after ${
           Math.round(timeout!)
-        } ms`,
+        } ms${tls ? " (connect and TLS handshake)" : ""}`,
         timeout!,
         { cause: error, address: { hostname, port } },
       );
     }
     if (signal?.aborted) throw signal.reason;
     throw mapError(error, {
-      action: `connect to ${where}`,
+      action: `connect to ${where}${tls ? " over TLS" : ""}`,
       address: { hostname, port },
     });
   } finally {
@@ -762,11 +949,11 @@ export async function connect(
  * Makes the socket for a new connection, with its TCP options; closes the
  * connection if that fails.
  */
-function wrap(
-  conn: Deno.TcpConn,
+export function wrap<A extends Deno.Addr>(
+  conn: Deno.Conn<A>,
   options: SocketOptions & { noDelay?: boolean; keepAlive?: boolean },
-): Socket<Deno.NetAddr> {
-  let socket: Socket<Deno.NetAddr>;
+): Socket<A> {
+  let socket: Socket<A>;
   try {
     socket = new Socket(conn, options);
   } catch (error) {

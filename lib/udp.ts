@@ -5,6 +5,11 @@
  *
  * @module
  */
+import {
+  listenUnixDatagram,
+  type UnixDatagramOptions,
+  type UnixDatagramSocket,
+} from "./unix_datagram.ts";
 import { describeAddr, formatHostPort } from "./_addr.ts";
 import {
   checkTimeout,
@@ -1029,6 +1034,38 @@ function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
 }
 
 /**
+ * Opens a datagram socket on a Unix socket file (`SOCK_DGRAM`, which Deno
+ * calls `"unixpacket"`). It is asynchronous because a socket file already
+ * at `path` is probed first: one nothing holds is removed, anything else
+ * is an `AddressInUseError`. `close()` removes the file.
+ *
+ * Requires `--unstable-net` and `--allow-read=P --allow-write=P
+ * --allow-net=unix:P` for the path P.
+ *
+ * @param options The socket file and the largest datagram.
+ * @returns The socket.
+ * @throws {AddressInUseError} when a socket of a running program, or a
+ * file that is not a socket, is at the path.
+ * @throws {PermissionError} naming the three flags.
+ *
+ * @example
+ * ```ts ignore
+ * import { listenDatagram } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const socket = await listenDatagram({ path: `${dir}/d.sock` });
+ * assert.equal(socket.path, `${dir}/d.sock`);
+ * socket.close();
+ * await Deno.remove(dir);
+ * ```
+ *
+ * @tags allow-read, allow-write, allow-net, unstable
+ */
+export function listenDatagram(
+  options: UnixDatagramOptions,
+): Promise<UnixDatagramSocket>;
+/**
  * Opens a UDP socket bound to a local address (usocket's
  * `socket-connect nil nil :protocol :datagram :local-host … :local-port …`).
  *
@@ -1056,8 +1093,12 @@ function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
  * @tags allow-net, unstable
  */
 export function listenDatagram(
-  options: ListenDatagramOptions = {},
-): DatagramSocket {
+  options?: ListenDatagramOptions,
+): DatagramSocket;
+export function listenDatagram(
+  options: ListenDatagramOptions | UnixDatagramOptions = {},
+): DatagramSocket | Promise<UnixDatagramSocket> {
+  if ("path" in options) return listenUnixDatagram(options);
   return new DatagramSocket(
     openDatagram(options),
     undefined,

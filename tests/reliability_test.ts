@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { connect, isLispNumber, parseLisp } from "../mod.ts";
 import { type RunningExample, startExample } from "../tools/examples.ts";
 import { canRun, delay, test } from "./_helpers.ts";
+import { type CertSet, haveOpenssl, makeCerts } from "./_certs.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -494,4 +495,130 @@ test(
     );
   },
   { deadline: 30_000 },
+);
+
+// --- over TLS ---------------------------------------------------------
+
+const tlsCerts = await haveOpenssl() ? await makeCerts() : undefined;
+if (tlsCerts === undefined) {
+  console.log("reliability TLS runs skipped: openssl not found");
+}
+globalThis.addEventListener("unload", () => {
+  if (tlsCerts) Deno.removeSync(tlsCerts.dir, { recursive: true });
+});
+
+function startTlsSumServer(c: CertSet): RunningExample {
+  return startExample(
+    "sum_server",
+    [
+      "--port",
+      "0",
+      "--tls-cert",
+      c.serverCertFile,
+      "--tls-key",
+      c.serverKeyFile,
+    ],
+    [
+      "--allow-net=127.0.0.1:0",
+      `--allow-read=${c.serverCertFile},${c.serverKeyFile}`,
+    ],
+  );
+}
+
+async function tlsSum(
+  port: number,
+  c: CertSet,
+  i: number,
+): Promise<string> {
+  await using socket = await connect({
+    hostname: "localhost",
+    port,
+    tls: { caCerts: [c.caCert] },
+    timeout: 30_000,
+  });
+  await socket.write(`${i} ${i * 7}/2 `);
+  await socket.flush();
+  return decoder.decode(await socket.readAll({ timeout: 30_000 }));
+}
+
+function expectedSum(i: number): string {
+  return (i * 9) % 2 === 0 ? String((i * 9) / 2) : `${i * 9}/2`;
+}
+
+test(
+  "reliability: 500 concurrent TLS sum clients all get the right answer",
+  async () => {
+    const c = tlsCerts!;
+    await using server = startTlsSumServer(c);
+    const port = await server.listening();
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => tlsSum(port, c, i)),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    answers.forEach((answer, i) =>
+      assert.equal(answer, expectedSum(i), `client ${i}`)
+    );
+    report(
+      `500 concurrent TLS sum clients: 500 correct in ${
+        seconds.toFixed(2)
+      } s, server RSS ${await rssKiB(server.pid)} KiB`,
+    );
+    const { code, stderr } = await server.stop();
+    assert.equal(code, 0);
+    assert.equal(stderr, "");
+  },
+  { deadline: 60_000, ignore: tlsCerts === undefined },
+);
+
+test(
+  "reliability: 100 silent TLS handshakes held open while normal TLS clients are served",
+  async () => {
+    const c = tlsCerts!;
+    await using server = startTlsSumServer(c);
+    const port = await server.listening();
+    assert.equal(await tlsSum(port, c, 1), expectedSum(1));
+    await delay(50);
+    const fdsBefore = await openFds(server.pid);
+    const silent = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () => Deno.connect({ hostname: "127.0.0.1", port }),
+      ),
+    );
+    try {
+      const started = performance.now();
+      let slowest = 0;
+      await pool(200, 50, async (i) => {
+        const begun = performance.now();
+        assert.equal(await tlsSum(port, c, i), expectedSum(i), `client ${i}`);
+        slowest = Math.max(slowest, performance.now() - begun);
+      });
+      const seconds = (performance.now() - started) / 1000;
+      const fdsHeld = await openFds(server.pid);
+      report(
+        `100 silent TLS handshakes held: 200 normal TLS clients correct in ${
+          seconds.toFixed(2)
+        } s (slowest ${
+          slowest.toFixed(0)
+        } ms); server fds ${fdsBefore} before, ${fdsHeld} with the silent clients`,
+      );
+      assert.ok(fdsHeld >= fdsBefore + 100, `${fdsBefore} → ${fdsHeld}`);
+    } finally {
+      for (const conn of silent) conn.close();
+    }
+    // Once the clients close, their server sockets go.
+    const end = Date.now() + 10_000;
+    let fdsAfter = await openFds(server.pid);
+    while (fdsAfter > fdsBefore + 5 && Date.now() < end) {
+      await delay(100);
+      fdsAfter = await openFds(server.pid);
+    }
+    report(`after the silent TLS clients closed: server fds ${fdsAfter}`);
+    assert.ok(fdsAfter <= fdsBefore + 5, `${fdsBefore} → ${fdsAfter}`);
+    assert.equal(await tlsSum(port, c, 2), expectedSum(2));
+    const { code } = await server.stop();
+    assert.equal(code, 0);
+  },
+  { deadline: 60_000, ignore: tlsCerts === undefined },
 );

@@ -3,6 +3,44 @@
 // symbol has an @example, and every example's doc shows the same grant as
 // its shebang line.
 const config = JSON.parse(await Deno.readTextFile("deno.json"));
+
+/**
+ * The `deno run` lines of an example's doc that name files (`--unix P`,
+ * `--tls-cert C --tls-key K`, `--ca-cert F`) must grant exactly those
+ * files: the three grants of a socket path, reading of the PEM files.
+ */
+function fileGrantProblems(path: string, doc: string): string[] {
+  const found: string[] = [];
+  const lines = doc.split("\n").map((line) => line.replace(/^\s*\* ?/, ""))
+    .filter((line) => line.startsWith("deno run "));
+  for (const line of lines) {
+    const words = line.split(/\s+/);
+    const value = (flag: string) => {
+      const at = words.indexOf(flag);
+      return at >= 0 ? words[at + 1] : undefined;
+    };
+    const grants = new Set(words.filter((word) => word.startsWith("--allow-")));
+    const want: string[] = [];
+    const unix = value("--unix");
+    if (unix) {
+      want.push(
+        `--allow-read=${unix}`,
+        `--allow-write=${unix}`,
+        `--allow-net=unix:${unix}`,
+      );
+    }
+    const cert = value("--tls-cert"), key = value("--tls-key");
+    if (cert && key) want.push(`--allow-read=${cert},${key}`);
+    const ca = value("--ca-cert");
+    if (ca) want.push(`--allow-read=${ca}`);
+    for (const grant of want) {
+      if (!grants.has(grant)) {
+        found.push(`${path}: "${line}" lacks the grant ${grant}`);
+      }
+    }
+  }
+  return found;
+}
 const problems: string[] = [];
 
 for (
@@ -34,6 +72,7 @@ for (
           `${path}: the module doc does not show "deno run ${shebang} examples/…"`,
         );
       }
+      problems.push(...fileGrantProblems(path, doc));
       if (!doc.includes(`deno run ${shebang} jsr:@sock/sock/${key.slice(2)}`)) {
         problems.push(
           `${path}: the module doc does not show the jsr:@sock/sock/${

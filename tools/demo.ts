@@ -9,6 +9,7 @@ import {
   portIsFree,
   runExample,
   type RunningExample,
+  shebangFlags,
   startExample,
 } from "./examples.ts";
 
@@ -169,6 +170,100 @@ await flow("usocket tutorial: the UDP reverse server and client", async () => {
   await client("udp_reverse_client", to.args, "#(8 7 6 5 4 3 2 1)", to.flags);
   await finish(udp, "server", false);
 });
+
+/** Runs a command to its end; its stdout, or undefined when it cannot run. */
+async function sh(args: string[]): Promise<string | undefined> {
+  try {
+    const { success, stdout } = await new Deno.Command(args[0]!, {
+      args: args.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A scratch directory for the certificates and the socket file, made and
+// removed by `mktemp` and `rm`, so the demo itself needs no write grant.
+const scratch = await sh(["mktemp", "-d", "-t", "sock-demo-XXXXXX"]);
+
+await flow("The sum server and socket-sum over TLS", async () => {
+  if (scratch === undefined) throw new Error("mktemp -d failed");
+  const made = await sh([
+    "sh",
+    new URL("./make_certs.sh", import.meta.url).pathname,
+    scratch,
+  ]);
+  if (made === undefined) {
+    console.log(
+      "  (openssl is not installed, so there is no certificate: this flow is skipped)",
+    );
+    return;
+  }
+  console.log(
+    `  (a throwaway CA and a certificate for localhost, made by tools/make_certs.sh in ${scratch})`,
+  );
+  const cert = `${scratch}/server.crt`;
+  const key = `${scratch}/server.key`;
+  const ca = `${scratch}/ca.crt`;
+  const port = choosePort("tcp", 9231);
+  const at = placed("sum_server", port, 9231);
+  const [sum] = await server(
+    "sum_server",
+    [...at.args, "--tls-cert", cert, "--tls-key", key],
+    [
+      ...(at.flags ?? shebangFlags("sum_server")),
+      `--allow-read=${cert},${key}`,
+    ],
+  );
+  await using _sum = sum;
+  const to = placed("sum_client", port, 9231);
+  const flags = [
+    ...(to.flags ?? shebangFlags("sum_client")),
+    `--allow-read=${ca}`,
+  ];
+  for (
+    const [a, b, total] of [["1", "3", "4"], ["1.234", "3.23423", "4.4682302"]]
+  ) {
+    await client(
+      "sum_client",
+      [...to.args, "--tls", "--ca-cert", ca, a!, b!],
+      total!,
+      flags,
+    );
+  }
+  await finish(sum, "server, stopped with SIGTERM", true);
+});
+
+await flow(
+  "The sum server and socket-sum over a Unix domain socket",
+  async () => {
+    if (scratch === undefined) throw new Error("mktemp -d failed");
+    const path = `${scratch}/sum.sock`;
+    const grants = [
+      `--allow-read=${path}`,
+      `--allow-write=${path}`,
+      `--allow-net=unix:${path}`,
+    ];
+    const [sum] = await server("sum_server", ["--unix", path], grants);
+    await using _sum = sum;
+    for (
+      const [a, b, total] of [["1", "3", "4"], [
+        "3",
+        "#C(0.0 1.0)",
+        "#C(3.0 1.0)",
+      ]]
+    ) {
+      await client("sum_client", ["--unix", path, a!, b!], total!, grants);
+    }
+    await finish(sum, "server, stopped with SIGTERM", true);
+  },
+);
+
+if (scratch !== undefined) await sh(["rm", "-rf", scratch]);
 
 console.log(
   failures === 0 ? "\nall flows worked" : `\n${failures} step(s) failed`,

@@ -5,7 +5,10 @@ import {
   LispArithmeticError,
   LispReadError,
   type ProxyProtocolOptions,
+  type Socket,
   SocketError,
+  type TlsConnectOptions,
+  type TlsListenOptions,
 } from "../../mod.ts";
 import { checkHostname } from "../../lib/_validate.ts";
 
@@ -177,6 +180,25 @@ export function proxyHelp(column: number): string {
   ].join("\n");
 }
 
+/**
+ * {@linkcode proxyOptions} for a server that may also have `--tls-cert` or
+ * `--unix`: PROXY headers are read on plain TCP only.
+ */
+export function plainProxyOptions(
+  values: { "proxy-protocol"?: boolean; "trusted-proxies"?: string },
+  over: { tls: boolean; unix: boolean },
+): ProxyProtocolOptions {
+  const options = proxyOptions(values);
+  if (options.proxyProtocol && (over.tls || over.unix)) {
+    throw new UsageError(
+      `--proxy-protocol cannot go with ${
+        over.tls ? "--tls-cert" : "--unix"
+      }: PROXY headers are read on plain TCP only`,
+    );
+  }
+  return options;
+}
+
 /** `serve()` options from `--proxy-protocol` and `--trusted-proxies`. */
 export function proxyOptions(
   values: { "proxy-protocol"?: boolean; "trusted-proxies"?: string },
@@ -276,4 +298,89 @@ export function hostPort(hostname: string, port: number): string {
 /** Prints bytes the way Lisp prints an octet vector: `#(1 2 3)`. */
 export function lispVector(bytes: Uint8Array): string {
   return `#(${bytes.join(" ")})`;
+}
+
+/** Reads the PEM file a flag names; a missing grant or file is one line. */
+export async function readPemFlag(flag: string, file: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new Failure(
+        `cannot read ${flag} ${file}: permission denied, run again with --allow-read=${file}`,
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`${flag} ${file}: no such file`);
+    }
+    throw new Failure(
+      `cannot read ${flag} ${file}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** A server's `--tls-cert FILE --tls-key FILE`, read; undefined without them. */
+export async function tlsListenFlags(
+  cert: string | undefined,
+  key: string | undefined,
+): Promise<TlsListenOptions | undefined> {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  return {
+    cert: await readPemFlag("--tls-cert", cert),
+    key: await readPemFlag("--tls-key", key),
+  };
+}
+
+/** A client's `--tls [--ca-cert FILE]`; `--ca-cert` alone implies `--tls`. */
+export async function tlsConnectFlags(
+  tls: boolean | undefined,
+  caCert: string | undefined,
+): Promise<TlsConnectOptions | undefined> {
+  if (!tls && caCert === undefined) return undefined;
+  return caCert === undefined
+    ? {}
+    : { caCerts: [await readPemFlag("--ca-cert", caCert)] };
+}
+
+/** Refuses `--unix PATH` together with `--host` or `--port`, or an empty one. */
+export function unixFlag(
+  path: string | undefined,
+  values: { host?: string | undefined; port?: string | undefined },
+): string | undefined {
+  if (path === undefined) return undefined;
+  if (path === "") throw new UsageError("--unix needs a socket path");
+  if (values.host !== undefined || values.port !== undefined) {
+    throw new UsageError("--unix cannot go with --host or --port");
+  }
+  return path;
+}
+
+/**
+ * Fails with one line when a plain client's first bytes from the server
+ * are a TLS record (an alert: the server speaks TLS). Waits for input at
+ * most `timeout` ms.
+ */
+export async function refuseTlsReply(
+  socket: Socket,
+  timeout: number,
+): Promise<void> {
+  if (socket.tls) return;
+  const { bytes } = await socket.peek(false, { timeout });
+  if (bytes.length >= 3 && bytes[0] === 0x15 && bytes[1] === 0x03) {
+    throw new Failure(
+      "the server speaks TLS and refused this plain connection: run again with --tls",
+    );
+  }
+}
+
+/** `host:port`, or the path of a Unix socket. */
+export function describeListener(
+  addr: Deno.NetAddr | Deno.UnixAddr,
+): string {
+  return "path" in addr
+    ? addr.path ?? "(unnamed)"
+    : hostPort(addr.hostname, addr.port);
 }

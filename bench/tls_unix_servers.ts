@@ -1,0 +1,152 @@
+/**
+ * Benchmark servers for TLS and Unix domain sockets, raw Deno and sock side
+ * by side, speaking what bench/load.ts speaks. Prints `listening <port>`
+ * (0 for a Unix socket) once it is ready.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 --allow-read=CERT,KEY bench/tls_unix_servers.ts raw|sock tls-sum|tls-echo [port] --cert CERT --key KEY
+ * deno run --allow-read=P --allow-write=P --allow-net=unix:P bench/tls_unix_servers.ts raw|sock unix-sum --path P
+ * ```
+ *
+ * - `tls-sum`: one TLS connection per request, "A B " in, the sum out, then
+ *   close: TLS handshakes per second.
+ * - `tls-echo`: 64 KiB messages echoed over persistent TLS connections.
+ * - `unix-sum`: the sum protocol, one connection per request, over a Unix
+ *   socket.
+ *
+ * The raw servers are what a competent engineer writes on `Deno.listenTls`
+ * and `Deno.listen({ transport: "unix" })`: a hand-written accept loop that
+ * survives client errors, one handler per connection, write-all loops, the
+ * handshake done implicitly by the first read.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { EndOfStreamError, serve, type Server, type Socket } from "../mod.ts";
+import { handleSum } from "../examples/sum_server.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const ECHO_CHUNK = 65536;
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+}
+
+async function acceptLoop(
+  listener: Deno.Listener,
+  handle: (conn: Deno.Conn) => Promise<void>,
+): Promise<void> {
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (error instanceof Deno.errors.BadResource) return;
+      continue;
+    }
+    handle(conn).catch(() => {}).finally(() => {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    });
+  }
+}
+
+/** Raw sum: read "A B ", reply with A+B, close. */
+async function rawSum(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(1024);
+  let text = "";
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return;
+    text += decoder.decode(buf.subarray(0, n));
+    const words = text.trimStart().split(/\s+/);
+    if (words.length >= 3) {
+      const reply = String(BigInt(words[0]!) + BigInt(words[1]!));
+      await writeAll(conn, encoder.encode(reply));
+      return;
+    }
+  }
+}
+
+/** Raw bulk echo: each read written back. */
+async function rawEcho(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return;
+    await writeAll(conn, buf.subarray(0, n));
+  }
+}
+
+/** sock bulk echo: 64 KiB messages with readExactly(), written back. */
+async function sockEcho(socket: Socket): Promise<void> {
+  for (;;) {
+    let chunk: Uint8Array;
+    try {
+      chunk = await socket.readExactly(ECHO_CHUNK);
+    } catch (error) {
+      if (error instanceof EndOfStreamError && error.partial.length === 0) {
+        return;
+      }
+      throw error;
+    }
+    await socket.write(chunk);
+    if (!socket.hasInput) await socket.flush();
+  }
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    options: {
+      cert: { type: "string" },
+      key: { type: "string" },
+      path: { type: "string" },
+    },
+    allowPositionals: true,
+  });
+  const [impl, scenario, portArg] = positionals;
+  const port = Number(portArg ?? 0);
+  Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+  const tls = scenario?.startsWith("tls-")
+    ? {
+      cert: await Deno.readTextFile(values.cert!),
+      key: await Deno.readTextFile(values.key!),
+    }
+    : undefined;
+  if (scenario === "unix-sum" && !values.path) {
+    throw new Error("unix-sum needs --path P");
+  }
+  if (impl === "raw") {
+    const handle = scenario === "tls-echo" ? rawEcho : rawSum;
+    const listener: Deno.Listener = tls
+      ? Deno.listenTls({ hostname: "127.0.0.1", port, ...tls })
+      : Deno.listen({ transport: "unix", path: values.path! });
+    const addr = listener.addr;
+    console.log(`listening ${"port" in addr ? addr.port : 0}`);
+    await acceptLoop(listener, handle);
+  } else if (impl === "sock") {
+    let server: Server | Server<Deno.UnixAddr>;
+    if (scenario === "unix-sum") {
+      server = await serve(handleSum, {
+        path: values.path!,
+        maxConnections: 100_000,
+      });
+    } else {
+      const handler = scenario === "tls-echo" ? sockEcho : handleSum;
+      server = serve(handler, {
+        port,
+        tls: tls!,
+        maxConnections: 100_000,
+      });
+    }
+    console.log(`listening ${server.port ?? 0}`);
+    await server.finished;
+  } else {
+    throw new Error(`unknown implementation "${impl}": raw or sock`);
+  }
+}
