@@ -36,8 +36,10 @@ interface Scenario {
   label: string;
   /** What the load generator speaks. */
   protocol: LoadConfig["scenario"];
-  /** Each server's scenario argument. */
-  servers: Record<Impl, string>;
+  /** Each server's scenario argument; an implementation left out is not run. */
+  servers: Partial<Record<Impl, string>>;
+  /** Over TLS or a Unix socket (bench/tls_unix_servers.ts) rather than TCP. */
+  transport?: "tls" | "unix";
   /** Load generator settings. */
   load: Pick<LoadConfig, "clients" | "depth">;
   /** Server processes sharing the port (reusePort). */
@@ -165,6 +167,42 @@ const SCENARIOS: Scenario[] = [
     maxCpu: 1.05,
   },
   {
+    key: "tls-echo",
+    label: "TLS bulk echo, 4 connections: readFull(64 KiB)/write/flush",
+    protocol: "echo",
+    servers: { sock: "tls-echo", raw: "tls-echo" },
+    load: { clients: 4, depth: 1 },
+    workers: 1,
+    unit: "MB/s",
+    op: "64 KiB",
+    minThroughput: 0.9,
+    transport: "tls",
+  },
+  {
+    key: "tls-handshake",
+    label: "TLS sum, a handshake per request, 32 clients",
+    protocol: "sum",
+    servers: { sock: "tls-sum", raw: "tls-sum" },
+    load: { clients: 32, depth: 1 },
+    workers: 1,
+    unit: "handshakes/s",
+    op: "handshake",
+    minThroughput: 0.9,
+    transport: "tls",
+  },
+  {
+    key: "unix-sum",
+    label: "sum over a Unix socket, connection per request, 32 clients",
+    protocol: "sum",
+    servers: { sock: "unix-sum", raw: "unix-sum" },
+    load: { clients: 32, depth: 1 },
+    workers: 1,
+    unit: "req/s",
+    op: "request",
+    minThroughput: 0.95,
+    transport: "unix",
+  },
+  {
     key: "sum-2w",
     label: "sum with 2 workers (reusePort), 32 clients",
     protocol: "sum",
@@ -251,18 +289,85 @@ interface ServerProcess {
   stderr: Promise<string>;
 }
 
+// TLS and Unix runs: one throwaway CA and certificate for the whole run
+// (tools/make_certs.sh), and a fresh socket path in a temporary directory.
+let scratch: string | undefined;
+let certs: Promise<{ ca: string; cert: string; key: string }> | undefined;
+let lastSocket: string | undefined;
+
+async function scratchDir(): Promise<string> {
+  scratch ??= await Deno.makeTempDir({ prefix: "sock-bench-" });
+  return scratch;
+}
+
+function certificates(): Promise<{ ca: string; cert: string; key: string }> {
+  certs ??= (async () => {
+    const dir = await scratchDir();
+    const made = await new Deno.Command("sh", {
+      args: [`${HERE}../tools/make_certs.sh`, dir],
+    }).output();
+    if (!made.success) {
+      throw new Error(
+        `tools/make_certs.sh failed: ${new TextDecoder().decode(made.stderr)}`,
+      );
+    }
+    return {
+      ca: `${dir}/ca.crt`,
+      cert: `${dir}/server.crt`,
+      key: `${dir}/server.key`,
+    };
+  })();
+  return certs;
+}
+
+let sockets = 0;
+async function socketPath(): Promise<string> {
+  lastSocket = `${await scratchDir()}/run-${++sockets}.sock`;
+  return lastSocket;
+}
+
 async function startServer(
   impl: Impl,
   scenario: Scenario,
   port: number,
   profileDir: string | undefined,
 ): Promise<ServerProcess> {
-  const args = ["run", "--allow-net=127.0.0.1", "--unstable-net"];
+  const name = scenario.servers[impl]!;
+  const args = ["run", "--unstable-net"];
   if (profileDir) {
     args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
   }
-  args.push(`${HERE}${impl}_server.ts`, scenario.servers[impl], String(port));
-  if (scenario.workers > 1) args.push("reuse-port");
+  if (scenario.transport === "tls") {
+    const { cert, key } = await certificates();
+    args.push(
+      "--allow-net=127.0.0.1",
+      `--allow-read=${cert},${key}`,
+      `${HERE}tls_unix_servers.ts`,
+      impl,
+      name,
+      String(port),
+      "--cert",
+      cert,
+      "--key",
+      key,
+    );
+  } else if (scenario.transport === "unix") {
+    const path = await socketPath();
+    args.push(
+      `--allow-read=${path}`,
+      `--allow-write=${path}`,
+      `--allow-net=unix:${path}`,
+      `${HERE}tls_unix_servers.ts`,
+      impl,
+      name,
+      "--path",
+      path,
+    );
+  } else {
+    args.push("--allow-net=127.0.0.1", `${HERE}${impl}_server.ts`, name);
+    args.push(String(port));
+    if (scenario.workers > 1) args.push("reuse-port");
+  }
   const child = spawnDeno(args);
   const stderr = collect(child.stderr);
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -354,6 +459,10 @@ async function runOnce(
       idleCount: settings.idle,
       rssSamples: settings.rssSamples,
       ...scenario.load,
+      ...(scenario.transport === "tls"
+        ? { tlsCaFile: (await certificates()).ca }
+        : {}),
+      ...(scenario.transport === "unix" ? { unixPath: lastSocket! } : {}),
     });
     const ms = result.seconds * 1000;
     const throughput = scenario.unit === "MB/s"
@@ -651,6 +760,7 @@ if (import.meta.main) {
       : settings.rounds;
     for (let round = 1; round <= rounds; round++) {
       for (const impl of settings.impls) {
+        if (scenario.servers[impl] === undefined) continue;
         let run: Run;
         try {
           run = await runOnce(impl, scenario, settings);
@@ -700,6 +810,7 @@ if (import.meta.main) {
       JSON.stringify({ settings, summaries }, null, 2),
     );
   }
+  if (scratch !== undefined) await Deno.remove(scratch, { recursive: true });
   if (failures > 0) {
     console.error(`# ${failures} runs failed or saw errors`);
     Deno.exit(1);

@@ -83,7 +83,7 @@ function writeInteger(out: Uint8Array, at: number, value: number): number {
  * Sum: read "A B ", reply with A+B, close. Small integers are parsed from
  * the bytes; anything else goes through BigInt, so the answer is exact.
  */
-async function sum(conn: Deno.Conn): Promise<void> {
+export async function sum(conn: Deno.Conn): Promise<void> {
   const buf = new Uint8Array(1024);
   let have = 0;
   for (;;) {
@@ -170,8 +170,8 @@ async function line(conn: Deno.Conn): Promise<void> {
 }
 
 /** Bulk echo: 64 KiB reads into one buffer, each written back. */
-async function echo(conn: Deno.Conn): Promise<void> {
-  (conn as Deno.TcpConn).setNoDelay(true);
+export async function echo(conn: Deno.Conn): Promise<void> {
+  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
   const buf = new Uint8Array(65536);
   for (;;) {
     const n = await conn.read(buf);

@@ -14,9 +14,9 @@
  * - `unix-sum`: the sum protocol, one connection per request, over a Unix
  *   socket.
  *
- * The raw servers are what a competent engineer writes on `Deno.listenTls`
- * and `Deno.listen({ transport: "unix" })`: a hand-written accept loop that
- * survives client errors, one handler per connection, write-all loops, the
+ * The raw servers are the TCP baselines' handlers (`bench/raw_server.ts`:
+ * requests parsed from the bytes, one reused buffer per connection) on
+ * `Deno.listenTls` and `Deno.listen({ transport: "unix" })`, with the
  * handshake done implicitly by the first read.
  *
  * @module
@@ -24,14 +24,9 @@
 import { parseArgs } from "node:util";
 import { EndOfStreamError, serve, type Server, type Socket } from "../mod.ts";
 import { handleSum } from "../examples/sum_server.ts";
+import { echo as rawEcho, sum as rawSum } from "./raw_server.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const ECHO_CHUNK = 65536;
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
-}
 
 async function acceptLoop(
   listener: Deno.Listener,
@@ -55,39 +50,12 @@ async function acceptLoop(
   }
 }
 
-/** Raw sum: read "A B ", reply with A+B, close. */
-async function rawSum(conn: Deno.Conn): Promise<void> {
-  const buf = new Uint8Array(1024);
-  let text = "";
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) return;
-    text += decoder.decode(buf.subarray(0, n));
-    const words = text.trimStart().split(/\s+/);
-    if (words.length >= 3) {
-      const reply = String(BigInt(words[0]!) + BigInt(words[1]!));
-      await writeAll(conn, encoder.encode(reply));
-      return;
-    }
-  }
-}
-
-/** Raw bulk echo: each read written back. */
-async function rawEcho(conn: Deno.Conn): Promise<void> {
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) return;
-    await writeAll(conn, buf.subarray(0, n));
-  }
-}
-
-/** sock bulk echo: 64 KiB messages with readExactly(), written back. */
+/** sock bulk echo: 64 KiB messages read with readFull() into one array, written back. */
 async function sockEcho(socket: Socket): Promise<void> {
+  const chunk = new Uint8Array(ECHO_CHUNK);
   for (;;) {
-    let chunk: Uint8Array;
     try {
-      chunk = await socket.readExactly(ECHO_CHUNK);
+      await socket.readFull(chunk);
     } catch (error) {
       if (error instanceof EndOfStreamError && error.partial.length === 0) {
         return;
