@@ -15,39 +15,11 @@
 import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
 import { createServer, type Socket } from "node:net";
+import { parseInteger, writeInteger } from "./raw_server.ts";
 
 const LF = 0x0a;
 const SPACE = 0x20;
 const HELLO = Buffer.from("Hello World\n");
-
-/** Parses a decimal integer of up to 15 digits in `bytes[from, to)`; NaN otherwise. */
-function parseInteger(bytes: Uint8Array, from: number, to: number): number {
-  const negative = bytes[from] === 0x2d;
-  let i = negative ? from + 1 : from;
-  if (i === to || to - i > 15) return NaN;
-  let value = 0;
-  for (; i < to; i++) {
-    const digit = bytes[i]! - 0x30;
-    if (digit < 0 || digit > 9) return NaN;
-    value = value * 10 + digit;
-  }
-  return negative ? -value : value;
-}
-
-/** Writes `value`, a safe integer, in decimal at `out[at]`; returns the end. */
-function writeInteger(out: Uint8Array, at: number, value: number): number {
-  if (value < 0) {
-    out[at++] = 0x2d;
-    value = -value;
-  }
-  let end = at + 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) end++;
-  for (let i = end; i > at;) {
-    out[--i] = 0x30 + value % 10;
-    value = Math.floor(value / 10);
-  }
-  return end;
-}
 
 function sum(socket: Socket): void {
   let text = "";

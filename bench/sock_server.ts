@@ -73,7 +73,7 @@ async function lineByLine(socket: Socket): Promise<void> {
 }
 
 /** Bulk echo: 64 KiB messages read with readFull() into one array and written back. */
-async function echo(socket: Socket): Promise<void> {
+export async function echo(socket: Socket): Promise<void> {
   const chunk = new Uint8Array(ECHO_CHUNK);
   for (;;) {
     try {

@@ -22,50 +22,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { EndOfStreamError, serve, type Server, type Socket } from "../mod.ts";
+import { serve, type Server } from "../mod.ts";
 import { handleSum } from "../examples/sum_server.ts";
-import { echo as rawEcho, sum as rawSum } from "./raw_server.ts";
-
-const ECHO_CHUNK = 65536;
-
-async function acceptLoop(
-  listener: Deno.Listener,
-  handle: (conn: Deno.Conn) => Promise<void>,
-): Promise<void> {
-  for (;;) {
-    let conn: Deno.Conn;
-    try {
-      conn = await listener.accept();
-    } catch (error) {
-      if (error instanceof Deno.errors.BadResource) return;
-      continue;
-    }
-    handle(conn).catch(() => {}).finally(() => {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    });
-  }
-}
-
-/** sock bulk echo: 64 KiB messages read with readFull() into one array, written back. */
-async function sockEcho(socket: Socket): Promise<void> {
-  const chunk = new Uint8Array(ECHO_CHUNK);
-  for (;;) {
-    try {
-      await socket.readFull(chunk);
-    } catch (error) {
-      if (error instanceof EndOfStreamError && error.partial.length === 0) {
-        return;
-      }
-      throw error;
-    }
-    await socket.write(chunk);
-    if (!socket.hasInput) await socket.flush();
-  }
-}
+import { acceptLoop, echo as rawEcho, sum as rawSum } from "./raw_server.ts";
+import { echo as sockEcho } from "./sock_server.ts";
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
