@@ -51,7 +51,11 @@ export async function acceptLoop(
  * Parses a decimal integer of up to 15 digits (an optional `-`, then
  * digits) in `bytes[from, to)`; NaN when it is anything else.
  */
-export function parseInteger(bytes: Uint8Array, from: number, to: number): number {
+export function parseInteger(
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+): number {
   const negative = bytes[from] === 0x2d;
   let i = negative ? from + 1 : from;
   if (i === to || to - i > 15) return NaN;
@@ -65,7 +69,11 @@ export function parseInteger(bytes: Uint8Array, from: number, to: number): numbe
 }
 
 /** Writes `value`, a safe integer, in decimal at `out[at]`; returns the end. */
-export function writeInteger(out: Uint8Array, at: number, value: number): number {
+export function writeInteger(
+  out: Uint8Array,
+  at: number,
+  value: number,
+): number {
   if (value < 0) {
     out[at++] = 0x2d;
     value = -value;
