@@ -67,7 +67,8 @@ export function missingGrant(
 /**
  * Makes sure the program has each of `grants`. In a terminal a grant not
  * given yet is asked for (Deno's own prompt, for that one permission,
- * unless `--no-prompt`); otherwise, or when the user says no, it fails
+ * unless `--no-prompt`, and none after a no); otherwise, or when the user
+ * says no, it fails
  * with the flags to add for all that are missing, and the command lines
  * with every grant the command needs.
  *
@@ -81,11 +82,13 @@ export async function needGrants(
   unstable = false,
 ): Promise<void> {
   const missing: Grant[] = [];
-  const ask = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
+  // Once the user has said no, the rest are not asked for either.
+  let ask = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
   for (const grant of grants) {
     let { state } = await Deno.permissions.query(grant);
     if (state === "prompt" && ask) {
       ({ state } = await Deno.permissions.request(grant));
+      ask = state === "granted";
     }
     if (state !== "granted") missing.push(grant);
   }
