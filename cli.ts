@@ -6,11 +6,14 @@
  * `sock listen PORT` waits for one connection (`--keep-open`: one after
  * another) and does the same. `--lisp` makes it a REPL on the wire: each
  * form typed is sent as Lisp's `~s` prints it, and each datum that arrives
- * is printed, one a line. `--udp` sends each line as a datagram. `--help`
- * lists every flag.
+ * is printed, one a line. `--udp` sends each line as a datagram; `--tls
+ * [--ca-cert FILE]` connects over TLS, `--tls-cert FILE --tls-key FILE`
+ * listens over TLS, and `--unix PATH` uses a Unix domain socket instead of
+ * HOST PORT. `--help` lists every flag.
  *
- * It asks only for the network address it uses; when that grant is
- * missing it says which flag to add. Install it with the grant for the
+ * It asks only for the network address it uses (and to read the PEM files
+ * it is given; a socket path needs `--allow-read=P --allow-write=P
+ * --allow-net=unix:P`); when a grant is missing it says which flags to add. Install it with the grant for the
  * servers you talk to:
  *
  * ```sh

@@ -31,8 +31,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     if (error instanceof PermissionError) {
       throw missingGrant(
         error.message.replace(/^Cannot (.*?): permission denied.*$/, "$1"),
-        error.flag.replace(/^--allow-net=/, ""),
-        options.udp,
+        `${options.udp ? "--unstable-net " : ""}${error.flag}`,
       );
     }
     throw error;
@@ -57,10 +56,12 @@ async function runStream(options: Options, input: Input): Promise<void> {
         // One connection: no one else may connect meanwhile.
         acceptor[Symbol.dispose]();
         acceptor = undefined;
+        await handshake(socket);
         await runSession(socket, input, options);
         return;
       }
       try {
+        await handshake(socket);
         await runSession(socket, input, options);
       } catch (error) {
         if (error instanceof PermissionError) throw error;
@@ -72,9 +73,21 @@ async function runStream(options: Options, input: Input): Promise<void> {
   }
 }
 
+/** How long a TLS client may take over its handshake. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** Completes an accepted TLS connection's handshake, so a failure is its own. */
+async function handshake(socket: Socket): Promise<void> {
+  if (socket.tls) await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
+}
+
 /** The peer's address, as the user would type it. */
 function peerOf(socket: Socket): string {
   const addr = socket.remoteAddr;
   if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
-  return "path" in addr && addr.path ? addr.path : addr.transport;
+  if ("path" in addr && addr.path) return addr.path;
+  const local = socket.localAddr;
+  return "path" in local && local.path
+    ? `a client of ${local.path}`
+    : addr.transport;
 }

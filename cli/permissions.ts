@@ -1,6 +1,6 @@
-// Least privilege for `sock`: it asks for the one network grant the command
-// needs, and when that is missing says which flags to add, for `deno run`
-// and for `deno install`.
+// Least privilege for `sock`: it asks for the grants the command needs (a
+// network address; the PEM files of TLS; a Unix socket's path), and when one
+// is missing says which flags to add, for `deno run` and for `deno install`.
 import { Failure, hostPort } from "../examples/_common/cli.ts";
 
 /** How this program was started, for the commands in the advice. */
@@ -18,56 +18,110 @@ function quote(word: string): string {
     : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
-/** The flags that grant `host` (a `host:port`), and `--unstable-net` for datagrams. */
-function grantFlags(host: string, unstable: boolean): string {
-  return `${unstable ? "--unstable-net " : ""}--allow-net=${host}`;
+/** A permission sock may need: a file to read or write, or an address. */
+export type Grant =
+  | { name: "read" | "write"; path: string }
+  | { name: "net"; host: string };
+
+/** The grants `--unix PATH` needs, for listening and for connecting alike. */
+export function unixGrants(path: string): Grant[] {
+  return [
+    { name: "read", path },
+    { name: "write", path },
+    { name: "net", host: `unix:${path}` },
+  ];
+}
+
+/** The `deno run` flags for `grants`, and `--unstable-net` for datagrams. */
+function grantFlags(grants: Grant[], unstable: boolean): string {
+  const flags = unstable ? ["--unstable-net"] : [];
+  for (const name of ["read", "write", "net"] as const) {
+    const values = grants.filter((grant) => grant.name === name).map((
+      grant,
+    ) => "path" in grant ? grant.path : grant.host);
+    if (values.length > 0) flags.push(`--allow-${name}=${values.join(",")}`);
+  }
+  return flags.join(" ");
 }
 
 /**
  * The one-line advice for a missing grant: the flags, and where to put them.
  *
  * @param what What was refused, e.g. `connect to 127.0.0.1:9231`.
- * @param host The grant, `host:port` or a whole host.
- * @param unstable Whether `--unstable-net` is needed too.
+ * @param flags The flags that grant it, e.g. `--allow-net=127.0.0.1:9231`.
+ * @param all Every flag the command needs, for the commands that run it
+ * (the same as `flags` unless some grants were there already).
  */
 export function missingGrant(
   what: string,
-  host: string,
-  unstable: boolean,
+  flags: string,
+  all: string = flags,
 ): Failure {
-  const flags = grantFlags(host, unstable);
   return new Failure(
-    `sock may not ${what}: add ${flags} (deno run ${flags} ${program()} ${
+    `sock may not ${what}: add ${flags} (deno run ${all} ${program()} ${
       Deno.args.map(quote).join(" ")
-    }, or deno install -g -f -n sock ${flags} ${program()})`,
+    }, or deno install -g -f -n sock ${all} ${program()})`,
   );
 }
 
 /**
- * Makes sure the program may use each network address `[hostname, port]`.
- * In a terminal a grant not given yet is asked for (Deno's own prompt, for
- * that one address, unless `--no-prompt`); otherwise, or when the user
- * says no, it fails with the flags to add for all that are missing.
+ * Makes sure the program has each of `grants`. In a terminal a grant not
+ * given yet is asked for (Deno's own prompt, for that one permission,
+ * unless `--no-prompt`, and none after a no); otherwise, or when the user
+ * says no, it fails
+ * with the flags to add for all that are missing, and the command lines
+ * with every grant the command needs.
+ *
+ * @param grants What the command uses.
+ * @param what What the grants are for, e.g. `listen on /tmp/s.sock`.
+ * @param unstable Whether the command needs `--unstable-net` too.
+ */
+export async function needGrants(
+  grants: Grant[],
+  what: string,
+  unstable = false,
+): Promise<void> {
+  const missing: Grant[] = [];
+  // Once the user has said no, the rest are not asked for either.
+  let ask = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
+  for (const grant of grants) {
+    let { state } = await Deno.permissions.query(grant);
+    if (state === "prompt" && ask) {
+      ({ state } = await Deno.permissions.request(grant));
+      ask = state === "granted";
+    }
+    if (state !== "granted") missing.push(grant);
+  }
+  if (missing.length > 0) {
+    throw missingGrant(
+      what,
+      grantFlags(missing, unstable),
+      grantFlags(grants, unstable),
+    );
+  }
+}
+
+/** The grant for the network address `hostname:port`. */
+export function netGrant(hostname: string, port: number): Grant {
+  return { name: "net", host: hostPort(hostname, port) };
+}
+
+/**
+ * Makes sure the program may use each network address `[hostname, port]`,
+ * as {@linkcode needGrants} does.
  *
  * @param addresses What the command uses.
  * @param what What the grants are for, e.g. `connect to 127.0.0.1:9231`.
  * @param unstable Whether the command needs `--unstable-net` too.
  */
-export async function needNet(
+export function needNet(
   addresses: [hostname: string, port: number][],
   what: string,
   unstable = false,
 ): Promise<void> {
-  const missing: string[] = [];
-  const ask = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
-  for (const [hostname, port] of addresses) {
-    const host = hostPort(hostname, port);
-    const descriptor = { name: "net", host } as const;
-    let { state } = await Deno.permissions.query(descriptor);
-    if (state === "prompt" && ask) {
-      ({ state } = await Deno.permissions.request(descriptor));
-    }
-    if (state !== "granted") missing.push(host);
-  }
-  if (missing.length > 0) throw missingGrant(what, missing.join(","), unstable);
+  return needGrants(
+    addresses.map(([hostname, port]) => netGrant(hostname, port)),
+    what,
+    unstable,
+  );
 }

@@ -1,8 +1,15 @@
 // Where a stream goes: the one place that chooses the transport from the
-// options. Each transport checks its own grants and opens sockets.
-import { connect, listen, type Socket } from "../mod.ts";
-import { hostPort } from "../examples/_common/cli.ts";
-import { needNet } from "./permissions.ts";
+// options (TCP, TLS over TCP, or a Unix domain socket). Each transport
+// checks its own grants and opens sockets.
+import {
+  CertificateError,
+  connect,
+  listen,
+  type Socket,
+  TlsError,
+} from "../mod.ts";
+import { Failure, hostPort, readPemFlag } from "../examples/_common/cli.ts";
+import { type Grant, needGrants, netGrant, unixGrants } from "./permissions.ts";
 import type { Options } from "./options.ts";
 
 /** A passive socket as `sock listen` uses it. */
@@ -15,39 +22,67 @@ export interface Acceptor extends Disposable {
 
 /** How `sock` opens a stream. */
 export interface StreamTransport {
-  /** The address, for messages: `127.0.0.1:9231`. */
+  /** The address, for messages: `127.0.0.1:9231`, or a socket path. */
   readonly address: string;
-  /** Opens a connection (checking the grant first). */
+  /** Opens a connection (checking the grants first). */
   connect(): Promise<Socket>;
-  /** Opens a passive socket (checking the grant first). */
+  /** Opens a passive socket (checking the grants first). */
   listen(): Promise<Acceptor>;
 }
 
 /** The transport the options ask for. */
 export function chooseTransport(options: Options): StreamTransport {
-  return tcp(options.host, options.port, options.timeout);
+  if (options.unix !== undefined) {
+    return unixSocket(options.unix, options.timeout);
+  }
+  return tcp(options);
 }
 
-/** TCP to or on `hostname:port`. */
-function tcp(
-  hostname: string,
-  port: number,
-  timeout: number | undefined,
-): StreamTransport {
+/** TCP, or TLS over TCP, to or on `host:port`. */
+function tcp(options: Options): StreamTransport {
+  const { host: hostname, port, timeout, caCert, tlsCert, tlsKey } = options;
   const address = hostPort(hostname, port);
+  const read = (...files: string[]): Grant[] =>
+    files.map((path) => ({ name: "read", path }));
   return {
     address,
     async connect() {
-      await needNet([[hostname, port]], `connect to ${address}`);
-      return await connect({
-        hostname,
-        port,
-        ...(timeout === undefined ? {} : { timeout }),
-      });
+      const what = `connect to ${address}${options.tls ? " over TLS" : ""}`;
+      const files = caCert === undefined ? [] : [caCert];
+      await needGrants([...read(...files), netGrant(hostname, port)], what);
+      const tls = !options.tls
+        ? undefined
+        : caCert === undefined
+        ? {}
+        : { caCerts: [await readPemFlag("--ca-cert", caCert)] };
+      try {
+        return await connect({
+          hostname,
+          port,
+          ...(timeout === undefined ? {} : { timeout }),
+          ...(tls === undefined ? {} : { tls }),
+        });
+      } catch (error) {
+        throw forTheCommandLine(error);
+      }
     },
     async listen() {
-      await needNet([[hostname, port]], `listen on ${address}`);
-      const listener = listen({ hostname, port });
+      const tls = tlsCert !== undefined && tlsKey !== undefined;
+      const what = `listen on ${address}${tls ? " over TLS" : ""}`;
+      const files = tls ? [tlsCert, tlsKey] : [];
+      await needGrants([...read(...files), netGrant(hostname, port)], what);
+      const listener = listen({
+        hostname,
+        port,
+        ...(tls
+          ? {
+            tls: {
+              cert: await readPemFlag("--tls-cert", tlsCert),
+              key: await readPemFlag("--tls-key", tlsKey),
+            },
+          }
+          : {}),
+      });
       return {
         address: hostPort(listener.addr.hostname, listener.port),
         accept: () => listener.accept(),
@@ -55,4 +90,53 @@ function tcp(
       };
     },
   };
+}
+
+/** A Unix domain socket at `path` (absolute). */
+function unixSocket(
+  path: string,
+  timeout: number | undefined,
+): StreamTransport {
+  const grants = unixGrants(path);
+  return {
+    address: path,
+    async connect() {
+      await needGrants(grants, `connect to ${path}`);
+      return await connect({
+        path,
+        ...(timeout === undefined ? {} : { timeout }),
+      });
+    },
+    async listen() {
+      await needGrants(grants, `listen on ${path}`);
+      const listener = await listen({ path });
+      return {
+        address: listener.path,
+        accept: () => listener.accept(),
+        [Symbol.dispose]: () => listener.close(),
+      };
+    },
+  };
+}
+
+/** The library's advice on TLS options, as the flags that give them. */
+const FLAG_ADVICE: [RegExp, string][] = [
+  [
+    /pass the CA's certificate in tls\.caCerts/,
+    "give the CA's certificate with --ca-cert FILE",
+  ],
+  [/connect without tls/, "leave out --tls"],
+  [/, or set tls\.serverName/, ""],
+  [/pass tls\.cert and tls\.key/, "sock sends none"],
+];
+
+/** A TLS failure whose message speaks of flags, not of option names. */
+function forTheCommandLine(error: unknown): unknown {
+  if (!(error instanceof TlsError)) return error;
+  let message = error.message;
+  for (const [api, flag] of FLAG_ADVICE) message = message.replace(api, flag);
+  if (message === error.message) return error;
+  return error instanceof CertificateError
+    ? new CertificateError(message, error.reason, { cause: error })
+    : new Failure(message);
 }

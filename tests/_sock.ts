@@ -25,10 +25,12 @@ export class SockProcess implements AsyncDisposable {
    *
    * @param flags Deno's flags, e.g. the `--allow-net` grant.
    * @param args sock's arguments.
+   * @param cwd The working directory, if not this process's.
    */
-  constructor(flags: string[], args: string[]) {
+  constructor(flags: string[], args: string[], cwd?: string) {
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", ...flags, CLI_PATH, ...args],
+      ...(cwd === undefined ? {} : { cwd }),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

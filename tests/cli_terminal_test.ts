@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { listen, serve } from "../mod.ts";
 import { handleSum } from "../examples/sum_server.ts";
 import { canRun, test } from "./_helpers.ts";
-import { CLI_PATH } from "./_sock.ts";
+import { CLI_PATH, runSock } from "./_sock.ts";
 import { lispPeerMissing, startPeer } from "./_lisp_peer.ts";
 
 const haveTmux = await canRun("tmux", ["-V"]);
@@ -299,6 +299,59 @@ test(
         "m",
       ),
     );
+  },
+  TERMINAL,
+);
+
+test(
+  "in a terminal, --unix asks for the socket path's three grants one at a time; a no gives the flags to add",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sock_tmux_unix_" });
+    try {
+      const path = `${dir}/t.sock`;
+      const escaped = path.replaceAll(".", "\\.");
+      await using terminals = await Terminals.start();
+      await terminals.open("yes", sockCommand([], ["listen", "--unix", path]));
+      for (const asked of ["read", "write"]) {
+        await terminals.waitFor(
+          "yes",
+          new RegExp(`requests ${asked} access to "${escaped}"`),
+        );
+        await answerPrompt(terminals, "yes", "y");
+      }
+      await terminals.waitFor(
+        "yes",
+        new RegExp(`requests net access to "unix:${escaped}"`),
+      );
+      await answerPrompt(terminals, "yes", "y");
+      await terminals.waitFor(
+        "yes",
+        new RegExp(`^listening on ${escaped}$`, "m"),
+      );
+      const client = await runSock(
+        [
+          `--allow-read=${path}`,
+          `--allow-write=${path}`,
+          `--allow-net=unix:${path}`,
+        ],
+        ["connect", "--unix", path],
+        "over unix\n",
+      );
+      assert.equal(client.code, 0, client.stderr);
+      await terminals.waitFor("yes", /^over unix\n\[exit 0\]$/m);
+
+      await terminals.open("no", sockCommand([], ["connect", "--unix", path]));
+      await answerPrompt(terminals, "no", "n");
+      await terminals.waitFor(
+        "no",
+        new RegExp(
+          `^error: sock may not connect to ${escaped}: add --allow-read=${escaped} --allow-write=${escaped} --allow-net=unix:${escaped} .*\\n\\[exit 1\\]$`,
+          "m",
+        ),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
   TERMINAL,
 );
