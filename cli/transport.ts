@@ -125,6 +125,10 @@ const FLAG_ADVICE: [RegExp, string][] = [
     /pass the CA's certificate in tls\.caCerts/,
     "give the CA's certificate with --ca-cert FILE",
   ],
+  [
+    /pass the CA that did in tls\.caCerts/,
+    "give the CA that did with --ca-cert FILE",
+  ],
   [/connect without tls/, "leave out --tls"],
   [/, or set tls\.serverName/, ""],
   [/pass tls\.cert and tls\.key/, "sock sends none"],

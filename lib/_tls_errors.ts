@@ -37,6 +37,12 @@ function peerCertificate(
       "the peer's certificate is not signed by a CA this side trusts (pass the CA's certificate in tls.caCerts)",
     ];
   }
+  if (detail.includes("BadSignature")) {
+    return [
+      "untrusted",
+      "the peer's certificate is not signed by a CA this side trusts: it names a trusted CA as its issuer, but that CA's key did not sign it (pass the CA that did in tls.caCerts)",
+    ];
+  }
   if (detail.includes("CaUsedAsEndEntity")) {
     return [
       "not-a-leaf",
@@ -98,6 +104,11 @@ function alert(name: string): [CertificateProblem | undefined, string] {
       return [
         "rejected-by-peer",
         "the peer refused this side's certificate as expired",
+      ];
+    case "DecryptError":
+      return [
+        "rejected-by-peer",
+        "the peer could not verify a signature of this side's (DecryptError): most often it trusts another CA of the same name as the one that signed this side's certificate",
       ];
     case "BadCertificate":
     case "CertificateUnknown":

@@ -501,7 +501,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * queue as `readLine()` and the other reads, so they can be mixed: after
    * a read from the stream has settled, release the reader (or cancel the
    * stream) and go on with `readLine()`; bytes the stream has not handed
-   * out are still in the socket.
+   * out are still in the socket. A stream joins the queue when it pulls,
+   * which a new stream first does a turn of the event loop after it is
+   * made: a `readLine()` called right after a new stream's first `read()`
+   * is served before it, so await that read first.
    *
    * The stream ends at the peer's end of stream without closing this
    * side, so the socket can still answer a half-closed peer (a

@@ -25,6 +25,8 @@ export interface CertSet {
   clientKeyFile: string;
   /** A CA no certificate here is signed by. */
   strangerCaCert: string;
+  /** Another CA with the test CA's very name and a key of its own. */
+  impostorCaCert: string;
   /** openssl's one-line self-signed certificate for localhost: a CA certificate. */
   selfSignedCaCert: string;
   selfSignedCaKey: string;
@@ -199,6 +201,7 @@ export async function makeCerts(): Promise<CertSet> {
   try {
     await makeCa(dir, "ca", "sock test CA");
     await makeCa(dir, "stranger", "sock stranger CA");
+    await makeCa(dir, "impostor", "sock test CA");
     await leaf(
       dir,
       "server",
@@ -264,6 +267,7 @@ export async function makeCerts(): Promise<CertSet> {
     clientCert: read("client.crt"),
     clientKey: read("client.key"),
     strangerCaCert: read("stranger.crt"),
+    impostorCaCert: read("impostor.crt"),
     selfSignedCaCert: read("selfsigned.crt"),
     selfSignedCaKey: read("selfsigned.key"),
     noSanCert: read("nosan.crt"),

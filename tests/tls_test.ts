@@ -155,7 +155,10 @@ tlsTest(
   async (c) => {
     const { server, reported } = echoServer(c);
     await using _ = server;
-    for (const caCerts of [undefined, [c.strangerCaCert]]) {
+    // No CA, a stranger CA, and a CA of the same name with another key.
+    for (
+      const caCerts of [undefined, [c.strangerCaCert], [c.impostorCaCert]]
+    ) {
       const error = await connect({
         hostname: "localhost",
         port: server.port,
@@ -174,7 +177,7 @@ tlsTest(
       });
     }
     assert.equal(await echoOnce(server.port, c), "echo hi");
-    await until(() => reported.length === 2);
+    await until(() => reported.length === 3);
     for (const { where, error } of reported) {
       assert.match(where, /^TLS handshake with 127\.0\.0\.1:\d+$/);
       assert.ok(error instanceof CertificateError);
