@@ -11,6 +11,7 @@ import {
   type Socket,
 } from "../mod.ts";
 import { canRun, delay, test, until } from "./_helpers.ts";
+import { haveOpenssl, makeCerts } from "./_certs.ts";
 
 const T = { timeout: 5000 };
 
@@ -169,6 +170,39 @@ test(
     assert.equal(await armed(server), true);
   },
   { ignore: !haveProc },
+);
+
+const opensslFound = await haveOpenssl();
+
+test(
+  "a TLS client's TCP connection gets TCP_NODELAY by default and SO_KEEPALIVE with keepAlive: true",
+  async () => {
+    await using c = await makeCerts();
+    using listener = listen({
+      port: 0,
+      tls: { cert: c.serverCert, key: c.serverKey },
+    });
+    const tls = { caCerts: [c.caCert] };
+    await recordingNoDelay(async (calls) => {
+      for (const keepAlive of [false, true]) {
+        const accepting = listener.accept(T);
+        await using client = await connect({
+          hostname: "localhost",
+          port: listener.port,
+          tls,
+          ...(keepAlive ? { keepAlive } : {}),
+          ...T,
+        });
+        await using server = await accepting;
+        // Read before any data is in flight, which would show the
+        // retransmission timer instead.
+        if (haveProc) assert.equal(await armed(client), keepAlive);
+        await exchangeTwice(client, server);
+        assert.deepEqual(calls.get(client.localAddr.port), [true]);
+      }
+    });
+  },
+  { ignore: !opensslFound },
 );
 
 test("reusePort lets two listeners share a port; without it the second is refused", async () => {

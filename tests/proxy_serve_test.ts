@@ -233,11 +233,12 @@ async function refusedAfter(port: number, bytes: Uint8Array | string) {
 }
 
 /** Waits for exactly one report, and a while longer to see no second. */
-async function oneReport(reports: { error: unknown }[]) {
+async function oneReport(reports: { error: unknown; where: string }[]) {
   await until(() => reports.length >= 1);
   await delay(50);
   assert.equal(reports.length, 1, "reported once");
-  const { error } = reports[0]!;
+  const { error, where } = reports[0]!;
+  assert.match(where, /^PROXY protocol on 127\.0\.0\.1:\d+$/);
   assert.ok(error instanceof ProxyProtocolError, String(error));
   return error.message;
 }

@@ -517,7 +517,68 @@ test("a Listener whose Deno listener is closed underneath ends its accepts with 
     return true;
   });
   assert.equal(listener.closed, true);
+  // Closing it again keeps the first reason.
   listener.close();
+  await assert.rejects(listener.accept(), (e) => {
+    assert.ok(e instanceof ConnectionClosedError);
+    assert.ok(e.cause instanceof Deno.errors.BadResource);
+    return true;
+  });
+});
+
+test("accept() after close() rejects with a ConnectionClosedError without a cause", async () => {
+  const listener = listen({ port: 0 });
+  listener.close();
+  await assert.rejects(listener.accept(), (e) => {
+    assert.ok(e instanceof ConnectionClosedError);
+    assert.equal(
+      e.message,
+      `Cannot accept on 127.0.0.1:${listener.port}: the listener is closed`,
+    );
+    assert.equal(e.cause, undefined);
+    return true;
+  });
+});
+
+test("a Unix socket path refuses a host, a port, TLS and proxyProtocol, each by name", async () => {
+  const path = "/nonexistent/sock-test.sock";
+  const refusals: [Promise<unknown>, string][] = [
+    [
+      listen({ path, hostname: "127.0.0.1" } as never),
+      `Cannot listen on ${path} with hostname: a Unix socket has a path only`,
+    ],
+    [
+      listen({ path, port: 1 } as never),
+      `Cannot listen on ${path} with port: a Unix socket has a path only`,
+    ],
+    [
+      listen({ path, tls: { cert: "", key: "" } } as never),
+      `Cannot listen on ${path} with tls: a Unix socket has a path only (Deno has no TLS over Unix sockets)`,
+    ],
+    [
+      listen({ path, proxyProtocol: true } as never),
+      `Cannot listen on ${path} with proxyProtocol: PROXY headers are read on TCP listeners only`,
+    ],
+    [
+      connect({ path, hostname: "localhost" } as never),
+      `Cannot connect to ${path} with hostname: a Unix socket has a path only`,
+    ],
+  ];
+  for (const [pending, message] of refusals) {
+    await assert.rejects(pending, { name: "TypeError", message });
+  }
+});
+
+test("accept({ wait: true }) waits like accept()", async () => {
+  using listener = listen({ port: 0 });
+  assert.equal(listener.hostname, "127.0.0.1", "the default host");
+  const accepting = listener.accept({ wait: true, timeout: 5000 });
+  await using client = await connect({ port: listener.port, timeout: 5000 });
+  await using server = await accepting;
+  assert.ok(server !== null);
+  await client.write("waited\n");
+  await client.flush();
+  assert.equal(await server.readLine({ timeout: 2000 }), "waited");
 });
 
 test("waitForInput() twice keeps the connection it found for accept(), and inspect shows the listener", async () => {
@@ -597,6 +658,117 @@ test(
     } finally {
       for (const file of files) file.close();
     }
+  },
+  { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
+);
+
+/**
+ * Runs `body` with every file descriptor of this process in use, then
+ * frees them; `free()` frees 20 early.
+ */
+async function withoutDescriptors(
+  body: (free: () => void) => Promise<void>,
+): Promise<void> {
+  const files: Deno.FsFile[] = [];
+  try {
+    for (;;) {
+      try {
+        files.push(Deno.openSync("/dev/null"));
+      } catch (error) {
+        if (/too many open files/i.test(String(error))) break;
+        throw error;
+      }
+    }
+    await body(() => {
+      for (const file of files.splice(0, 20)) file.close();
+    });
+  } finally {
+    for (const file of files) file.close();
+  }
+}
+
+test(
+  "accept() failures back off from 5 ms, doubling, and without onError the run is one line on stderr",
+  async () => {
+    using listener = listen({ port: 0 });
+    await using client = await connect({ port: listener.port, timeout: 5000 });
+    // Deno's own listener: its accept() calls are what can be counted of
+    // the retries. The calls go through to it.
+    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const prototype = Object.getPrototypeOf(probe);
+    const original = prototype.accept;
+    const calls: number[] = [];
+    const lines: string[] = [];
+    const consoleError = console.error;
+    prototype.accept = function (this: Deno.Listener) {
+      calls.push(performance.now());
+      return original.call(this);
+    };
+    console.error = (...args: unknown[]) => lines.push(args.join(" "));
+    try {
+      await withoutDescriptors(async (free) => {
+        const accepting = listener.accept({ timeout: 10_000 });
+        accepting.catch(() => {});
+        await until(() => lines.length > 0);
+        const first = calls.length;
+        await delay(400);
+        const retries = calls.length - first;
+        // At 5, 15, 35, 75, 155 and 315 ms: 6 in 400 ms when timers are on
+        // time, fewer when they are late. A fixed 5 ms would be about 80, a
+        // first wait of 1 s none, a halving delay hundreds.
+        assert.ok(
+          retries >= 3 && retries <= 8,
+          `${retries} retries in 400 ms`,
+        );
+        const gaps = calls.slice(first - 1).map((t, i, all) =>
+          i === 0 ? 0 : t - all[i - 1]!
+        ).slice(1);
+        for (let i = 1; i < gaps.length; i++) {
+          assert.ok(
+            gaps[i]! >= gaps[i - 1]! * 1.5,
+            `each wait about doubles: ${gaps.map(Math.round).join(", ")} ms`,
+          );
+        }
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.match(
+          lines[0]!,
+          /^listener on 127\.0\.0\.1:\d+ \(retrying\): Cannot accept on 127\.0\.0\.1:\d+: too many open files in this process/,
+        );
+        free();
+        await using server = await accepting;
+        assert.equal(server.remoteAddr.port, client.localAddr.port);
+      });
+    } finally {
+      prototype.accept = original;
+      console.error = consoleError;
+    }
+  },
+  { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
+);
+
+test(
+  "an onError that returns a rejected promise is ignored: accepting goes on",
+  async () => {
+    let reported = 0;
+    using listener = listen({
+      port: 0,
+      onError: () => {
+        reported++;
+        return Promise.reject(new Error("the reporter broke"));
+      },
+    });
+    await using client = await connect({ port: listener.port, timeout: 5000 });
+    await withoutDescriptors(async (free) => {
+      const accepting = listener.accept({ timeout: 10_000 });
+      accepting.catch(() => {});
+      await until(() => reported > 0);
+      // An unhandled rejection would fail this test after its body.
+      await delay(50);
+      free();
+      await using server = await accepting;
+      assert.equal(server.remoteAddr.port, client.localAddr.port);
+    });
+    assert.equal(reported, 1);
   },
   { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
 );

@@ -564,6 +564,52 @@ try {
 );
 
 tlsTest(
+  "TLS: with --unstable-net, reusePort lets two TLS listeners share a port",
+  async (c) => {
+    const tls = { cert: c.serverCert, key: c.serverKey };
+    using first = listen({ port: 0, reusePort: true, tls });
+    using second = listen({ port: first.port, reusePort: true, tls });
+    assert.equal(second.port, first.port);
+  },
+);
+
+tlsTest(
+  "TLS with proxyProtocol is refused: the PROXY header would come before the handshake",
+  async (c) => {
+    assert.throws(
+      () =>
+        listen({
+          port: 0,
+          proxyProtocol: true,
+          tls: { cert: c.serverCert, key: c.serverKey },
+        }),
+      {
+        name: "TypeError",
+        message:
+          "Cannot listen with TLS and proxyProtocol on 127.0.0.1:0: the PROXY header comes before the TLS handshake, and Deno's TLS listener starts the handshake itself; end TLS at the balancer instead",
+      },
+    );
+  },
+);
+
+tlsTest("TLS: a refused connect says it was over TLS", async (c) => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr;
+  probe.close();
+  await assert.rejects(
+    connect({ port, tls: { caCerts: [c.caCert] }, timeout: 5000 }),
+    (error: Error) => {
+      assert.equal(error.name, "ConnectionRefusedError");
+      assert.match(
+        error.message,
+        new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port} over TLS: `),
+      );
+      return true;
+    },
+  );
+});
+
+tlsTest(
   "TLS serve(): clients that close or reset before their handshake are not reported",
   async (c) => {
     const { server, reported } = echoServer(c);

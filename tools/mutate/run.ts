@@ -145,8 +145,10 @@ for (const name of names) {
     ...base,
     mutate,
     commandRunner: {
+      // Write access: lib/ (see test.ts) and the temporary directory where
+      // tests/unix_cases.ts gets its socket files.
       command:
-        `deno run --allow-read --allow-write=lib --allow-run --allow-env tools/mutate/test.ts ${filter}${
+        `deno run --allow-read --allow-write --allow-run --allow-env tools/mutate/test.ts ${filter}${
           tests.join(" ")
         }`,
     },

@@ -40,22 +40,54 @@ if (files.length === 0) {
   Deno.exit(2);
 }
 await guardInstrumentedFiles("lib");
-const { code } = await new Deno.Command(Deno.execPath(), {
-  args: [
-    "test",
-    "--no-check",
-    "--fail-fast",
-    "--lock=tests/deno.lock",
-    "--allow-net=127.0.0.1,localhost,[::1]",
-    "--allow-read",
-    "--allow-write",
-    "--allow-run",
-    "--allow-env",
-    ...files,
-  ],
-  // tests/_helpers.ts's test() skips the tests whose names match.
-  env: skip === undefined ? {} : { SOCK_TEST_SKIP: skip },
-  stdout: "inherit",
-  stderr: "inherit",
-}).output();
+
+/** One `deno test` run; its exit code. */
+async function denoTest(
+  net: string,
+  env: Record<string, string>,
+  testFiles: string[],
+): Promise<number> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "test",
+      "--no-check",
+      "--fail-fast",
+      "--lock=tests/deno.lock",
+      `--allow-net=${net}`,
+      "--allow-read",
+      "--allow-write",
+      "--allow-run",
+      "--allow-env",
+      ...testFiles,
+    ],
+    // tests/_helpers.ts's test() skips the tests whose names match.
+    env: skip === undefined ? env : { ...env, SOCK_TEST_SKIP: skip },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return code;
+}
+
+const LOOPBACK = "127.0.0.1,localhost,[::1]";
+// tests/unix_cases.ts opens socket files, which Deno grants only one exact
+// path at a time: it runs on its own, with its files in a temporary
+// directory granted, so the mutant is active there too (tests/unix_test.ts
+// would run it in a child process without env access).
+const UNIX_CASES = "tests/unix_cases.ts";
+const others = files.filter((file) => file !== UNIX_CASES);
+let code = others.length === 0 ? 0 : await denoTest(LOOPBACK, {}, others);
+if (code === 0 && files.includes(UNIX_CASES)) {
+  const { UNIX_CASE_FILES } = await import("../../tests/_unix_files.ts");
+  const dir = await Deno.makeTempDir({ prefix: "sock-mutate-unix-" });
+  try {
+    const unix = UNIX_CASE_FILES.map((name) => `unix:${dir}/${name}`);
+    code = await denoTest(
+      [LOOPBACK, ...unix].join(","),
+      { SOCK_UNIX_DIR: dir },
+      [UNIX_CASES],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 Deno.exit(code);
