@@ -11,7 +11,8 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
-import { setProxyHeader, type Socket } from "./socket.ts";
+import { setProxy } from "./_internal.ts";
+import type { Socket } from "./socket.ts";
 
 /** The proxies trusted when `trustedProxies` is not given. */
 export const DEFAULT_TRUSTED_PROXIES: readonly string[] = [
@@ -183,7 +184,7 @@ export class ProxyGate {
         { timeout: this.#timeout },
       );
       if (this.#closed) throw new ProxyHeaderError("the listener was closed");
-      setProxyHeader(socket, header);
+      socket[setProxy](header);
       this.#ready.push(socket);
       this.#settle();
     } catch (error) {

@@ -18,8 +18,8 @@ import { listen, type Listener, type TcpOptions } from "./tcp.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
 import type { TlsListenOptions } from "./tls.ts";
 import type { UnixListenOptions } from "./unix.ts";
+import { abortWith } from "./_internal.ts";
 import {
-  abortSocket,
   checkSocketOptions,
   type Socket,
   type SocketOptions,
@@ -634,7 +634,7 @@ function serveOn<A extends Deno.Addr>(
       `Cannot use the connection to ${peerOf(socket.remoteAddr)}: ${why}`,
     );
     causedHere.add(error);
-    abortSocket(socket, error);
+    socket[abortWith](error);
   }
 
   function sweep(): void {

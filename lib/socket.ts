@@ -10,10 +10,21 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_deadline.ts";
+import { concat } from "./_bytes.ts";
 import { describeAddr } from "./_addr.ts";
+import { IdleClock } from "./_idle.ts";
+import { abortWith, setProxy } from "./_internal.ts";
 import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
+import {
+  checkOptionName,
+  TcpTuning,
+  type TuningContext,
+} from "./_tcp_tuning.ts";
+import { NEED, type Parsed, ReadBuffer } from "./_read_buffer.ts";
+import { ReadQueue } from "./_read_queue.ts";
 import { checkNumber } from "./_validate.ts";
+import { handled, WriteBuffer } from "./_write_buffer.ts";
 import type { ProxyHeader } from "./proxy.ts";
 import {
   ConnectionClosedError,
@@ -32,6 +43,7 @@ import {
 } from "./tls.ts";
 
 export type { WaitOptions } from "./_deadline.ts";
+export type { Parsed } from "./_read_buffer.ts";
 
 /**
  * Options for a {@linkcode Socket}, given to `connect()` or `listen()`.
@@ -68,29 +80,6 @@ export interface SocketOptions {
    * @default {30000}
    */
   closeTimeout?: number;
-}
-
-/**
- * What a parser given to {@linkcode Socket.prototype.readWith} returns
- * once it has a result.
- *
- * @typeParam T What the parser makes.
- *
- * @example A parser that takes one byte
- * ```ts
- * import type { Parsed } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const firstByte = (bytes: Uint8Array): Parsed<number> | undefined =>
- *   bytes.length > 0 ? { value: bytes[0]!, length: 1 } : undefined;
- * assert.deepEqual(firstByte(new Uint8Array([7, 8])), { value: 7, length: 1 });
- * ```
- */
-export interface Parsed<T> {
-  /** The value made from the bytes. */
-  value: T;
-  /** How many of the bytes it used; they are consumed. */
-  length: number;
 }
 
 /**
@@ -202,47 +191,11 @@ export interface CloseOptions {
   timeout?: number;
 }
 
-const GROW_READ_LIMIT = 256 * 1024;
-const WRITE_HIGH_WATER = 64 * 1024;
 const DEFAULT_MAX_LINE = 65536;
-// Reads of this much or more, with nothing buffered, go straight into the
-// caller's array.
-const DIRECT_READ = 16 * 1024;
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
-// What a read's step returns when the buffer does not hold its result yet.
-const NEED: unique symbol = Symbol("need more input");
-const EMPTY = new Uint8Array(0);
 const DONE: Promise<void> = Promise.resolve();
-const NOOP = (): void => {};
 const encoder = new TextEncoder();
-// A U+FEFF at the start of a line is part of the line.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-const LF = 10;
-const CR = 13;
-
-// A new socket's first read buffer, and its first write buffer, is a piece
-// of a shared slab: allocating an ArrayBuffer costs far more than a
-// subarray, and most connections never need more than a piece. A closed
-// socket gives its pieces back when no read or write still holds them.
-const PIECE_SIZE = 1024;
-const SLAB_SIZE = 64 * PIECE_SIZE;
-const MAX_FREE_PIECES = 1024;
-const freePieces: Uint8Array[] = [];
-
-function takePiece(): Uint8Array {
-  const piece = freePieces.pop();
-  if (piece !== undefined) return piece;
-  const slab = new Uint8Array(SLAB_SIZE);
-  for (let at = SLAB_SIZE - PIECE_SIZE; at > 0; at -= PIECE_SIZE) {
-    freePieces.push(slab.subarray(at, at + PIECE_SIZE));
-  }
-  return slab.subarray(0, PIECE_SIZE);
-}
-
-function givePiece(piece: Uint8Array): void {
-  if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
-}
 
 /** An address as Deno.startTls() gives it lacks its `transport`. */
 function withTransport<A extends Deno.Addr>(addr: A): A {
@@ -258,23 +211,6 @@ export function checkSocketOptions(options: SocketOptions): void {
     checkNumber("closeTimeout", options.closeTimeout, 0, { infinite: true });
   }
 }
-
-/**
- * Closes `socket` at once; its reads and writes fail with `error` from
- * then on. For `serve()`, which closes idle connections and tells their
- * handlers why.
- */
-export let abortSocket: (
-  socket: Socket,
-  error: ConnectionClosedError,
-) => void;
-
-/**
- * Records the PROXY header a connection began with: a `"proxy"` header
- * naming TCP addresses replaces the socket's addresses with the client's
- * (the balancer's stays as `proxyAddr`). For `listen()`'s PROXY protocol.
- */
-export let setProxyHeader: (socket: Socket, header: ProxyHeader) => void;
 
 /**
  * A connected TCP (or Unix) stream socket. It is bivalent, like an Allegro
@@ -330,7 +266,6 @@ export let setProxyHeader: (socket: Socket, header: ProxyHeader) => void;
 export class Socket<A extends Deno.Addr = Deno.Addr> {
   // Replaced once, by startTls().
   #conn: Deno.Conn<A>;
-  readonly #maxBufferSize: number;
   readonly #closeTimeout: number;
   #localAddr: A;
   #remoteAddr: A;
@@ -339,41 +274,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #proxyHeader: ProxyHeader | undefined;
   #proxyAddr: A | undefined;
 
-  // Read side: bytes [#start, #end) of #buf are buffered input.
-  #buf: Uint8Array = EMPTY;
-  #start = 0;
-  #end = 0;
-  #eof = false;
-  #readError: SocketError | undefined;
-  #pending: Promise<void> | undefined;
-  #pendingRead: Promise<unknown> | undefined;
-  // A read step with the buffer empty may have the next read go straight
-  // into its own array (only without a deadline: an abandoned wait must
-  // never leave a read landing in memory its caller has given up on);
-  // #directGot is how many bytes that read brought.
-  #direct: Uint8Array | undefined;
-  #directGot = 0;
-  #grow = false;
-  #bufIsPiece = false;
-  // Reads that could not finish from the buffer, queued in call order:
-  // how many there are, and a promise that settles when the last has.
-  #reading = 0;
-  #readTail: Promise<unknown> = DONE;
-  // Waiting on the peer: reads (and waitForInput) that wait for bytes,
-  // and since when; a flush waiting for the peer to take bytes counts too.
-  #waiters = 0;
-  #waitStart = 0;
-  // A reset seen by a write: the end of stream that follows is not clean.
-  #resetSeen: unknown;
-
-  // Write side: bytes [0, #wlen) of #wbuf wait to be sent.
-  #wbuf: Uint8Array = EMPTY;
-  #wlen = 0;
-  #wbufIsPiece = false;
-  #retiredPiece: Uint8Array | undefined;
-  #flushing: Promise<void> | undefined;
-  #draining = false;
-  #writeError: unknown;
+  readonly #in: ReadBuffer;
+  readonly #queue: ReadQueue;
+  readonly #out: WriteBuffer;
+  readonly #clock = new IdleClock();
   #writeClosed = false;
   // close() was called (#closing while it flushes); #closed: the
   // connection underneath is closed; #closeError: why, when it was cut.
@@ -381,33 +285,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   #closing: Promise<void> | undefined;
   #closed = false;
   #closeError: ConnectionClosedError | undefined;
-  // Bytes moving either way count up #activity; it is given a time only
-  // when idleTime looks (clocks cost a system call here and there), so
-  // activity is dated at most one look late, never early.
-  #activity = 0;
-  #seenActivity = 0;
-  #lastActive = 0;
-  // TCP_NODELAY for a TCP connection (the documented default), set just before the
-  // connection's second write: Nagle's algorithm never holds back the
-  // first, so a one-shot connection is spared the system call.
-  #noDelayLater = false;
-  #written = false;
-
-  static {
-    abortSocket = (socket, error) => socket.#abort(error);
-    setProxyHeader = (socket, header) => {
-      socket.#proxyHeader = header;
-      socket.#proxyAddr = socket.#remoteAddr;
-      const { source, destination } = header;
-      if (
-        header.command === "proxy" && source?.transport === "tcp" &&
-        destination?.transport === "tcp"
-      ) {
-        socket.#remoteAddr = source;
-        socket.#localAddr = destination;
-      }
-    };
-  }
+  // A TCP connection's options; none once TLS is started on it.
+  #tcp: TcpTuning | undefined;
 
   /**
    * Wraps a connection that is already open. `connect()` and
@@ -431,11 +310,23 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       }
       throw error;
     }
-    this.#maxBufferSize = options.maxBufferSize ?? DEFAULT_MAX_BUFFER;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    const peer = () => this.#peer();
+    this.#in = new ReadBuffer(
+      conn,
+      options.maxBufferSize ?? DEFAULT_MAX_BUFFER,
+      peer,
+    );
+    this.#queue = new ReadQueue(this.#in, this.#clock);
+    this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
-    this.#noDelayLater = "setNoDelay" in conn;
+    if ("setNoDelay" in conn) {
+      this.#tcp = new TcpTuning(
+        conn as unknown as Deno.TcpConn,
+        this.#out,
+      );
+    }
     this.#localAddr = withTransport(conn.localAddr);
     this.#remoteAddr = withTransport(conn.remoteAddr);
   }
@@ -475,7 +366,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   /** How many bytes can be read now without waiting. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#in.size;
   }
 
   /**
@@ -486,8 +377,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * them.
    */
   get hasInput(): boolean {
-    return this.#end > this.#start || this.#eof ||
-      this.#readError !== undefined || this.#closed;
+    return this.#in.ready;
   }
 
   /** True from the moment `close()` is called. */
@@ -580,15 +470,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * at least every second).
    */
   get idleTime(): number {
-    if (this.#waiters === 0 && !this.#draining) return 0;
-    const now = performance.now();
-    if (this.#activity !== this.#seenActivity) {
-      this.#seenActivity = this.#activity;
-      this.#lastActive = now;
-    }
-    // A wait is dated when first looked at, like traffic.
-    if (Number.isNaN(this.#waitStart)) this.#waitStart = now;
-    return now - Math.max(this.#lastActive, this.#waitStart);
+    return this.#clock.idleTime(this.#in.traffic + this.#out.traffic);
   }
 
   /**
@@ -607,9 +489,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       }
       return Promise.resolve(true);
     }
-    this.#beginWait();
-    const waited = waitUntil(false, () => this.#fill(), options);
-    return waited.finally(() => this.#endWait());
+    const clock = this.#clock;
+    clock.beginWait();
+    const waited = waitUntil(false, () => this.#in.fill(), options);
+    return waited.finally(() => clock.endWait());
   }
 
   /**
@@ -622,22 +505,15 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
     if (into.length === 0) return Promise.resolve(0);
-    const direct = into.length >= DIRECT_READ && !hasDeadline(options);
-    return this.#read(
+    const buffer = this.#in;
+    const direct = ReadBuffer.direct(into.length) && !hasDeadline(options);
+    return this.#queue.run(
       () => {
-        const got = this.#directGot;
-        if (got > 0) {
-          this.#directGot = 0;
-          return got;
-        }
-        const n = Math.min(into.length, this.#end - this.#start);
-        if (n > 0) {
-          into.set(this.#buf.subarray(this.#start, this.#start + n));
-          this.#start += n;
-          return n;
-        }
-        if (this.#eof) return null;
-        if (direct) this.#readInto(into);
+        const got = buffer.takeDirect();
+        if (got > 0) return got;
+        if (buffer.size > 0) return buffer.copyTo(into, 0);
+        if (buffer.eof) return null;
+        if (direct) buffer.readInto(into);
         return NEED;
       },
       options,
@@ -681,51 +557,33 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readFull(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
     const n = into.length;
+    const buffer = this.#in;
     const ended = (have: number) =>
-      new EndOfStreamError(
-        `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
-        into.subarray(0, have),
-      );
+      this.#endedAfter(n, have, into.subarray(0, have));
     if (hasDeadline(options)) {
-      if (n > this.#maxBufferSize) {
-        return Promise.reject(
-          new LimitExceededError(
-            `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
-            this.#maxBufferSize,
-          ),
-        );
-      }
-      return this.#read(
+      const tooMany = this.#overBuffer(n);
+      if (tooMany) return Promise.reject(tooMany);
+      return this.#queue.run(
         () => {
-          const have = this.#end - this.#start;
+          const have = buffer.size;
           if (have >= n) {
-            into.set(this.#buf.subarray(this.#start, this.#start + n));
-            this.#start += n;
+            buffer.copyTo(into, 0);
             return into;
           }
-          if (this.#eof) {
-            into.set(this.#buf.subarray(this.#start, this.#end));
-            this.#start = this.#end;
-            throw ended(have);
-          }
-          return NEED;
+          if (!buffer.eof) return NEED;
+          buffer.copyTo(into, 0);
+          throw ended(have);
         },
         options,
         `read ${n} bytes`,
       );
     }
     let have = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        have += this.#directGot;
-        this.#directGot = 0;
-        const k = Math.min(n - have, this.#end - this.#start);
-        into.set(this.#buf.subarray(this.#start, this.#start + k), have);
-        this.#start += k;
-        have += k;
+        have = buffer.fillUp(into, have);
         if (have === n) return into;
-        if (this.#eof) throw ended(have);
-        if (n - have >= DIRECT_READ) this.#readInto(into.subarray(have));
+        if (buffer.eof) throw ended(have);
         return NEED;
       },
       options,
@@ -753,31 +611,21 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         ),
       );
     }
-    if (this.#reading === 0 && this.#end - this.#start >= n) {
-      return Promise.resolve(this.#take(n));
+    const buffer = this.#in;
+    if (this.#queue.reading === 0 && buffer.size >= n) {
+      return Promise.resolve(buffer.take(n));
     }
-    const ended = (have: number, partial: Uint8Array) =>
-      new EndOfStreamError(
-        `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
-        partial,
-      );
     if (hasDeadline(options)) {
       // The bytes wait in the buffer until all n are there, so a timeout
       // leaves every one of them for the next read.
-      if (n > this.#maxBufferSize) {
-        return Promise.reject(
-          new LimitExceededError(
-            `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${this.#maxBufferSize}); raise it, or read without one`,
-            this.#maxBufferSize,
-          ),
-        );
-      }
-      return this.#read(
+      const tooMany = this.#overBuffer(n);
+      if (tooMany) return Promise.reject(tooMany);
+      return this.#queue.run(
         () => {
-          const have = this.#end - this.#start;
-          if (have >= n) return this.#take(n);
-          if (this.#eof) throw ended(have, this.#take(have));
-          return NEED;
+          const have = buffer.size;
+          if (have >= n) return buffer.take(n);
+          if (!buffer.eof) return NEED;
+          throw this.#endedAfter(n, have, buffer.take(have));
         },
         options,
         `read ${n} bytes`,
@@ -787,19 +635,15 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     // bound by maxBufferSize.
     let out: Uint8Array | undefined;
     let have = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        have += this.#directGot;
-        this.#directGot = 0;
-        const k = Math.min(n - have, this.#end - this.#start);
-        if (out === undefined && k === n) return this.#take(n);
-        out ??= new Uint8Array(n);
-        out.set(this.#buf.subarray(this.#start, this.#start + k), have);
-        this.#start += k;
-        have += k;
+        if (out === undefined) {
+          if (buffer.size >= n) return buffer.take(n);
+          out = new Uint8Array(n);
+        }
+        have = buffer.fillUp(out, have);
         if (have === n) return out;
-        if (this.#eof) throw ended(have, out.slice(0, have));
-        if (n - have >= DIRECT_READ) this.#readInto(out.subarray(have));
+        if (buffer.eof) throw this.#endedAfter(n, have, out.slice(0, have));
         return NEED;
       },
       options,
@@ -818,22 +662,23 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readLine(options?: ReadLineOptions): Promise<string | null> {
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
-    if (this.#reading === 0) {
+    const buffer = this.#in;
+    if (this.#queue.reading === 0) {
       // A line already buffered: no closure, no queue.
       try {
-        const line = this.#scanLine(maxLength, 0);
+        const line = buffer.line(maxLength, 0);
         if (line !== undefined) return Promise.resolve(line);
       } catch (error) {
         return Promise.reject(error);
       }
     }
     let scanned = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        const line = this.#scanLine(maxLength, scanned);
+        const line = buffer.line(maxLength, scanned);
         if (line !== undefined) return line;
-        if (this.#eof) return this.#lastLine(maxLength);
-        scanned = this.#end - this.#start;
+        if (buffer.eof) return buffer.lastLine(maxLength);
+        scanned = buffer.size;
         return NEED;
       },
       options,
@@ -845,24 +690,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * Takes a complete line from the buffer, looking for its end from
    * `scanned` bytes in; undefined when the line is not all here yet.
    */
-  #scanLine(maxLength: number, scanned: number): string | undefined {
-    const buf = this.#buf;
-    const start = this.#start;
-    const end = this.#end;
-    // Search the whole buffer when little lies past the input: that saves
-    // a subarray per line, and a stale LF past `end` is ignored.
-    const lf = buf.length - end <= 4096
-      ? buf.indexOf(LF, start + scanned)
-      : indexOfByte(buf, LF, start + scanned, end);
-    if (lf >= 0 && lf < end) {
-      const stop = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
-      if (stop - start > maxLength) this.#tooLong("line", maxLength);
-      this.#start = lf + 1;
-      return decodeText(buf, start, stop);
-    }
-    if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
-    return undefined;
-  }
 
   /**
    * Reads every complete line already buffered, waiting for at least one:
@@ -903,24 +730,25 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readLines(options?: ReadLineOptions): Promise<string[] | null> {
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
-    if (this.#reading === 0) {
+    const buffer = this.#in;
+    if (this.#queue.reading === 0) {
       try {
-        const lines = this.#scanLines(maxLength, 0);
+        const lines = buffer.lines(maxLength, 0);
         if (lines !== undefined) return Promise.resolve(lines);
       } catch (error) {
         return Promise.reject(error);
       }
     }
     let scanned = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        const lines = this.#scanLines(maxLength, scanned);
+        const lines = buffer.lines(maxLength, scanned);
         if (lines !== undefined) return lines;
-        if (this.#eof) {
-          const last = this.#lastLine(maxLength);
+        if (buffer.eof) {
+          const last = buffer.lastLine(maxLength);
           return last === null ? null : [last];
         }
-        scanned = this.#end - this.#start;
+        scanned = buffer.size;
         return NEED;
       },
       options,
@@ -932,54 +760,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * Takes every complete line from the buffer, looking for line ends from
    * `scanned` bytes in; undefined when not one line is all here yet.
    */
-  #scanLines(maxLength: number, scanned: number): string[] | undefined {
-    const buf = this.#buf;
-    const start = this.#start;
-    const end = this.#end;
-    // A line end among the bytes not yet looked at, first, so that a line
-    // arriving a byte at a time is not searched from the far end each time.
-    const first = buf.length - end <= 4096
-      ? buf.indexOf(LF, start + scanned)
-      : indexOfByte(buf, LF, start + scanned, end);
-    if (first < 0 || first >= end) {
-      if (end - start > maxLength + 1) this.#tooLong("line", maxLength);
-      return undefined;
-    }
-    let last = first === end - 1 ? first : buf.lastIndexOf(LF, end - 1);
-    if (last === first) {
-      // One line: no split.
-      const stop = first > start && buf[first - 1] === CR ? first - 1 : first;
-      if (stop - start > maxLength) this.#tooLong("line", maxLength);
-      this.#start = first + 1;
-      return [decodeText(buf, start, stop)];
-    }
-    if (last - start > maxLength) {
-      // Some line may be too long: stop the batch before it.
-      for (let from = start;;) {
-        const lf = buf.indexOf(LF, from);
-        const stop = lf > from && buf[lf - 1] === CR ? lf - 1 : lf;
-        if (stop - from > maxLength) {
-          if (from === start) this.#tooLong("line", maxLength);
-          last = from - 1;
-          break;
-        }
-        if (lf === last) break;
-        from = lf + 1;
-      }
-    }
-    const text = decodeText(buf, start, last);
-    this.#start = last + 1;
-    const lines = text.split("\n");
-    if (text.includes("\r")) {
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i]!;
-        if (line.charCodeAt(line.length - 1) === CR) {
-          lines[i] = line.slice(0, -1);
-        }
-      }
-    }
-    return lines;
-  }
 
   /**
    * The lines of the stream, one at a time, until its end: `for await
@@ -1024,13 +804,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /** At the end of the stream: what is left, as the last line, or null. */
-  #lastLine(maxLength: number): string | null {
-    if (this.#end === this.#start) return null;
-    if (this.#end - this.#start > maxLength) this.#tooLong("line", maxLength);
-    const text = decodeText(this.#buf, this.#start, this.#end);
-    this.#start = this.#end;
-    return text;
-  }
 
   /**
    * Reads up to a delimiter, which is consumed but not returned.
@@ -1056,31 +829,13 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       );
     }
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
+    const buffer = this.#in;
     let scanned = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        const at = indexOfBytes(
-          this.#buf,
-          delim,
-          this.#start + scanned,
-          this.#end,
-        );
-        if (at >= 0) {
-          if (at - this.#start > maxLength) this.#tooLong("record", maxLength);
-          const record = this.#take(at - this.#start);
-          this.#start += delim.length;
-          return record;
-        }
-        if (this.#eof) {
-          if (this.#end === this.#start) return null;
-          throw new EndOfStreamError(
-            `Cannot read a record from ${this.#peer()}: the stream ended before the delimiter`,
-            this.#take(this.#end - this.#start),
-          );
-        }
-        scanned = Math.max(0, this.#end - this.#start - delim.length + 1);
-        if (scanned > maxLength) this.#tooLong("record", maxLength);
-        return NEED;
+        const record = buffer.until(delim, maxLength, scanned);
+        if (record === NEED) scanned = buffer.scanned;
+        return record;
       },
       options,
       "read a record",
@@ -1097,12 +852,13 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
+    const buffer = this.#in;
     if (hasDeadline(options)) {
-      return this.#read(
+      return this.#queue.run(
         () => {
-          const n = this.#end - this.#start;
-          if (n > maxLength) this.#tooLong("stream", maxLength);
-          return this.#eof ? this.#take(n) : NEED;
+          const n = buffer.size;
+          if (n > maxLength) buffer.tooLong("stream", maxLength);
+          return buffer.eof ? buffer.take(n) : NEED;
         },
         options,
         "read to the end",
@@ -1110,15 +866,15 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     const chunks: Uint8Array[] = [];
     let total = 0;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        const n = this.#end - this.#start;
+        const n = buffer.size;
         if (n > 0) {
-          if (total + n > maxLength) this.#tooLong("stream", maxLength);
-          chunks.push(this.#take(n));
+          if (total + n > maxLength) buffer.tooLong("stream", maxLength);
+          chunks.push(buffer.take(n));
           total += n;
         }
-        return this.#eof ? concat(chunks, total) : NEED;
+        return buffer.eof ? concat(chunks, total) : NEED;
       },
       options,
       "read to the end",
@@ -1169,31 +925,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
     options?: WaitOptions,
   ): Promise<T> {
-    return this.#read(
-      () => {
-        const bytes = this.#buf.subarray(this.#start, this.#end);
-        const parsed = parse(bytes, this.#eof);
-        if (parsed !== undefined) {
-          const { length } = parsed;
-          if (
-            !Number.isInteger(length) || length < 0 || length > bytes.length
-          ) {
-            throw new RangeError(
-              `Cannot consume ${length} bytes after parsing: only ${bytes.length} are buffered`,
-            );
-          }
-          this.#start += length;
-          return parsed.value;
-        }
-        if (!this.#eof) return NEED;
-        throw new EndOfStreamError(
-          `Cannot read from ${this.#peer()}: the stream ended inside a message`,
-          this.#take(this.#end - this.#start),
-        );
-      },
-      options,
-      "read",
-    );
+    const buffer = this.#in;
+    return this.#queue.run(() => buffer.parse(parse), options, "read");
   }
 
   /**
@@ -1211,19 +944,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     more: boolean,
     options?: WaitOptions,
   ): Promise<{ bytes: Uint8Array; eof: boolean }> {
+    const buffer = this.#in;
     let waited = false;
-    return this.#read(
+    return this.#queue.run(
       () => {
-        if (
-          !this.#eof && (more ? !waited : this.#end === this.#start)
-        ) {
+        if (!buffer.eof && (more ? !waited : buffer.size === 0)) {
           waited = true;
           return NEED;
         }
-        if (waited && this.#readError !== undefined) throw this.#readError;
+        if (waited && buffer.error !== undefined) throw buffer.error;
         return {
-          bytes: this.#buf.subarray(this.#start, this.#end),
-          eof: this.#eof,
+          bytes: buffer.buf.subarray(buffer.start, buffer.end),
+          eof: buffer.eof,
         };
       },
       options,
@@ -1240,19 +972,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @throws {TypeError} while a read is waiting: the bytes are its.
    */
   consume(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.#end - this.#start)) {
+    const buffer = this.#in;
+    if (!(Number.isInteger(n) && n >= 0 && n <= buffer.size)) {
       throw new RangeError(
-        `Cannot consume ${n} bytes: it must be a whole number, and only ${
-          this.#end - this.#start
-        } are buffered`,
+        `Cannot consume ${n} bytes: it must be a whole number, and only ${buffer.size} are buffered`,
       );
     }
-    if (this.#reading > 0) {
+    if (this.#queue.reading > 0) {
       throw new TypeError(
         `Cannot consume bytes from ${this.#peer()} while a read is waiting: they belong to it`,
       );
     }
-    this.#start += n;
+    buffer.start += n;
   }
 
   /**
@@ -1262,113 +993,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * or NEED when it must wait for more; it handles the end of the stream
    * itself.
    */
-  #read<T>(
-    step: () => T | typeof NEED,
-    options: WaitOptions | undefined,
-    what: string,
-  ): Promise<T> {
-    const queued = this.#reading > 0;
-    if (!queued) {
-      try {
-        const result = step();
-        if (result !== NEED) return Promise.resolve(result);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    let deadline: Deadline | undefined;
-    try {
-      deadline = this.#deadline(options, what);
-    } catch (error) {
-      this.#direct = undefined;
-      return Promise.reject(error);
-    }
-    // A read straight into the caller's array is only for a read that
-    // cannot be abandoned.
-    if (deadline !== undefined) this.#direct = undefined;
-    // The reads before this one, settled either way; none when it is not
-    // queued, since every read before it has settled.
-    const before = queued ? this.#readTail.then(NOOP, NOOP) : DONE;
-    this.#reading++;
-    let waiting = false;
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      this.#reading--;
-      if (waiting) this.#endWait();
-      deadline?.clear();
-    };
-    // The read is done the moment its step has a result, before anyone
-    // awaiting it runs: no promise of its own for that.
-    const stepThenDone = (): T | typeof NEED => {
-      const result = step();
-      if (result !== NEED) done();
-      return result;
-    };
-    const wait = (): Promise<T> => {
-      waiting = true;
-      this.#beginWait();
-      return this.#retry(stepThenDone, deadline);
-    };
-    let turn: Promise<T>;
-    if (!queued) {
-      turn = wait();
-    } else {
-      turn = (deadline === undefined ? before : deadline.race(before)).then(
-        () => {
-          const result = stepThenDone();
-          return result === NEED ? wait() : result;
-        },
-      );
-    }
-    // On failure: registered first, so it runs before the caller's handler.
-    turn.then(undefined, done);
-    // The next read starts when this one has settled and so has every
-    // read before it (one that timed out in the queue did not run).
-    this.#readTail = queued ? turn.then(() => before, () => before) : turn;
-    return turn;
-  }
 
   /** Waits for more input, then tries `step` again, until it has a result. */
-  #retry<T>(
-    step: () => T | typeof NEED,
-    deadline: Deadline | undefined,
-  ): Promise<T> {
-    if (this.#readError !== undefined) return Promise.reject(this.#readError);
-    let filled: Promise<void>;
-    try {
-      filled = this.#fill();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const again = (): T | Promise<T> => {
-      const result = step();
-      if (result !== NEED) return result;
-      if (this.#eof && this.#readError === undefined) {
-        throw new EndOfStreamError(
-          `Cannot read from ${this.#peer()}: the stream ended`,
-          new Uint8Array(0),
-        );
-      }
-      return this.#retry(step, deadline);
-    };
-    if (deadline !== undefined) return deadline.race(filled).then(again);
-    // Without a deadline, wake on the read itself: the handler that takes
-    // its bytes was registered first and runs first, and a wait costs one
-    // promise fewer.
-    const woken = filled === this.#pending ? this.#pendingRead! : filled;
-    return woken.then(again, again);
-  }
-
-  #beginWait(): void {
-    // Dated when idleTime first looks, like traffic.
-    if (this.#waiters++ === 0 && !this.#draining) this.#waitStart = NaN;
-  }
-
-  #endWait(): void {
-    this.#waiters--;
-  }
 
   /**
    * Queues bytes or text (as UTF-8) for sending. Nothing is sent until
@@ -1391,7 +1017,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * started is done.
    */
   write(data: Uint8Array | string): Promise<void> {
-    if (this.#writeError !== undefined) return handled(this.#writeError);
+    const out = this.#out;
+    if (out.error !== undefined) return handled(out.error);
     if (this.#writeClosed || this.#closeCalled) {
       return handled(
         this.#closeError ??
@@ -1402,39 +1029,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
           ),
       );
     }
-    if (typeof data === "string") {
-      const length = data.length;
-      this.#reserve(length * 3);
-      const wbuf = this.#wbuf;
-      let at = this.#wlen;
-      let i = 0;
-      // Short ASCII text is copied by hand; encodeInto() costs more than
-      // the copy for a few bytes.
-      if (length <= 64) {
-        for (; i < length; i++) {
-          const code = data.charCodeAt(i);
-          if (code >= 0x80) break;
-          wbuf[at++] = code;
-        }
-      }
-      if (i < length) {
-        at += encoder.encodeInto(
-          i === 0 ? data : data.slice(i),
-          wbuf.subarray(at),
-        ).written;
-      }
-      this.#wlen = at;
-    } else if (
-      data.length >= WRITE_HIGH_WATER && this.#wlen === 0 &&
-      this.#flushing === undefined
-    ) {
-      return this.#startDrain(data);
-    } else {
-      this.#reserve(data.length);
-      this.#wbuf.set(data, this.#wlen);
-      this.#wlen += data.length;
-    }
-    return this.#wlen >= WRITE_HIGH_WATER ? this.flush() : DONE;
+    return out.append(data);
   }
 
   /**
@@ -1476,13 +1071,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   flush(options?: WaitOptions): Promise<void> {
-    let flushed: Promise<void>;
-    if (this.#flushing !== undefined) flushed = this.#flushing;
-    else if (this.#writeError !== undefined) {
-      return handled(this.#writeError);
-    } else if (this.#wlen === 0) return DONE;
-    else flushed = this.#startDrain(undefined);
-    return hasDeadline(options)
+    const flushed = this.#out.flush();
+    return hasDeadline(options) && flushed === this.#out.flushing
       ? this.#flushBefore(flushed, options!)
       : flushed;
   }
@@ -1571,10 +1161,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       return DONE;
     }
     if (this.#closing !== undefined) return this.#closing;
-    if (
-      this.#writeError === undefined &&
-      (this.#wlen > 0 || this.#flushing !== undefined)
-    ) {
+    const out = this.#out;
+    if (out.error === undefined && (out.length > 0 || out.flushing)) {
       try {
         checkTimeout(options?.timeout);
       } catch (error) {
@@ -1618,13 +1206,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     } catch {
       // Already closed underneath.
     }
-    this.#releaseRead();
-    if (this.#wbufIsPiece && !this.#draining) {
-      this.#wbufIsPiece = false;
-      givePiece(this.#wbuf);
-      this.#wbuf = EMPTY;
-      this.#wlen = 0;
-    }
+    this.#in.close(this.#closeError);
+    this.#out.close(this.#closeError);
   }
 
   /** Flushes (for at most `closeTimeout`), then closes; this is what `await using` calls. */
@@ -1632,10 +1215,28 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return this.close();
   }
 
-  // The TCP options as last set: Deno has no getsockopt(). TCP_NODELAY is
-  // on from the start (see #noDelayLater).
-  #noDelay = true;
-  #keepAlive = false;
+  /** Closes at once; reads and writes fail with `error` from then on. */
+  [abortWith](error: ConnectionClosedError): void {
+    this.#abort(error);
+  }
+
+  /**
+   * Records the PROXY header the connection began with: a `"proxy"` header
+   * naming TCP addresses replaces the socket's addresses with the client's
+   * (the balancer's stays as `proxyAddr`).
+   */
+  [setProxy](header: ProxyHeader): void {
+    this.#proxyHeader = header;
+    this.#proxyAddr = this.#remoteAddr;
+    const { source, destination } = header;
+    if (
+      header.command === "proxy" && source?.transport === "tcp" &&
+      destination?.transport === "tcp"
+    ) {
+      this.#remoteAddr = source as A;
+      this.#localAddr = destination as A;
+    }
+  }
 
   /**
    * Enables or disables Nagle's algorithm (`TCP_NODELAY`). It does nothing
@@ -1644,14 +1245,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @param noDelay `true` sends small writes at once.
    */
   setNoDelay(noDelay: boolean): void {
-    this.#noDelayLater = false;
-    if ("setNoDelay" in this.#conn) {
-      this.#applyOption(
-        "set TCP_NODELAY on",
-        () => (this.#conn as unknown as Deno.TcpConn).setNoDelay(noDelay),
-      );
-      this.#noDelay = noDelay;
-    }
+    this.#tcp?.set("noDelay", noDelay, this.#tuningContext());
   }
 
   /**
@@ -1661,13 +1255,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @param keepAlive `true` turns them on.
    */
   setKeepAlive(keepAlive: boolean): void {
-    if ("setKeepAlive" in this.#conn) {
-      this.#applyOption(
-        "set SO_KEEPALIVE on",
-        () => (this.#conn as unknown as Deno.TcpConn).setKeepAlive(keepAlive),
-      );
-      this.#keepAlive = keepAlive;
-    }
+    this.#tcp?.set("keepAlive", keepAlive, this.#tuningContext());
   }
 
   /**
@@ -1698,14 +1286,13 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   setOption(name: "noDelay" | "keepAlive", value: boolean): void {
-    this.#checkOption(name, "set");
+    checkOptionName(name, "set", this.#conn);
     if (typeof value !== "boolean") {
       throw new TypeError(
         `Cannot set ${name} to ${String(value)}: it must be true or false`,
       );
     }
-    if (name === "noDelay") this.setNoDelay(value);
-    else this.setKeepAlive(value);
+    this.#tcp?.set(name, value, this.#tuningContext());
   }
 
   /**
@@ -1732,46 +1319,17 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   getOption(name: "noDelay" | "keepAlive"): boolean {
-    this.#checkOption(name, "read");
-    return name === "noDelay" ? this.#noDelay : this.#keepAlive;
+    checkOptionName(name, "read", this.#conn);
+    return this.#tcp?.[name] ?? false;
   }
 
   /** Throws a TypeError for an unknown option or a socket without them. */
-  #checkOption(name: unknown, verb: string): void {
-    if (name !== "noDelay" && name !== "keepAlive") {
-      throw new TypeError(
-        `Cannot ${verb} the socket option ${
-          typeof name === "string" ? JSON.stringify(name) : String(name)
-        }: the options are "noDelay" and "keepAlive"`,
-      );
-    }
-    if ("handshake" in this.#conn) {
-      throw new TypeError(
-        `Cannot ${verb} ${name} on a TLS socket: Deno's TLS connections have no socket options`,
-      );
-    }
-    if (!("setNoDelay" in this.#conn)) {
-      throw new TypeError(
-        `Cannot ${verb} ${name} on a ${
-          this.#remoteAddr.transport === "unix" ? "Unix" : "non-TCP"
-        } socket: it has no TCP options`,
-      );
-    }
-  }
-
-  #applyOption(what: string, set: () => void): void {
-    if (this.#closed) {
-      throw this.#closeError ?? new ConnectionClosedError(
-        `Cannot ${what} the connection to ${this.#peer()}: the socket is closed`,
-      );
-    }
-    try {
-      set();
-    } catch (error) {
-      throw mapError(error, {
-        action: `${what} the connection to ${this.#peer()}`,
-      });
-    }
+  #tuningContext(): TuningContext {
+    return {
+      closed: this.#closed,
+      closeError: this.#closeError,
+      peer: this.#peer(),
+    };
   }
 
   /** True when the connection is TLS (made with `tls`, or after `startTls()`). */
@@ -1862,6 +1420,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       new TlsError(
         `Cannot start TLS with ${this.#peer()}: ${why}; the connection is left as it was`,
       );
+    const input = this.#in;
+    const out = this.#out;
+    const busyReading = () =>
+      input.pending !== undefined || this.#queue.reading > 0;
     if (this.#closeCalled) throw this.#closedError();
     if ("handshake" in this.#conn) throw refuse("it is TLS already");
     if (!("setNoDelay" in this.#conn)) {
@@ -1869,40 +1431,30 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         `Cannot start TLS with ${this.#peer()}: only a TCP socket can be upgraded`,
       );
     }
-    if (this.#pending !== undefined || this.#reading > 0) {
+    if (busyReading()) {
       throw refuse(
         "a read is waiting on the socket (upgrade between the go-ahead reply and the next read)",
       );
     }
     if (this.#writeClosed) throw refuse("it is closed for writing");
     await this.flush();
-    if (this.#pending !== undefined || this.#reading > 0) {
+    if (busyReading()) {
       throw refuse("a read began while the output was being sent");
     }
-    if (this.#end > this.#start) {
+    if (input.size > 0) {
       throw refuse(
-        `${
-          this.#end - this.#start
-        } bytes arrived after the reply that allowed it (plaintext injected before the handshake, or a protocol error)`,
+        `${input.size} bytes arrived after the reply that allowed it (plaintext injected before the handshake, or a protocol error)`,
       );
     }
-    if (this.#eof || this.#readError !== undefined) {
+    if (input.eof || input.error !== undefined) {
       throw refuse("the peer has ended the stream");
     }
     const tcp = this.#conn as unknown as Deno.TcpConn;
-    if (this.#noDelayLater) {
-      this.#noDelayLater = false;
-      try {
-        tcp.setNoDelay(true);
-      } catch {
-        // The handshake will tell if the peer is gone.
-      }
-    }
+    this.#tcp?.settle();
     // Until the handshake is done, reads wait for it and writes are refused.
-    const busy = new TlsError(
+    out.error = new TlsError(
       `Cannot write to ${this.#peer()}: TLS is being started (await startTls() first)`,
     );
-    this.#writeError = busy;
     const hostname = "hostname" in this.#remoteAddr
       ? this.#remoteAddr.hostname
       : "";
@@ -1913,7 +1465,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       hostname,
       `start TLS with ${this.#peer()}`,
     ).then((conn) => {
-      this.#pending = undefined;
+      input.pending = undefined;
       if (this.#closed) {
         // close() came during the handshake: it closed the TCP side only.
         conn.close();
@@ -1921,15 +1473,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         return;
       }
       this.#conn = conn as unknown as Deno.Conn<A>;
-      this.#writeError = undefined;
+      this.#tcp = undefined;
+      input.source = conn;
+      out.sink = conn;
+      out.error = undefined;
     }, (error) => {
       failure = error;
-      this.#pending = undefined;
-      this.#readError = error as SocketError;
-      this.#writeError = error;
+      input.pending = undefined;
+      input.error = error as SocketError;
+      out.error = error;
       this.#shut();
     });
-    this.#pending = upgrade;
+    input.pending = upgrade;
     await upgrade;
     if (failure !== undefined) throw failure;
   }
@@ -1953,8 +1508,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return this.toString();
   }
 
-  // --- reading underneath -------------------------------------------------
-
   #peer(): string {
     const remote = this.#remoteAddr;
     // An accepted Unix connection's client has no name: say whose it is.
@@ -1964,353 +1517,23 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return describeAddr(remote, ":");
   }
 
-  #deadline(
-    options: WaitOptions | undefined,
-    what: string,
-  ): Deadline | undefined {
-    if (!hasDeadline(options)) return undefined;
-    checkTimeout(options!.timeout);
-    return new Deadline(options!, () => `Cannot ${what} from ${this.#peer()}`);
-  }
-
-  /** Asks the next fill to read into `into`: the buffer is empty. */
-  #readInto(into: Uint8Array): void {
-    if (this.#pending === undefined) this.#direct = into;
-  }
-
-  /** The one outstanding read into the buffer, started if none is. */
-  #fill(): Promise<void> {
-    const direct = this.#direct;
-    this.#direct = undefined;
-    if (this.#pending !== undefined) return this.#pending;
-    if (this.#closed) {
-      this.#readError ??= this.#closedError();
-      return DONE;
-    }
-    if (this.#eof || this.#readError !== undefined) return DONE;
-    if (direct !== undefined) {
-      let read: Promise<number | null>;
-      try {
-        read = this.#conn.read(direct);
-      } catch (error) {
-        read = Promise.reject(error);
-      }
-      this.#pendingRead = read;
-      return this.#pending = read.then(
-        (n) => n === null ? this.#gotEnd() : this.#gotDirect(n),
-        (error) => this.#gotError(error),
-      );
-    }
-    this.#makeSpace();
-    let read: Promise<number | null>;
-    try {
-      const end = this.#end;
-      read = this.#conn.read(end === 0 ? this.#buf : this.#buf.subarray(end));
-    } catch (error) {
-      read = Promise.reject(error);
-    }
-    this.#pendingRead = read;
-    return this.#pending = read.then(
-      (n) => n === null ? this.#gotEnd() : this.#gotBytes(n),
-      (error) => this.#gotError(error),
-    );
-  }
-
-  /**
-   * The read met the end of the stream: a clean one, unless the peer reset
-   * the connection and a write took the error first (Linux reports a reset
-   * once, to whichever call comes first, and an end of stream after it).
-   */
-  #gotEnd(): void {
-    if (this.#resetSeen !== undefined) this.#gotError(this.#resetSeen);
-    else this.#gotBytes(null);
-  }
-
-  #gotBytes(n: number | null): void {
-    this.#pending = undefined;
-    if (n === null) {
-      this.#eof = true;
-    } else {
-      this.#end += n;
-      if (this.#end === this.#buf.length) this.#grow = true;
-      this.#activity++;
-    }
-    if (this.#closed) this.#releaseRead();
-  }
-
-  #gotDirect(n: number): void {
-    this.#pending = undefined;
-    this.#directGot = n;
-    this.#activity++;
-    if (this.#closed) this.#releaseRead();
-  }
-
-  #gotError(error: unknown): void {
-    // A TLS peer that closed without close_notify (as a killed process
-    // does) has ended the stream all the same.
-    if (error instanceof Deno.errors.UnexpectedEof) return this.#gotEnd();
-    this.#pending = undefined;
-    this.#readError = this.#closed ? this.#closedError() : (mapError(error, {
-      action: `read from ${this.#peer()}`,
-    }) as SocketError);
-    if (this.#closed) this.#releaseRead();
-  }
-
-  /**
-   * After close: gives the read piece back once no read holds it. Input
-   * still buffered stays readable, moved to an array of its own.
-   */
-  #releaseRead(): void {
-    if (!this.#bufIsPiece || this.#pending !== undefined) return;
-    const piece = this.#buf;
-    const rest = this.#end - this.#start;
-    this.#buf = rest === 0 ? EMPTY : piece.slice(this.#start, this.#end);
-    this.#start = 0;
-    this.#end = rest;
-    this.#bufIsPiece = false;
-    givePiece(piece);
-  }
-
-  /** Makes room at the end of the buffer; only called with no read pending. */
-  #makeSpace(): void {
-    const used = this.#end - this.#start;
-    if (used === 0) this.#start = this.#end = 0;
-    const size = this.#buf.length;
-    const free = size - this.#end;
-    if (size === 0) {
-      if (this.#maxBufferSize >= PIECE_SIZE) {
-        this.#buf = takePiece();
-        this.#bufIsPiece = true;
-      } else {
-        this.#buf = new Uint8Array(this.#maxBufferSize);
-      }
-      return;
-    }
-    if (free >= size >> 2 && !(this.#grow && size < GROW_READ_LIMIT)) return;
-    if (!this.#grow && this.#start > 0 && used <= size >> 1) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end = used;
-      this.#start = 0;
-      return;
-    }
-    this.#grow = false;
-    if (free > 0 && size >= GROW_READ_LIMIT && used < size >> 1) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end = used;
-      this.#start = 0;
-      return;
-    }
-    const bigger = Math.min(size * 2, this.#maxBufferSize);
-    if (bigger - used <= 0) {
-      if (free > 0) return;
-      if (this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end = used;
-        this.#start = 0;
-        return;
-      }
-      throw new LimitExceededError(
-        `Cannot buffer more than ${this.#maxBufferSize} bytes from ${this.#peer()}: raise maxBufferSize or read in smaller pieces`,
-        this.#maxBufferSize,
-      );
-    }
-    const buf = new Uint8Array(bigger);
-    buf.set(this.#buf.subarray(this.#start, this.#end));
-    if (this.#bufIsPiece) {
-      this.#bufIsPiece = false;
-      givePiece(this.#buf);
-    }
-    this.#buf = buf;
-    this.#end = used;
-    this.#start = 0;
-  }
-
-  #take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    out.set(this.#buf.subarray(this.#start, this.#start + n));
-    this.#start += n;
-    return out;
-  }
-
-  #tooLong(what: string, limit: number): never {
-    throw new LimitExceededError(
-      `Cannot read a ${what} from ${this.#peer()}: it is longer than ${limit} bytes`,
-      limit,
-    );
-  }
-
   #closedError(): ConnectionClosedError {
-    return this.#closeError ?? new ConnectionClosedError(
-      `Cannot read from ${this.#peer()}: the socket is closed`,
+    return this.#in.closedError();
+  }
+
+  #overBuffer(n: number): LimitExceededError | undefined {
+    const max = this.#in.max;
+    if (n <= max) return undefined;
+    return new LimitExceededError(
+      `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${max}); raise it, or read without one`,
+      max,
     );
   }
 
-  // --- writing underneath -------------------------------------------------
-
-  #reserve(n: number): void {
-    const need = this.#wlen + n;
-    if (need <= this.#wbuf.length) return;
-    if (this.#wbuf.length === 0 && need <= PIECE_SIZE) {
-      this.#wbuf = takePiece();
-      this.#wbufIsPiece = true;
-      return;
-    }
-    let size = Math.max(this.#wbuf.length * 2, PIECE_SIZE * 4);
-    while (size < need) size *= 2;
-    const buf = new Uint8Array(size);
-    buf.set(this.#wbuf.subarray(0, this.#wlen));
-    // A drain in progress may still be writing from the piece: it gives
-    // the piece back when it ends.
-    if (this.#wbufIsPiece) {
-      if (this.#draining) this.#retiredPiece = this.#wbuf;
-      else givePiece(this.#wbuf);
-    }
-    this.#wbufIsPiece = false;
-    this.#wbuf = buf;
+  #endedAfter(n: number, have: number, partial: Uint8Array): EndOfStreamError {
+    return new EndOfStreamError(
+      `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
+      partial,
+    );
   }
-
-  #startDrain(first: Uint8Array | undefined): Promise<void> {
-    const drain = this.#drain(first);
-    // A write whose promise nobody awaits must not crash the program when
-    // the peer is gone; whoever awaits it, or the next flush, still sees
-    // the error.
-    drain.catch(() => {});
-    if (this.#draining) this.#flushing = drain;
-    return drain;
-  }
-
-  /** Counts a write; sets TCP_NODELAY before the second. */
-  #noDelaySoon(): void {
-    if (!this.#written) {
-      this.#written = true;
-      return;
-    }
-    this.#noDelayLater = false;
-    try {
-      (this.#conn as unknown as Deno.TcpConn).setNoDelay(true);
-    } catch {
-      // The peer may be gone; the write will tell.
-    }
-  }
-
-  async #drain(first: Uint8Array | undefined): Promise<void> {
-    if (this.#waiters === 0) this.#waitStart = NaN;
-    this.#draining = true;
-    try {
-      for (let view = first; view !== undefined && view.length > 0;) {
-        if (this.#noDelayLater) this.#noDelaySoon();
-        const n = await this.#conn.write(view);
-        this.#activity++;
-        view = view.subarray(n);
-      }
-      while (this.#wlen > 0) {
-        const n = this.#wlen;
-        let view = this.#wbuf.subarray(0, n);
-        for (;;) {
-          if (this.#noDelayLater) this.#noDelaySoon();
-          const k = await this.#conn.write(view);
-          this.#activity++;
-          if (k === view.length) break;
-          view = view.subarray(k);
-        }
-        if (this.#wlen > n) this.#wbuf.copyWithin(0, n, this.#wlen);
-        this.#wlen -= n;
-      }
-    } catch (error) {
-      this.#wlen = 0;
-      if (error instanceof Deno.errors.ConnectionReset) this.#resetSeen = error;
-      this.#writeError = this.#closed
-        ? this.#closeError ?? new ConnectionClosedError(
-          `Cannot write to ${this.#peer()}: the socket is closed`,
-          { cause: error },
-        )
-        : mapError(error, { action: `write to ${this.#peer()}` });
-      throw this.#writeError;
-    } finally {
-      this.#draining = false;
-      this.#flushing = undefined;
-      if (this.#retiredPiece !== undefined) {
-        givePiece(this.#retiredPiece);
-        this.#retiredPiece = undefined;
-      }
-      if (this.#closed && this.#wbufIsPiece) {
-        this.#wbufIsPiece = false;
-        givePiece(this.#wbuf);
-        this.#wbuf = EMPTY;
-        this.#wlen = 0;
-      }
-    }
-  }
-}
-
-/** Finds `byte` in `bytes[from, to)`; -1 when it is not there. */
-function indexOfByte(
-  bytes: Uint8Array,
-  byte: number,
-  from: number,
-  to: number,
-): number {
-  const i = bytes.subarray(from, to).indexOf(byte);
-  return i < 0 ? -1 : from + i;
-}
-
-/** Decodes `bytes[start, stop)` as UTF-8; short ASCII without a call out. */
-function decodeText(bytes: Uint8Array, start: number, stop: number): string {
-  if (stop - start <= 32) {
-    let ascii = true;
-    for (let i = start; i < stop; i++) {
-      if (bytes[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      return String.fromCharCode.apply(
-        null,
-        bytes.subarray(start, stop) as unknown as number[],
-      );
-    }
-  }
-  return decoder.decode(bytes.subarray(start, stop));
-}
-
-/** Finds `needle` in `haystack[from, to)`; -1 when it is not there. */
-function indexOfBytes(
-  haystack: Uint8Array,
-  needle: Uint8Array,
-  from: number,
-  to: number,
-): number {
-  const first = needle[0]!;
-  const last = to - needle.length;
-  const window = haystack.subarray(0, to);
-  for (let i = window.indexOf(first, from); i >= 0 && i <= last;) {
-    let j = 1;
-    while (j < needle.length && haystack[i + j] === needle[j]) j++;
-    if (j === needle.length) return i;
-    i = window.indexOf(first, i + 1);
-  }
-  return -1;
-}
-
-/** Joins `chunks` (`total` bytes in all) into one array. */
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
-}
-
-/**
- * A rejected promise that does not count as unhandled when nobody awaits
- * it: a forgotten `await` on a write must not crash a server.
- */
-function handled(error: unknown): Promise<never> {
-  const rejected = Promise.reject(error);
-  rejected.catch(() => {});
-  return rejected;
 }
