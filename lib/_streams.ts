@@ -1,5 +1,5 @@
 /**
- * Web Streams over a {@linkcode Socket}: a byte stream that reads through the
+ * Web Streams over a `Socket`: a byte stream that reads through the
  * socket's own buffer and queue, and a writable that writes through its
  * output buffer. Unlike a `Deno.Conn`'s streams, neither closes the
  * connection: the readable ends at the peer's end of stream with this side
@@ -7,7 +7,20 @@
  *
  * @module
  */
-import type { Socket } from "./socket.ts";
+import type { WaitOptions } from "./_deadline.ts";
+import type { Parsed } from "./_read_buffer.ts";
+
+/** What the streams use of a socket. */
+interface Socket {
+  readWith<T>(
+    parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
+    options?: WaitOptions,
+  ): Promise<T>;
+  write(data: Uint8Array): Promise<void>;
+  flush(): Promise<void>;
+  closeWrite(): Promise<void>;
+  close(options: { abort: boolean }): Promise<void>;
+}
 
 /** The largest chunk a default (not BYOB) reader is given. */
 const CHUNK_SIZE = 256 * 1024;

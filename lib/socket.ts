@@ -10,7 +10,6 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_deadline.ts";
-import { concat } from "./_bytes.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
 import { abortWith, setProxy } from "./_internal.ts";
@@ -22,21 +21,28 @@ import {
   type TuningContext,
 } from "./_tcp_tuning.ts";
 import { NEED, type Parsed, ReadBuffer } from "./_read_buffer.ts";
+import {
+  allStep,
+  exactStep,
+  fullStep,
+  mayReadDirect,
+  overBuffer,
+  peekStep,
+  someStep,
+} from "./_read_steps.ts";
 import { ReadQueue } from "./_read_queue.ts";
 import { checkNumber } from "./_validate.ts";
 import { handled, WriteBuffer } from "./_write_buffer.ts";
 import type { ProxyHeader } from "./proxy.ts";
 import {
   ConnectionClosedError,
-  EndOfStreamError,
-  LimitExceededError,
   type SocketError,
   TimeoutError,
   TlsError,
 } from "./errors.ts";
 import {
   checkStartTlsOptions,
-  handshakeWithin,
+  handshakeOf,
   type StartTlsOptions,
   type TlsHandshakeInfo,
   upgradeToTls,
@@ -505,20 +511,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
     if (into.length === 0) return Promise.resolve(0);
-    const buffer = this.#in;
-    const direct = ReadBuffer.direct(into.length) && !hasDeadline(options);
-    return this.#queue.run(
-      () => {
-        const got = buffer.takeDirect();
-        if (got > 0) return got;
-        if (buffer.size > 0) return buffer.copyTo(into, 0);
-        if (buffer.eof) return null;
-        if (direct) buffer.readInto(into);
-        return NEED;
-      },
-      options,
-      "read",
-    );
+    const direct = mayReadDirect(into) && !hasDeadline(options);
+    return this.#queue.run(someStep(this.#in, into, direct), options, "read");
   }
 
   /**
@@ -556,39 +550,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   readFull(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
-    const n = into.length;
-    const buffer = this.#in;
-    const ended = (have: number) =>
-      this.#endedAfter(n, have, into.subarray(0, have));
-    if (hasDeadline(options)) {
-      const tooMany = this.#overBuffer(n);
-      if (tooMany) return Promise.reject(tooMany);
-      return this.#queue.run(
-        () => {
-          const have = buffer.size;
-          if (have >= n) {
-            buffer.copyTo(into, 0);
-            return into;
-          }
-          if (!buffer.eof) return NEED;
-          buffer.copyTo(into, 0);
-          throw ended(have);
-        },
-        options,
-        `read ${n} bytes`,
-      );
-    }
-    let have = 0;
-    return this.#queue.run(
-      () => {
-        have = buffer.fillUp(into, have);
-        if (have === n) return into;
-        if (buffer.eof) throw ended(have);
-        return NEED;
-      },
-      options,
-      `read ${n} bytes`,
-    );
+    const deadline = hasDeadline(options);
+    const tooMany = deadline ? overBuffer(this.#in, into.length) : undefined;
+    if (tooMany) return Promise.reject(tooMany);
+    const step = fullStep(this.#in, into, deadline);
+    return this.#queue.run(step, options, `read ${into.length} bytes`);
   }
 
   /**
@@ -615,40 +581,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     if (this.#queue.reading === 0 && buffer.size >= n) {
       return Promise.resolve(buffer.take(n));
     }
-    if (hasDeadline(options)) {
-      // The bytes wait in the buffer until all n are there, so a timeout
-      // leaves every one of them for the next read.
-      const tooMany = this.#overBuffer(n);
-      if (tooMany) return Promise.reject(tooMany);
-      return this.#queue.run(
-        () => {
-          const have = buffer.size;
-          if (have >= n) return buffer.take(n);
-          if (!buffer.eof) return NEED;
-          throw this.#endedAfter(n, have, buffer.take(have));
-        },
-        options,
-        `read ${n} bytes`,
-      );
-    }
-    // Without one, the bytes are copied out as they come, so `n` is not
-    // bound by maxBufferSize.
-    let out: Uint8Array | undefined;
-    let have = 0;
-    return this.#queue.run(
-      () => {
-        if (out === undefined) {
-          if (buffer.size >= n) return buffer.take(n);
-          out = new Uint8Array(n);
-        }
-        have = buffer.fillUp(out, have);
-        if (have === n) return out;
-        if (buffer.eof) throw this.#endedAfter(n, have, out.slice(0, have));
-        return NEED;
-      },
-      options,
-      `read ${n} bytes`,
-    );
+    const deadline = hasDeadline(options);
+    const tooMany = deadline ? overBuffer(buffer, n) : undefined;
+    if (tooMany) return Promise.reject(tooMany);
+    const step = exactStep(buffer, n, deadline);
+    return this.#queue.run(step, options, `read ${n} bytes`);
   }
 
   /**
@@ -852,33 +789,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
-    const buffer = this.#in;
-    if (hasDeadline(options)) {
-      return this.#queue.run(
-        () => {
-          const n = buffer.size;
-          if (n > maxLength) buffer.tooLong("stream", maxLength);
-          return buffer.eof ? buffer.take(n) : NEED;
-        },
-        options,
-        "read to the end",
-      );
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    return this.#queue.run(
-      () => {
-        const n = buffer.size;
-        if (n > 0) {
-          if (total + n > maxLength) buffer.tooLong("stream", maxLength);
-          chunks.push(buffer.take(n));
-          total += n;
-        }
-        return buffer.eof ? concat(chunks, total) : NEED;
-      },
-      options,
-      "read to the end",
-    );
+    const step = allStep(this.#in, maxLength, hasDeadline(options));
+    return this.#queue.run(step, options, "read to the end");
   }
 
   /**
@@ -944,23 +856,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     more: boolean,
     options?: WaitOptions,
   ): Promise<{ bytes: Uint8Array; eof: boolean }> {
-    const buffer = this.#in;
-    let waited = false;
-    return this.#queue.run(
-      () => {
-        if (!buffer.eof && (more ? !waited : buffer.size === 0)) {
-          waited = true;
-          return NEED;
-        }
-        if (waited && buffer.error !== undefined) throw buffer.error;
-        return {
-          bytes: buffer.buf.subarray(buffer.start, buffer.end),
-          eof: buffer.eof,
-        };
-      },
-      options,
-      "read",
-    );
+    return this.#queue.run(peekStep(this.#in, more), options, "read");
   }
 
   /**
@@ -1362,20 +1258,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   handshake(options?: WaitOptions): Promise<TlsHandshakeInfo> {
-    const conn = this.#conn;
-    if (!("handshake" in conn)) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot complete a TLS handshake with ${this.#peer()}: it is not a TLS socket`,
-        ),
-      );
-    }
-    if (this.#closed) return Promise.reject(this.#closedError());
-    return handshakeWithin(
-      conn as unknown as Deno.TlsConn,
-      options,
-      `complete the TLS handshake with ${this.#peer()}`,
-    );
+    const closed = this.#closed ? this.#closedError() : undefined;
+    return handshakeOf(this.#conn, closed, this.#peer(), options);
   }
 
   /**
@@ -1519,21 +1403,5 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   #closedError(): ConnectionClosedError {
     return this.#in.closedError();
-  }
-
-  #overBuffer(n: number): LimitExceededError | undefined {
-    const max = this.#in.max;
-    if (n <= max) return undefined;
-    return new LimitExceededError(
-      `Cannot read ${n} bytes from ${this.#peer()} with a timeout or signal: that is more than maxBufferSize (${max}); raise it, or read without one`,
-      max,
-    );
-  }
-
-  #endedAfter(n: number, have: number, partial: Uint8Array): EndOfStreamError {
-    return new EndOfStreamError(
-      `Cannot read ${n} bytes from ${this.#peer()}: the stream ended after ${have} bytes`,
-      partial,
-    );
   }
 }

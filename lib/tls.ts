@@ -370,6 +370,31 @@ export async function openTlsClient(
 }
 
 /**
+ * A socket's `handshake()`: waits for the TLS handshake of `conn`; refuses
+ * a connection that is not TLS, and one that is closed (`closed` says why).
+ */
+export function handshakeOf(
+  conn: Deno.Conn,
+  closed: Error | undefined,
+  peer: string,
+  options: WaitOptions | undefined,
+): Promise<TlsHandshakeInfo> {
+  if (!("handshake" in conn)) {
+    return Promise.reject(
+      new TypeError(
+        `Cannot complete a TLS handshake with ${peer}: it is not a TLS socket`,
+      ),
+    );
+  }
+  if (closed !== undefined) return Promise.reject(closed);
+  return handshakeWithin(
+    conn as unknown as Deno.TlsConn,
+    options,
+    `complete the TLS handshake with ${peer}`,
+  );
+}
+
+/**
  * Runs `conn.handshake()` within `options`' timeout and signal. A timeout
  * leaves the connection as it is (the caller decides whether to close it).
  */

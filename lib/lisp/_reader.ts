@@ -8,7 +8,7 @@ import {
   LispLimitError,
   LispReadError,
 } from "./errors.ts";
-import type { ReadResult } from "./read.ts";
+import type { ReadResult } from "./types.ts";
 import {
   DoubleFloat,
   LispChar,

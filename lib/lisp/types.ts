@@ -408,3 +408,34 @@ export function isLispNumber(x: unknown): x is LispNumber {
     x instanceof SingleFloat || x instanceof DoubleFloat ||
     x instanceof Complex;
 }
+
+/**
+ * What {@linkcode readDatum} found:
+ *
+ * - `datum`: a complete datum; `next` is the index just after it. A closing
+ *   parenthesis or quote belonging to the datum is consumed, the terminator
+ *   after a number or symbol is not.
+ * - `more`: the bytes so far are an incomplete datum (or only whitespace and
+ *   comments) and `eof` was false; read more bytes and call again from the
+ *   same `start`.
+ * - `eof`: `eof` was true and there was nothing but whitespace and comments.
+ *
+ * @example Reading incrementally
+ * ```ts
+ * import { formatLisp, readDatum, type ReadResult } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("12 3");
+ * const first: ReadResult = readDatum(bytes, 0, bytes.length, false);
+ * assert.equal(first.kind, "datum");
+ * if (first.kind === "datum") {
+ *   assert.equal(formatLisp(first.datum), "12");
+ *   assert.equal(readDatum(bytes, first.next, bytes.length, false).kind, "more");
+ *   assert.equal(readDatum(bytes, first.next, bytes.length, true).kind, "datum");
+ * }
+ * ```
+ */
+export type ReadResult =
+  | { kind: "datum"; datum: LispDatum; next: number }
+  | { kind: "more" }
+  | { kind: "eof" };
