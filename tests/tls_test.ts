@@ -25,7 +25,7 @@ globalThis.addEventListener("unload", () => {
 
 function tlsTest(
   name: string,
-  fn: (c: CertSet) => Promise<void>,
+  fn: (c: CertSet) => void | Promise<void>,
   deadline?: number,
 ): void {
   test(name, () => fn(certs!), {
@@ -565,7 +565,7 @@ try {
 
 tlsTest(
   "TLS: with --unstable-net, reusePort lets two TLS listeners share a port",
-  async (c) => {
+  (c) => {
     const tls = { cert: c.serverCert, key: c.serverKey };
     using first = listen({ port: 0, reusePort: true, tls });
     using second = listen({ port: first.port, reusePort: true, tls });
@@ -575,7 +575,7 @@ tlsTest(
 
 tlsTest(
   "TLS with proxyProtocol is refused: the PROXY header would come before the handshake",
-  async (c) => {
+  (c) => {
     assert.throws(
       () =>
         listen({
