@@ -19,15 +19,20 @@ import {
   type WaitOptions,
   waitUntil,
 } from "./_deadline.ts";
-import { formatIp, inCidr, ipEqual, parseIp, unmapIp } from "./_ip.ts";
+import { ipEqual } from "./_ip.ts";
 import { mapError } from "./_map_error.ts";
-import { lookupHostname } from "./names.ts";
+import {
+  describeInterface,
+  multicastGroup,
+  v4Interface,
+  v6Interface,
+} from "./_multicast.ts";
+import { familyOf, localFor, lookUp, peerHost } from "./_udp_peer.ts";
 import { checkHostname, checkPort } from "./_validate.ts";
 import {
   AddressInUseError,
   AddressNotAvailableError,
   ConnectionClosedError,
-  HostNotFoundError,
   LimitExceededError,
   PermissionError,
   SocketError,
@@ -228,9 +233,6 @@ export interface MulticastMembership {
    */
   setLoopback(loopback: boolean): Promise<void>;
 }
-
-const MULTICAST_V4 = "224.0.0.0/4";
-const MULTICAST_V6 = "ff00::/8";
 
 const encoder = new TextEncoder();
 
@@ -839,63 +841,6 @@ function isFrom(from: Deno.NetAddr, peer: Deno.NetAddr): boolean {
     (from.hostname === peer.hostname || ipEqual(from.hostname, peer.hostname));
 }
 
-/** A multicast group's canonical address; a TypeError if it is not one. */
-function multicastGroup(group: unknown): { address: string; v6: boolean } {
-  const bytes = typeof group === "string" ? parseIp(group) : undefined;
-  if (bytes !== undefined) {
-    const ip = unmapIp(bytes);
-    if (inCidr(ip, ip.length === 4 ? MULTICAST_V4 : MULTICAST_V6)) {
-      return { address: formatIp(ip), v6: ip.length === 16 };
-    }
-  }
-  throw new TypeError(
-    `Cannot join ${
-      typeof group === "string" ? JSON.stringify(group) : String(group)
-    }: it is not a multicast address (IPv4 ${MULTICAST_V4}, IPv6 ${MULTICAST_V6})`,
-  );
-}
-
-function v4Interface(networkInterface: string | number | undefined): string {
-  if (networkInterface === undefined) return "0.0.0.0";
-  const bytes = typeof networkInterface === "string"
-    ? parseIp(networkInterface)
-    : undefined;
-  if (bytes === undefined || bytes.length !== 4) {
-    throw new TypeError(
-      `Cannot join on the interface ${
-        JSON.stringify(networkInterface)
-      }: for an IPv4 group it must be the interface's IPv4 address, e.g. "127.0.0.1"`,
-    );
-  }
-  return formatIp(bytes);
-}
-
-function v6Interface(networkInterface: string | number | undefined): number {
-  if (networkInterface === undefined) return 0;
-  if (
-    typeof networkInterface !== "number" ||
-    !Number.isInteger(networkInterface) || networkInterface < 0 ||
-    networkInterface > 0xffff_ffff
-  ) {
-    throw new TypeError(
-      `Cannot join on the interface ${
-        JSON.stringify(networkInterface)
-      }: for an IPv6 group it must be the interface's index, e.g. 1 (see /sys/class/net/NAME/ifindex)`,
-    );
-  }
-  return networkInterface;
-}
-
-function describeInterface(
-  networkInterface: string | number | undefined,
-  v6: boolean,
-): string {
-  if (networkInterface === undefined) return "the default interface";
-  return v6
-    ? `interface ${String(networkInterface)}`
-    : `${String(networkInterface)}`;
-}
-
 function checkDatagramSize(size: unknown): number {
   if (
     typeof size !== "number" || !Number.isInteger(size) || size < 1 ||
@@ -930,81 +875,6 @@ function destination(to: Deno.NetAddr): Deno.NetAddr {
     return to;
   }
   return { transport: "udp", hostname, port };
-}
-
-// A name whose last label is a number is an IPv4 address in some other
-// spelling (`127.1`, `0x7f.1`, `127.000.000.001`): inet_aton would read it,
-// perhaps as octal, so it is refused rather than looked up.
-const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/i;
-
-/**
- * A peer's host as the canonical text of its IP address (IPv4 for a mapped
- * address, 127.0.0.1 for `localhost`), or as a name to look up.
- */
-function peerHost(
-  hostname: string,
-): { ip: string; name?: undefined } | { ip?: undefined; name: string } {
-  const host = checkHostname("remoteHostname", hostname);
-  if (/^localhost\.?$/i.test(host)) return { ip: "127.0.0.1" };
-  const bytes = parseIp(host);
-  if (bytes !== undefined) return { ip: formatIp(unmapIp(bytes)) };
-  if (host.includes(":")) {
-    throw new TypeError(
-      `Cannot use remoteHostname ${
-        JSON.stringify(hostname)
-      }: it is not an IPv6 address (a zone such as %eth0 is not supported)`,
-    );
-  }
-  if (NUMERIC_LAST_LABEL.test(host)) {
-    throw new TypeError(
-      `Cannot use remoteHostname ${
-        JSON.stringify(hostname)
-      }: an IPv4 address is four numbers from 0 to 255 without leading zeros, e.g. 127.0.0.1`,
-    );
-  }
-  return { name: host };
-}
-
-/** The local address that reaches a peer: loopback for a loopback peer. */
-function localFor(peer: string): string {
-  if (peer === "::1") return "::1";
-  if (inCidr(peer, "127.0.0.0/8")) return "127.0.0.1";
-  return peer.includes(":") ? "::" : "0.0.0.0";
-}
-
-/**
- * The IP versions a socket bound on `local` can send to: 4 or 6, or both
- * (0) for the IPv6 wildcard, which also reaches IPv4 addresses.
- */
-function familyOf(local: string): 0 | 4 | 6 {
-  const bytes = parseIp(local);
-  if (bytes === undefined || bytes.length === 4) return 4;
-  return bytes.every((byte) => byte === 0) ? 0 : 6;
-}
-
-/**
- * Looks a peer's name up once, with the system's resolver (so /etc/hosts
- * counts). Every failure is a HostNotFoundError, a TimeoutError (the name
- * server did not answer) or a PermissionError.
- */
-async function lookUp(
-  name: string,
-  port: number,
-  family: 0 | 4 | 6,
-): Promise<Deno.NetAddr> {
-  let addresses: string[];
-  try {
-    addresses = await lookupHostname(name, family === 0 ? {} : { family });
-  } catch (error) {
-    if (error instanceof HostNotFoundError && family === 4) {
-      throw new HostNotFoundError(
-        `${error.message}; to reach an IPv6-only host, set hostname: "::"`,
-        { cause: error.cause, address: { hostname: name, port } },
-      );
-    }
-    throw error;
-  }
-  return { transport: "udp", hostname: addresses[0]!, port };
 }
 
 function openDatagram(options: ListenDatagramOptions): Deno.DatagramConn {
