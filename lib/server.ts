@@ -19,11 +19,7 @@ import type { ProxyProtocolOptions } from "./proxy.ts";
 import type { TlsListenOptions } from "./tls.ts";
 import type { UnixListenOptions } from "./unix.ts";
 import { abortWith } from "./_internal.ts";
-import {
-  checkSocketOptions,
-  type Socket,
-  type SocketOptions,
-} from "./socket.ts";
+import type { Socket, SocketOptions } from "./socket.ts";
 import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
 
 /**
@@ -560,7 +556,6 @@ export function serve(
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
   };
-  checkSocketOptions(socketOptions);
   const report = guard(options.onError ?? defaultReporter);
   const settings: Settings = {
     maxConnections,

@@ -31,7 +31,7 @@ import {
   someStep,
 } from "./_read_steps.ts";
 import { ReadQueue } from "./_read_queue.ts";
-import { checkNumber } from "./_validate.ts";
+import { settleSocketOptions, type SocketSettings } from "./_settings.ts";
 import { handled, WriteBuffer } from "./_write_buffer.ts";
 import type { ProxyHeader } from "./proxy.ts";
 import {
@@ -198,24 +198,12 @@ export interface CloseOptions {
 }
 
 const DEFAULT_MAX_LINE = 65536;
-const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
-const DEFAULT_CLOSE_TIMEOUT = 30_000;
 const DONE: Promise<void> = Promise.resolve();
 const encoder = new TextEncoder();
 
 /** An address as Deno.startTls() gives it lacks its `transport`. */
 function withTransport<A extends Deno.Addr>(addr: A): A {
   return addr.transport === undefined ? { ...addr, transport: "tcp" } : addr;
-}
-
-/** Throws a `RangeError` for an option no socket can use. */
-export function checkSocketOptions(options: SocketOptions): void {
-  if (options.maxBufferSize !== undefined) {
-    checkNumber("maxBufferSize", options.maxBufferSize, 1, { integer: true });
-  }
-  if (options.closeTimeout !== undefined) {
-    checkNumber("closeTimeout", options.closeTimeout, 0, { infinite: true });
-  }
 }
 
 /**
@@ -306,8 +294,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   constructor(conn: Deno.Conn<A>, options: SocketOptions = {}) {
     this.#conn = conn;
+    let settings: SocketSettings;
     try {
-      checkSocketOptions(options);
+      settings = settleSocketOptions(options);
     } catch (error) {
       try {
         conn.close();
@@ -316,13 +305,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       }
       throw error;
     }
-    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.#closeTimeout = settings.closeTimeout;
     const peer = () => this.#peer();
-    this.#in = new ReadBuffer(
-      conn,
-      options.maxBufferSize ?? DEFAULT_MAX_BUFFER,
-      peer,
-    );
+    this.#in = new ReadBuffer(conn, settings.maxBufferSize, peer);
     this.#queue = new ReadQueue(this.#in, this.#clock);
     this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner

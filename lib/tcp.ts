@@ -17,6 +17,7 @@ import { checkHostname, checkNumber, checkPort } from "./_validate.ts";
 import { ConnectionClosedError, TimeoutError } from "./errors.ts";
 import { checkProxyOptions, ProxyGate } from "./_proxy_accept.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
+import { settleSocketOptions, type SocketSettings } from "./_settings.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 import {
   checkTlsConnectOptions,
@@ -243,8 +244,17 @@ const defaultReporter = (error: unknown, where: string): void => {
 /** The most `backlog` that fits every operating system's `listen()` argument. */
 const MAX_BACKLOG = 0x7fffffff;
 
-/** Checks the options of {@linkcode listen} and of a `Listener`'s sockets. */
-function checkListenOptions(options: ListenOptions): void {
+// The options a listener was made with, once checked, and the settings of
+// its sockets: a Listener made by listen() does not check them again.
+const listenSettings = new WeakMap<ListenOptions, SocketSettings>();
+
+/**
+ * Checks the options of {@linkcode listen} and of a `Listener`'s sockets,
+ * once per options object: the settings of the sockets it will accept.
+ */
+function checkListenOptions(options: ListenOptions): SocketSettings {
+  const known = listenSettings.get(options);
+  if (known !== undefined) return known;
   if (options.hostname !== undefined) {
     checkHostname("hostname", options.hostname);
   }
@@ -252,30 +262,15 @@ function checkListenOptions(options: ListenOptions): void {
   if (options.backlog !== undefined) {
     checkNumber("backlog", options.backlog, 1, { integer: true });
   }
-  checkSocketOptions(options);
+  const settings = settleSocketOptions(options);
   checkProxyOptions(options);
   if (options.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError(
       `Cannot use onError ${String(options.onError)}: it must be a function`,
     );
   }
-}
-
-/** Checks the options every TCP socket is made with. */
-function checkSocketOptions(options: SocketOptions & TcpOptions): void {
-  if (options.maxBufferSize !== undefined) {
-    checkNumber("maxBufferSize", options.maxBufferSize, 1, { integer: true });
-  }
-  checkBoolean("noDelay", options.noDelay);
-  checkBoolean("keepAlive", options.keepAlive);
-}
-
-function checkBoolean(name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== "boolean") {
-    throw new TypeError(
-      `Cannot use ${name} ${String(value)}: it must be true or false`,
-    );
-  }
+  listenSettings.set(options, settings);
+  return settings;
 }
 
 /**
@@ -310,6 +305,7 @@ function checkBoolean(name: string, value: unknown): void {
 export class Listener<A extends Deno.Addr = Deno.NetAddr> {
   readonly #listener: Deno.Listener<Deno.Conn<A>, A>;
   readonly #options: ListenOptions;
+  readonly #settings: SocketSettings;
   #ready: Deno.Conn<A> | undefined;
   #pending: Promise<void> | undefined;
   #closed = false;
@@ -336,7 +332,7 @@ export class Listener<A extends Deno.Addr = Deno.NetAddr> {
     options: ListenOptions = {},
   ) {
     try {
-      checkListenOptions(options);
+      this.#settings = checkListenOptions(options);
     } catch (error) {
       closeQuietly(listener);
       throw error;
@@ -485,7 +481,7 @@ export class Listener<A extends Deno.Addr = Deno.NetAddr> {
         const conn = this.#gate ? undefined : this.#ready;
         if (conn !== undefined) {
           this.#ready = undefined;
-          return wrap(conn, this.#options);
+          return wrap(conn, this.#settings);
         }
         if (this.#closed) throw this.#closedError;
         const pending = this.#nextReady();
@@ -563,7 +559,7 @@ export class Listener<A extends Deno.Addr = Deno.NetAddr> {
       const conn = this.#ready;
       if (conn !== undefined) {
         this.#ready = undefined;
-        return wrap(conn, this.#options) as unknown as Socket<Deno.NetAddr>;
+        return wrap(conn, this.#settings) as unknown as Socket<Deno.NetAddr>;
       }
       if (this.#closed) return undefined;
       await this.#startAccept();
@@ -878,9 +874,9 @@ async function connectUnix(
   const path = checkSocketPath(options.path);
   checkNotNetOptions(options, `connect to ${path}`);
   checkTimeout(options.timeout);
-  checkSocketOptions(options);
+  const settings = settleSocketOptions(options);
   options.signal?.throwIfAborted();
-  return wrap(await openUnixConn(path, options), options);
+  return wrap(await openUnixConn(path, options), settings);
 }
 
 async function connectTcp(
@@ -890,7 +886,7 @@ async function connectTcp(
   const port = checkPort("port", options.port, false);
   const { timeout, signal } = options;
   checkTimeout(timeout);
-  checkSocketOptions(options);
+  const settings = settleSocketOptions(options);
   const tls = options.tls;
   if (tls !== undefined) checkTlsConnectOptions(tls);
   signal?.throwIfAborted();
@@ -942,7 +938,7 @@ async function connectTcp(
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
-  return wrap(conn, options);
+  return wrap(conn, settings);
 }
 
 /**
@@ -951,18 +947,12 @@ async function connectTcp(
  */
 export function wrap<A extends Deno.Addr>(
   conn: Deno.Conn<A>,
-  options: SocketOptions & { noDelay?: boolean; keepAlive?: boolean },
+  settings: SocketSettings,
 ): Socket<A> {
-  let socket: Socket<A>;
+  const socket = new Socket(conn, settings);
   try {
-    socket = new Socket(conn, options);
-  } catch (error) {
-    closeQuietly(conn);
-    throw error;
-  }
-  try {
-    if (options.noDelay === false) socket.setNoDelay(false);
-    if (options.keepAlive) socket.setKeepAlive(true);
+    if (!settings.noDelay) socket.setNoDelay(false);
+    if (settings.keepAlive) socket.setKeepAlive(true);
   } catch {
     // The peer may already be gone; reads will tell.
   }
