@@ -71,15 +71,13 @@ export {
   type SocketOptions,
   type WaitOptions,
 } from "./lib/socket.ts";
+export { connect, type ConnectOptions, listen } from "./lib/tcp.ts";
 export {
   type AcceptOptions,
-  connect,
-  type ConnectOptions,
-  listen,
   Listener,
   type ListenOptions,
   type TcpOptions,
-} from "./lib/tcp.ts";
+} from "./lib/listener.ts";
 export { type Waitable, waitForInput } from "./lib/wait_for_input.ts";
 export type {
   ProxyHeader,
@@ -111,18 +109,20 @@ export {
   parseIp,
 } from "./lib/address.ts";
 export {
-  type DatagramHandler,
-  type DatagramReply,
   type ErrorReporter,
   type Handler,
   type HandlerContext,
   serve,
-  serveDatagram,
-  type ServeDatagramOptions,
   type ServeOptions,
   type Server,
   type UnixServeOptions,
 } from "./lib/server.ts";
+export {
+  type DatagramHandler,
+  type DatagramReply,
+  serveDatagram,
+  type ServeDatagramOptions,
+} from "./lib/serve_datagram.ts";
 export {
   readLisp,
   type ReadLispOptions,

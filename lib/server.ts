@@ -1,49 +1,37 @@
 /**
- * Server loops: {@linkcode serve} for TCP and {@linkcode serveDatagram} for
- * UDP, usocket's `socket-server` made robust.
+ * The stream server loop: {@linkcode serve} for TCP, TLS and Unix
+ * sockets, usocket's `socket-server` made robust.
  *
  * @module
  */
-import { describeAddr, formatHostPort } from "./_addr.ts";
-import { inCidr } from "./_ip.ts";
 import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
 import {
   ConnectionClosedError,
   ConnectionResetError,
-  PermissionError,
   TimeoutError,
 } from "./errors.ts";
-import { listen, type Listener, type TcpOptions } from "./tcp.ts";
+import type { Listener, TcpOptions } from "./listener.ts";
+import { listen } from "./tcp.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
 import type { TlsListenOptions } from "./tls.ts";
 import type { UnixListenOptions } from "./unix.ts";
 import { abortWith } from "./_internal.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
-import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
+import {
+  defaultReporter,
+  type ErrorReporter,
+  guard,
+  milliseconds,
+  peerOf,
+  positive,
+  running,
+  type Server,
+  settleWithin,
+  Slots,
+} from "./_server_core.ts";
 
-/**
- * Reports an error a handler threw, or one the loop met.
- *
- * @example Counting handler errors
- * ```ts
- * import { connect, type ErrorReporter, serve } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const reported: string[] = [];
- * const onError: ErrorReporter = (error, where) =>
- *   reported.push(`${where}: ${(error as Error).message}`);
- * await using server = serve(() => {
- *   throw new Error("bad");
- * }, { port: 0, onError });
- *
- * await using client = await connect({ port: server.port });
- * assert.equal(await client.readLine({ timeout: 5000 }), null);
- * assert.equal(reported.length, 1);
- * assert.match(reported[0]!, /^handler for 127\.0\.0\.1:\d+: bad$/);
- * ```
- */
-export type ErrorReporter = (error: unknown, where: string) => void;
+export type { ErrorReporter, Server } from "./_server_core.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -223,45 +211,6 @@ export interface UnixServeOptions extends
 }
 
 /**
- * A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}.
- *
- * @example Stopping a server
- * ```ts
- * import { type Server, serve } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const server: Server = serve(() => {}, { port: 0 });
- * assert.ok(server.port > 0);
- * await server.shutdown();
- * ```
- */
-export interface Server<A extends Deno.Addr = Deno.NetAddr> {
-  /** The address listened on, with the real port when 0 was asked for. */
-  readonly addr: A;
-  /** The local address listened on (undefined on a Unix socket). */
-  readonly hostname: A extends Deno.NetAddr ? string : undefined;
-  /** The port listened on (undefined on a Unix socket). */
-  readonly port: A extends Deno.NetAddr ? number : undefined;
-  /** The socket file listened on (undefined on a TCP or UDP socket). */
-  readonly path: A extends Deno.UnixAddr ? string : undefined;
-  /** Settles when the server has stopped and every handler has ended. */
-  readonly finished: Promise<void>;
-  /** How many connections (or datagrams) are being handled now. */
-  readonly active: number;
-  /**
-   * Stops accepting, aborts the `signal` each handler was given, lets
-   * in-flight handlers finish (for at most the shutdown timeout), then
-   * aborts what is left. A handler that starts the shutdown must not await
-   * it (it would wait for itself): `void server.shutdown()`.
-   *
-   * @returns The same promise as `finished`.
-   */
-  shutdown(): Promise<void>;
-  /** Shuts down; this is what `await using` calls. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/**
  * A TCP connection handler; the socket is closed when it returns or throws.
  * Its second argument carries a `signal` that aborts when the server
  * begins to shut down: pass it to reads so that a handler waiting on a
@@ -322,22 +271,6 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
 }
 
-const defaultReporter: ErrorReporter = (error, where) => {
-  const text = error instanceof Error ? error.message : String(error);
-  console.error(`${where}: ${text}`);
-};
-
-/** An error reporter that can never throw into the server loop. */
-function guard(reporter: ErrorReporter): ErrorReporter {
-  return (error, where) => {
-    try {
-      reporter(error, where);
-    } catch {
-      // A broken reporter must not stop the server.
-    }
-  };
-}
-
 /**
  * A client that closed or reset before finishing its TLS handshake (as
  * health checks and port scanners do): nothing to report.
@@ -346,134 +279,6 @@ function leftBeforeHandshake(error: unknown): boolean {
   return error instanceof ConnectionResetError ||
     (error instanceof Error &&
       error.cause instanceof Deno.errors.UnexpectedEof);
-}
-
-function peerOf(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return formatHostPort(addr.hostname, addr.port);
-  }
-  return "path" in addr && addr.path ? describeAddr(addr) : "a Unix client";
-}
-
-/**
- * A set held in an array of reusable slots, for the connections in flight.
- * Every connection adds and deletes an entry; churned like that, a `Set`
- * or `Map` tripled the garbage collector's time per connection.
- */
-class Slots<T> implements Iterable<T> {
-  #items: (T | undefined)[] = [];
-  #free: number[] = [];
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
-  /** Adds an item; returns its slot. */
-  add(item: T): number {
-    const slot = this.#free.pop() ?? this.#items.length;
-    this.#items[slot] = item;
-    this.#size++;
-    return slot;
-  }
-
-  delete(slot: number): void {
-    if (this.#items[slot] === undefined) return;
-    this.#items[slot] = undefined;
-    this.#size--;
-    this.#free.push(slot);
-  }
-
-  *[Symbol.iterator](): Iterator<T> {
-    for (const item of this.#items) if (item !== undefined) yield item;
-  }
-}
-
-/**
- * Waits for `promises` to settle, or for `ms` milliseconds, whichever is
- * first; true when they settled in time.
- */
-async function settleWithin(
-  promises: Iterable<Promise<unknown>>,
-  ms: number,
-): Promise<boolean> {
-  const settled = Promise.all(promises).then(() => true);
-  if (ms === Infinity) return await settled;
-  let stop: (() => void) | undefined;
-  const inTime = await Promise.race([
-    settled,
-    new Promise<boolean>((resolve) =>
-      stop = startTimer(() => resolve(false), ms)
-    ),
-  ]);
-  stop?.();
-  return inTime;
-}
-
-/** What a loop tells its `Server` object. */
-interface Loop<A extends Deno.Addr> {
-  addr(): A;
-  active(): number;
-  stop(): Promise<void>;
-}
-
-/** The `Server` around a loop: one shutdown, however often and however it is asked for. */
-function running<A extends Deno.Addr>(
-  signal: AbortSignal | undefined,
-  loop: Loop<A>,
-): Server<A> {
-  let stopped: Promise<void> | undefined;
-  let settle: () => void = () => {};
-  const finished = new Promise<void>((resolve) => settle = resolve);
-  const onAbort = () => void shutdown();
-  function shutdown(): Promise<void> {
-    stopped ??= (async () => {
-      try {
-        await loop.stop();
-      } finally {
-        signal?.removeEventListener("abort", onAbort);
-        settle();
-      }
-    })();
-    return finished;
-  }
-  if (signal?.aborted) void shutdown();
-  else signal?.addEventListener("abort", onAbort, { once: true });
-  return {
-    get addr() {
-      return loop.addr();
-    },
-    get hostname() {
-      return (loop.addr() as Partial<Deno.NetAddr>).hostname as never;
-    },
-    get port() {
-      return (loop.addr() as Partial<Deno.NetAddr>).port as never;
-    },
-    get path() {
-      return ((loop.addr() as Partial<Deno.UnixAddr>).path ??
-        undefined) as never;
-    },
-    get active() {
-      return loop.active();
-    },
-    get finished() {
-      return finished;
-    },
-    shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
-}
-
-function positive(name: string, value: number): number {
-  if (!(value > 0)) {
-    throw new RangeError(`Cannot use ${name} ${value}: it must be more than 0`);
-  }
-  return value;
-}
-
-/** Checks a non-negative number of milliseconds; Infinity allowed. */
-function milliseconds(name: string, value: number): number {
-  return checkNumber(name, value, 0, { infinite: true });
 }
 
 /**
@@ -741,288 +546,6 @@ function serveOn<A extends Deno.Addr>(
         }
       }
       if (sweeper !== undefined) clearInterval(sweeper);
-    },
-  });
-}
-
-/**
- * What a datagram handler may return: a reply to send back, or nothing.
- *
- * @example Replying with text
- * ```ts
- * import type { DatagramReply } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const reply: DatagramReply = "pong";
- * assert.equal(reply, "pong");
- * ```
- */
-export type DatagramReply = Uint8Array | string | undefined | void;
-
-/**
- * A datagram handler: gets each datagram, may return a reply for its sender.
- *
- * @example An echo handler
- * ```ts
- * import { type DatagramHandler, serveDatagram } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const echo: DatagramHandler = ({ data }) => data;
- * await using server = serveDatagram(echo, { port: 0 });
- * assert.ok(server.port > 0);
- * ```
- */
-export type DatagramHandler = (
-  datagram: Datagram,
-) => DatagramReply | Promise<DatagramReply>;
-
-/**
- * Options for {@linkcode serveDatagram}.
- *
- * @example Every option
- * ```ts
- * import { serveDatagram } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const stop = new AbortController();
- * const server = serveDatagram(({ data }) => data, {
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   signal: stop.signal,
- *   maxInFlight: 64,
- *   shutdownTimeout: 1000,
- *   onError: (error, where) => console.error(where, error),
- * });
- * stop.abort();
- * await server.finished;
- * assert.equal(server.active, 0);
- * ```
- */
-export interface ServeDatagramOptions {
-  /**
-   * The local address to receive on.
-   *
-   * @default {"127.0.0.1"}
-   */
-  hostname?: string;
-  /**
-   * The port; 0 lets the operating system choose.
-   *
-   * @default {0}
-   */
-  port?: number;
-  /**
-   * Aborting it shuts the server down gracefully.
-   *
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * The most datagrams whose (async) handlers run at once; receiving
-   * pauses past it.
-   *
-   * @default {1024}
-   */
-  maxInFlight?: number;
-  /**
-   * On shutdown, how long running handlers may go on, in milliseconds.
-   *
-   * @default {10000}
-   */
-  shutdownTimeout?: number;
-  /**
-   * Where handler errors go.
-   *
-   * @default {one line on stderr}
-   */
-  onError?: ErrorReporter;
-}
-
-const encoder = new TextEncoder();
-
-/**
- * A datagram server answers each sender on whatever port it wrote from, and
- * Deno checks every destination, so the grant must cover every address a
- * reply can go to: 127.0.0.1 (or ::1) for a server on loopback, any address
- * at all for one on a wildcard, a network address or a host name. Checked
- * before the socket opens, rather than failing at the first reply.
- */
-function checkReplyPermission(hostname: string, port: number): void {
-  const where = formatHostPort(hostname.replace(/^\[(.*)\]$/, "$1"), port);
-  const to = replyAddress(hostname);
-  if (to === undefined) {
-    if (Deno.permissions.querySync({ name: "net" }).state === "granted") {
-      return;
-    }
-    throw new PermissionError(
-      `Cannot serve datagrams on ${where}: replies go to every sender, from any address, so this needs net access to all hosts (or serve on 127.0.0.1)`,
-      "--allow-net",
-    );
-  }
-  const host = to.includes(":") ? `[${to}]` : to;
-  if (Deno.permissions.querySync({ name: "net", host }).state === "granted") {
-    return;
-  }
-  throw new PermissionError(
-    `Cannot serve datagrams on ${where}: replies go to each sender's own port at ${to}`,
-    `--allow-net=${host}`,
-  );
-}
-
-/**
- * The address replies go to for a server bound on `hostname`: the loopback
- * address of its IP version for a loopback bind (or `localhost`), else
- * `undefined`, for anywhere.
- */
-function replyAddress(hostname: string): string | undefined {
-  const host = hostname.replace(/^\[(.*)\]$/, "$1");
-  if (/^localhost\.?$/i.test(host)) return "127.0.0.1";
-  if (inCidr(host, "127.0.0.0/8")) return "127.0.0.1";
-  if (inCidr(host, "::1")) return "::1";
-  return undefined;
-}
-
-/**
- * Runs `handler` for every datagram received on a UDP port and sends back
- * what it returns, like usocket's `socket-server` with `:protocol
- * :datagram`. A handler that throws is reported, not fatal.
- *
- * Requires `--unstable-net`, and `allow-net` permission for the bound
- * address and for every client answered: a server that replies to clients
- * on any port needs the host-wide grant for the addresses replies go to:
- * `--allow-net=127.0.0.1` for a server on `127.0.0.1` or `localhost` (its
- * clients send from 127.0.0.1), `--allow-net=[::1]` for one on `::1`, and an
- * unrestricted `--allow-net` for one on `0.0.0.0`, `::`, a network address
- * or another host name, whose clients may be anywhere. It is checked before
- * the socket opens, so a missing grant fails at once with a
- * `PermissionError` naming it rather than at the first reply.
- *
- * @param handler Called with each datagram; a returned array or string is
- * sent back to the sender.
- * @param options Where to listen, limits, and the shutdown signal.
- * @returns The running server.
- *
- * @example A reverse server
- * ```ts
- * import { connectDatagram, serveDatagram } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * await using server = serveDatagram(({ data }) => data.reverse(), { port: 0 });
- * using client = connectDatagram({ remotePort: server.port });
- * await client.send(new Uint8Array([1, 2, 3]));
- * assert.deepEqual((await client.receive({ timeout: 1000 })).data, new Uint8Array([3, 2, 1]));
- * ```
- *
- * @tags allow-net, unstable
- */
-export function serveDatagram(
-  handler: DatagramHandler,
-  options: ServeDatagramOptions = {},
-): Server {
-  const report = guard(options.onError ?? defaultReporter);
-  const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
-  const shutdownTimeout = options.shutdownTimeout ?? 10_000;
-  checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);
-  const socket: DatagramSocket = listenDatagram(options);
-  const inFlight = new Slots<Promise<void>>();
-  let slotFreed: (() => void) | undefined;
-  let stopping = false;
-
-  async function reply(
-    datagram: Datagram,
-    answer: DatagramReply,
-  ): Promise<void> {
-    if (answer === undefined || stopping && socket.closed) return;
-    const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
-    try {
-      await socket.send(bytes, datagram.remoteAddr);
-    } catch (error) {
-      report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
-    }
-  }
-
-  /**
-   * Sends a reply at once and counts it in flight until it is sent: one
-   * promise of its own, no async frame, per datagram.
-   */
-  function sendReply(datagram: Datagram, answer: Uint8Array | string): void {
-    const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
-    let slot = -1;
-    const sent = socket.send(bytes, datagram.remoteAddr).then(
-      () => free(slot),
-      (error) => {
-        free(slot);
-        report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
-      },
-    );
-    slot = inFlight.add(sent);
-  }
-
-  function free(slot: number): void {
-    inFlight.delete(slot);
-    slotFreed?.();
-  }
-
-  /** Counts a reply in flight until it settles (it never rejects). */
-  function track(done: Promise<void>): void {
-    const slot = inFlight.add(done);
-    done.then(() => {
-      inFlight.delete(slot);
-      slotFreed?.();
-    });
-  }
-
-  async function handleAsync(
-    datagram: Datagram,
-    pending: Promise<DatagramReply>,
-  ): Promise<void> {
-    try {
-      await reply(datagram, await pending);
-    } catch (error) {
-      report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
-    }
-  }
-
-  async function receiveLoop(): Promise<void> {
-    while (!stopping) {
-      if (inFlight.size >= maxInFlight) {
-        await new Promise<void>((resolve) => slotFreed = resolve);
-        slotFreed = undefined;
-        continue;
-      }
-      let datagram: Datagram;
-      try {
-        datagram = await socket.receive();
-      } catch (error) {
-        if (stopping || socket.closed) return;
-        report(error, `receive on ${peerOf(socket.addr)}`);
-        continue;
-      }
-      let answer: DatagramReply | Promise<DatagramReply>;
-      try {
-        answer = handler(datagram);
-      } catch (error) {
-        report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
-        continue;
-      }
-      if (answer === undefined) continue;
-      if (answer instanceof Promise) track(handleAsync(datagram, answer));
-      else sendReply(datagram, answer);
-    }
-  }
-
-  const receiving = receiveLoop();
-  return running(options.signal, {
-    addr: () => socket.addr,
-    active: () => inFlight.size,
-    async stop() {
-      stopping = true;
-      slotFreed?.();
-      // Let a datagram whose handler asked for the shutdown be counted in flight.
-      await null;
-      if (inFlight.size > 0) await settleWithin(inFlight, shutdownTimeout);
-      socket.close();
-      await receiving;
     },
   });
 }

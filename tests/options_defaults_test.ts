@@ -202,7 +202,8 @@ test(
       }
     });
   },
-  { ignore: !opensslFound },
+  // Making the certificates takes openssl a few seconds on a busy machine.
+  { ignore: !opensslFound, deadline: 15_000 },
 );
 
 test("reusePort lets two listeners share a port; without it the second is refused", async () => {
