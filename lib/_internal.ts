@@ -6,3 +6,6 @@ export const abortWith: unique symbol = Symbol("abortWith");
 
 /** `socket[setProxy](header)`: records the PROXY header the connection began with. */
 export const setProxy: unique symbol = Symbol("setProxy");
+
+/** `socket[connectedAs](name)`: records the host name connect() was given. */
+export const connectedAs: unique symbol = Symbol("connectedAs");

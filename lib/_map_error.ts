@@ -20,6 +20,11 @@ export interface ErrorContext {
   action: string;
   /** The address involved, when there is one. */
   address?: ErrorAddress | undefined;
+  /**
+   * How the caller names the server a TLS certificate must be for, when a
+   * name mismatch should say so ("set tls.serverName" unless given).
+   */
+  nameOption?: string | undefined;
 }
 
 type Make = (message: string, options: SocketErrorOptions) => SocketError;
@@ -148,7 +153,12 @@ export function mapError(error: unknown, context: ErrorContext): unknown {
       options,
     );
   }
-  const tls = mapTlsError(error, prefix, options);
+  const tls = mapTlsError(
+    error,
+    prefix,
+    options,
+    context.nameOption ?? "set tls.serverName",
+  );
   if (tls !== undefined) return tls;
   for (const [type, text, make] of TABLE) {
     if (error instanceof type) return make(`${prefix}: ${text}`, options);

@@ -9,6 +9,7 @@ import {
   type SocketErrorOptions,
   TlsError,
 } from "./errors.ts";
+import { formatIp, parseIp } from "./_ip.ts";
 
 const NAME_MISMATCH = /certificate not valid for name "([^"]*)"; (.*)$/;
 const SAN_NAME = /(?:DnsName|IpAddress)\(([^)]*)\)/g;
@@ -16,11 +17,16 @@ const NOT_AFTER = /not valid after (\d+)/;
 const NOT_BEFORE = /not valid before (\d+)/;
 const ALERT = /received fatal alert: (\w+)/;
 
-/** The names a rustls "only valid for …" text lists, unquoted. */
+/**
+ * The names a rustls "only valid for …" text lists, unquoted; addresses in
+ * their usual form (rustls writes ::1 as 0::1).
+ */
 function sanNames(text: string): string[] {
-  return [...text.matchAll(SAN_NAME)].map((m) =>
-    m[1]!.replace(/^"|"$/g, "").replace(/^V[46]\((.*)\)$/, "$1")
-  );
+  return [...text.matchAll(SAN_NAME)].map((m) => {
+    const name = m[1]!.replace(/^"|"$/g, "").replace(/^V[46]\((.*)\)$/, "$1");
+    const ip = parseIp(name);
+    return ip === undefined ? name : formatIp(ip);
+  });
 }
 
 function unixDate(seconds: string): string {
@@ -30,6 +36,7 @@ function unixDate(seconds: string): string {
 /** Why this side refused the peer's certificate ("invalid peer certificate: …"). */
 function peerCertificate(
   detail: string,
+  nameOption: string,
 ): [CertificateProblem, string] {
   if (detail.includes("UnknownIssuer")) {
     return [
@@ -81,7 +88,7 @@ function peerCertificate(
       "name-mismatch",
       `the certificate is for ${
         names.join(", ")
-      }, not ${wanted} (connect by one of those names, or set tls.serverName)`,
+      }, not ${wanted} (connect by one of those names, or ${nameOption})`,
     ];
   }
   return ["invalid", `the peer's certificate is not valid (${detail})`];
@@ -149,6 +156,7 @@ export function mapTlsError(
   error: unknown,
   prefix: string,
   options: SocketErrorOptions,
+  nameOption: string,
 ): SocketError | undefined {
   if (!(error instanceof Error)) return undefined;
   const text = error.message;
@@ -161,7 +169,7 @@ export function mapTlsError(
   if (!(error instanceof Deno.errors.InvalidData)) return undefined;
   const peer = /invalid peer certificate: (.*)$/.exec(text);
   if (peer) {
-    const [reason, why] = peerCertificate(peer[1]!);
+    const [reason, why] = peerCertificate(peer[1]!, nameOption);
     return new CertificateError(`${prefix}: ${why}`, reason, options);
   }
   const fatal = ALERT.exec(text);

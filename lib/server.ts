@@ -461,7 +461,7 @@ function serveOn<A extends Deno.Addr>(
           });
         } catch (error) {
           if (!shutdownBegun.signal.aborted && !leftBeforeHandshake(error)) {
-            report(error, `TLS handshake with ${peerOf(socket.remoteAddr)}`);
+            report(error, `TLS ${where}`);
           }
           return;
         }

@@ -12,7 +12,7 @@ import {
 } from "./_deadline.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
-import { abortWith, setProxy } from "./_internal.ts";
+import { abortWith, connectedAs, setProxy } from "./_internal.ts";
 import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
 import {
@@ -267,6 +267,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   // the balancer's own address.
   #proxyHeader: ProxyHeader | undefined;
   #proxyAddr: A | undefined;
+  // The host name given to connect(): what STARTTLS checks the
+  // certificate against.
+  #name: string | undefined;
 
   readonly #in: ReadBuffer;
   readonly #queue: ReadQueue;
@@ -1101,6 +1104,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     this.#abort(error);
   }
 
+  /** Records the host name the socket was connected by (for STARTTLS). */
+  [connectedAs](name: string): void {
+    this.#name = name;
+  }
+
   /**
    * Records the PROXY header the connection began with: a `"proxy"` header
    * naming TCP addresses replaces the socket's addresses with the client's
@@ -1324,33 +1332,33 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     out.error = new TlsError(
       `Cannot write to ${this.#peer()}: TLS is being started (await startTls() first)`,
     );
-    const hostname = "hostname" in this.#remoteAddr
-      ? this.#remoteAddr.hostname
-      : "";
+    // The certificate must be for the name the socket was connected by.
+    const hostname = this.#name ??
+      ("hostname" in this.#remoteAddr ? this.#remoteAddr.hostname : "");
     let failure: unknown;
+    // From when the TLS connection exists, close() closes it, which
+    // cancels the handshake at once.
+    const started = (conn: Deno.TlsConn) => {
+      this.#conn = conn as unknown as Deno.Conn<A>;
+      if (this.#closed) conn.close();
+    };
     const upgrade = upgradeToTls(
       tcp,
       options,
       hostname,
       `start TLS with ${this.#peer()}`,
+      started,
     ).then((conn) => {
       input.pending = undefined;
-      if (this.#closed) {
-        // close() came during the handshake: it closed the TCP side only.
-        conn.close();
-        failure = this.#closedError();
-        return;
-      }
-      this.#conn = conn as unknown as Deno.Conn<A>;
       this.#tcp = undefined;
       input.source = conn;
       out.sink = conn;
       out.error = undefined;
     }, (error) => {
-      failure = error;
+      failure = this.#closed ? this.#closedError() : error;
       input.pending = undefined;
-      input.error = error as SocketError;
-      out.error = error;
+      input.error = failure as SocketError;
+      out.error = failure;
       this.#shut();
     });
     input.pending = upgrade;

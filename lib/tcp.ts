@@ -9,6 +9,7 @@ import { mapError } from "./_map_error.ts";
 import { checkHostname, checkPort } from "./_validate.ts";
 import { TimeoutError } from "./errors.ts";
 
+import { connectedAs } from "./_internal.ts";
 import { settleSocketOptions } from "./_settings.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import {
@@ -353,5 +354,7 @@ async function connectTcp(
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
-  return wrap(conn, settings);
+  const socket = wrap(conn, settings);
+  socket[connectedAs](hostname);
+  return socket;
 }

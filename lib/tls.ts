@@ -402,6 +402,7 @@ export async function handshakeWithin(
   conn: Deno.TlsConn,
   options: WaitOptions | undefined,
   action: string,
+  nameOption?: string,
 ): Promise<TlsHandshakeInfo> {
   const shaking = conn.handshake();
   shaking.catch(() => {});
@@ -412,11 +413,14 @@ export async function handshakeWithin(
     const info = await (deadline ? deadline.race(shaking) : shaking);
     return { alpnProtocol: info.alpnProtocol };
   } catch (error) {
-    throw mapError(error, { action });
+    throw mapError(error, { action, nameOption });
   } finally {
     deadline?.clear();
   }
 }
+
+/** How startTls() is told the server's name, for a name mismatch. */
+const STARTTLS_NAME = "pass hostname to startTls()";
 
 /**
  * Upgrades a plain TCP connection to TLS as a client (STARTTLS) and
@@ -427,6 +431,7 @@ export async function upgradeToTls(
   options: StartTlsOptions,
   hostname: string,
   action: string,
+  started: (conn: Deno.TlsConn) => void,
 ): Promise<Deno.TlsConn> {
   let conn: Deno.TlsConn;
   try {
@@ -439,10 +444,12 @@ export async function upgradeToTls(
     });
   } catch (error) {
     closeQuietly(tcp);
-    throw mapError(error, { action });
+    throw mapError(error, { action, nameOption: STARTTLS_NAME });
   }
+  // The handshake is still to come: closing `conn` now cancels it.
+  started(conn);
   try {
-    await handshakeWithin(conn, options, action);
+    await handshakeWithin(conn, options, action, STARTTLS_NAME);
   } catch (error) {
     closeQuietly(conn);
     throw error;

@@ -15,6 +15,11 @@ export interface CertSet {
   /** A leaf signed by the CA for `other.test` only. */
   otherCert: string;
   otherKey: string;
+  otherCertFile: string;
+  otherKeyFile: string;
+  /** A leaf signed by the CA for the name `localhost` only (no address). */
+  nameOnlyCertFile: string;
+  nameOnlyKeyFile: string;
   /** A leaf for localhost signed by the CA, valid only during 2020. */
   expiredCert: string;
   expiredKey: string;
@@ -216,6 +221,12 @@ export async function makeCerts(): Promise<CertSet> {
     );
     await leaf(
       dir,
+      "nameonly",
+      "/CN=localhost",
+      LEAF_EXT("DNS:localhost", "serverAuth"),
+    );
+    await leaf(
+      dir,
       "client",
       "/CN=sock-client",
       LEAF_EXT("DNS:sock-client", "clientAuth"),
@@ -262,6 +273,10 @@ export async function makeCerts(): Promise<CertSet> {
     serverKey: read("server.key"),
     otherCert: read("other.crt"),
     otherKey: read("other.key"),
+    otherCertFile: `${dir}/other.crt`,
+    otherKeyFile: `${dir}/other.key`,
+    nameOnlyCertFile: `${dir}/nameonly.crt`,
+    nameOnlyKeyFile: `${dir}/nameonly.key`,
     expiredCert: read("expired.crt"),
     expiredKey: read("expired.key"),
     clientCert: read("client.crt"),

@@ -118,7 +118,7 @@ test(
     assert.equal(lines.length, 2, stopped.stderr);
     assert.match(
       lines[0]!,
-      /^TLS handshake with 127\.0\.0\.1:\d+: Cannot complete the TLS handshake with 127\.0\.0\.1:\d+: the peer sent bytes that are not TLS/,
+      /^TLS on 127\.0\.0\.1:\d+: Cannot complete the TLS handshake with 127\.0\.0\.1:\d+: the peer sent bytes that are not TLS/,
     );
     assert.match(lines[1]!, /the peer does not trust this side's certificate/);
   },

@@ -234,6 +234,66 @@ interop(
   { python: true },
 );
 
+/** A STARTTLS server with the given certificate, and a client connected by `localhost`. */
+async function startTlsPeer(certFile: string, keyFile: string) {
+  const server = new RunningExample(
+    new Deno.Command("python3", {
+      args: [STARTTLS_SERVER, certFile, keyFile, "normal"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
+  const port = await server.listening();
+  const socket = await connect({
+    hostname: "localhost",
+    port,
+    timeout: 10_000,
+  });
+  await socket.write("STARTTLS\r\n");
+  await socket.flush();
+  assert.equal(await socket.readLine({ timeout: 10_000 }), "220 go");
+  return { server, socket };
+}
+
+interop(
+  "STARTTLS checks the certificate against the name connect() was given: a certificate for localhost only passes",
+  async (c) => {
+    const { server, socket } = await startTlsPeer(
+      c.nameOnlyCertFile,
+      c.nameOnlyKeyFile,
+    );
+    await using _server = server;
+    await using _socket = socket;
+    await socket.startTls({ caCerts: [c.caCert], timeout: 10_000 });
+    await socket.write("by name\n");
+    await socket.flush();
+    assert.equal(await socket.readLine({ timeout: 10_000 }), "tls: by name");
+  },
+  { python: true },
+);
+
+interop(
+  "STARTTLS: a certificate for another name is refused by the name connect() was given, and the message names startTls()'s option",
+  async (c) => {
+    const { server, socket } = await startTlsPeer(
+      c.otherCertFile,
+      c.otherKeyFile,
+    );
+    await using _server = server;
+    await using _socket = socket;
+    const error = await socket.startTls({ caCerts: [c.caCert] }).catch((e) =>
+      e
+    );
+    assert.ok(error instanceof CertificateError, String(error));
+    assert.equal(error.reason, "name-mismatch");
+    assert.match(
+      error.message,
+      /^Cannot start TLS with 127\.0\.0\.1:\d+: the certificate is for other\.test, not localhost \(connect by one of those names, or pass hostname to startTls\(\)\)$/,
+    );
+  },
+  { python: true },
+);
+
 interop(
   "STARTTLS: plaintext pipelined behind the go-ahead is refused; the connection is untouched",
   async (c) => {
