@@ -83,6 +83,11 @@ export function checkSocketPath(path: unknown): string {
       "Cannot use an abstract socket name (one with a NUL byte): Deno can grant those only with an unscoped --allow-net, so sock takes file paths only",
     );
   }
+  if (!path.startsWith("/")) {
+    throw new TypeError(
+      `Cannot use path ${path}: a socket path must be absolute (start with /), as Deno's --allow-net=unix:PATH grant takes only absolute paths`,
+    );
+  }
   if (new TextEncoder().encode(path).length > MAX_PATH_BYTES) {
     throw new RangeError(
       `Cannot use path ${path}: a socket path has at most ${MAX_PATH_BYTES} bytes (use a shorter directory)`,
@@ -96,6 +101,7 @@ export function mapUnixError(
   error: unknown,
   action: string,
   path: string,
+  binding = false,
 ): unknown {
   if (error instanceof Deno.errors.NotCapable) {
     return new PermissionError(`Cannot ${action}`, unixFlags(path), {
@@ -103,8 +109,13 @@ export function mapUnixError(
     });
   }
   if (error instanceof Deno.errors.NotFound) {
+    const dir = path.slice(0, path.lastIndexOf("/")) || "/";
     return new SocketError(
-      `Cannot ${action}: no such socket file (is the server running?)`,
+      `Cannot ${action}: ${
+        binding
+          ? `the directory ${dir} does not exist (create it first)`
+          : "no such socket file (is the server running?)"
+      }`,
       { cause: error },
     );
   }
@@ -187,7 +198,7 @@ export async function openUnixListener(
     return Deno.listen({ transport: "unix", path });
   } catch (error) {
     if (!(error instanceof Deno.errors.AddrInUse)) {
-      throw mapUnixError(error, action, path);
+      throw mapUnixError(error, action, path, true);
     }
   }
   const state = await probeSocketFile(path, action);
@@ -207,7 +218,7 @@ export async function openUnixListener(
       ? new AddressInUseError(
         `Cannot ${action}: another server took the path while the stale file was removed`,
       )
-      : mapUnixError(error, action, path);
+      : mapUnixError(error, action, path, true);
   }
 }
 

@@ -13,7 +13,12 @@ import {
   PermissionError,
   SocketError,
 } from "./errors.ts";
-import { checkSocketPath, probeSocketFile, unixFlags } from "./unix.ts";
+import {
+  checkSocketPath,
+  mapUnixError,
+  probeSocketFile,
+  unixFlags,
+} from "./unix.ts";
 
 const encoder = new TextEncoder();
 
@@ -308,7 +313,7 @@ export async function listenUnixDatagram(
       });
     }
     if (!(error instanceof Deno.errors.AddrInUse)) {
-      throw mapError(error, { action });
+      throw mapUnixError(error, action, path, true);
     }
     const state = await probeSocketFile(path, action);
     if (state !== "stale") {

@@ -135,6 +135,81 @@ for (const what of ["listen", "connect", "datagram"]) {
   );
 }
 
+/** Runs the grant fixture: `what` ("listen", "connect", "datagram") on `path`. */
+async function tryUnix(
+  what: string,
+  path: string,
+  grants: string[],
+): Promise<string> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-lock",
+      "--unstable-net",
+      ...grants,
+      GRANT_FIXTURE,
+      what,
+      path,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+test(
+  "Unix: listening in a directory that does not exist says so, not that no server runs",
+  async () => {
+    await using tmp = await tempDir();
+    const dir = `${tmp.dir}/missing`;
+    const path = `${dir}/g.sock`;
+    assert.equal(
+      await tryUnix("listen", path, unixGrants(path)),
+      `SocketError: Cannot listen on ${path}: the directory ${dir} does not exist (create it first)`,
+    );
+    assert.equal(
+      await tryUnix("datagram", path, unixGrants(path)),
+      `SocketError: Cannot listen for datagrams on ${path}: the directory ${dir} does not exist (create it first)`,
+    );
+    // Connecting still says what a missing file means there.
+    assert.equal(
+      await tryUnix("connect", path, unixGrants(path)),
+      `SocketError: Cannot connect to ${path}: no such socket file (is the server running?)`,
+    );
+  },
+  { deadline: 30_000 },
+);
+
+test(
+  "Unix: a relative socket path is a TypeError that says it must be absolute",
+  async () => {
+    for (const what of ["listen", "connect", "datagram"]) {
+      assert.equal(
+        await tryUnix(what, "relative.sock", []),
+        "TypeError: Cannot use path relative.sock: a socket path must be absolute (start with /), as Deno's --allow-net=unix:PATH grant takes only absolute paths",
+      );
+    }
+  },
+  { deadline: 30_000 },
+);
+
+test(
+  "Unix: directory grants serve for reading and writing; the net grant names the file",
+  async () => {
+    await using tmp = await tempDir();
+    const path = `${tmp.dir}/g.sock`;
+    const grants = [
+      `--allow-read=${tmp.dir}`,
+      `--allow-write=${tmp.dir}`,
+      `--allow-net=unix:${path}`,
+    ];
+    assert.equal(await tryUnix("listen", path, grants), "ok");
+    assert.equal(exists(path), false);
+  },
+  { deadline: 30_000 },
+);
+
 test(
   "Unix: socat gets 3 for `1 2 ` from the sum server example on a socket path",
   async () => {
