@@ -154,6 +154,17 @@ function checkPemList(name: string, value: unknown): void {
       `Cannot use tls.${name}: it must be an array of PEM strings (read the files with Deno.readTextFile)`,
     );
   }
+  // Deno skips an entry that holds no certificate, and the handshake then
+  // blames trust: say which entry it is instead.
+  value.forEach((entry: string, i) => {
+    if (entry.includes("-----BEGIN CERTIFICATE-----")) return;
+    const what = !entry.includes("-----BEGIN ")
+      ? `it is not PEM text (it has no "-----BEGIN" line); pass the file's contents, not its name`
+      : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(entry)
+      ? "it is a private key, not a certificate (pass the CA's certificate)"
+      : "it holds no certificate (no \"-----BEGIN CERTIFICATE-----\" line)";
+    throw new TypeError(`Cannot use tls.${name}[${i}]: ${what}`);
+  });
 }
 
 function checkPem(name: string, value: unknown): void {

@@ -531,6 +531,41 @@ tlsTest(
 );
 
 tlsTest(
+  "TLS: an entry of caCerts that is no certificate is a TypeError naming it, for connect() and startTls()",
+  async (c) => {
+    const cases: [string, string][] = [
+      [
+        "localhost",
+        `Cannot use tls.caCerts[1]: it is not PEM text (it has no "-----BEGIN" line); pass the file's contents, not its name`,
+      ],
+      [
+        c.serverKey,
+        "Cannot use tls.caCerts[1]: it is a private key, not a certificate (pass the CA's certificate)",
+      ],
+      [
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        'Cannot use tls.caCerts[1]: it holds no certificate (no "-----BEGIN CERTIFICATE-----" line)',
+      ],
+    ];
+    using listener = listen({ port: 0 });
+    for (const [entry, message] of cases) {
+      const caCerts = [c.caCert, entry];
+      await assert.rejects(
+        connect({ port: listener.port, tls: { caCerts } }),
+        { name: "TypeError", message },
+      );
+      await using plain = await connect({ port: listener.port, timeout: 5000 });
+      await using _peer = await listener.accept({ timeout: 5000 });
+      await assert.rejects(plain.startTls({ caCerts }), {
+        name: "TypeError",
+        message,
+      });
+      assert.equal(plain.tls, false, "the socket is left as it was");
+    }
+  },
+);
+
+tlsTest(
   "TLS: the sockets of 100 clients that never handshake are held until they close (measured)",
   async (c) => {
     // Reading /proc/self/fd needs --allow-all; a shell can count it.
