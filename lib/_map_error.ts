@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { mapTlsError } from "./_tls_errors.ts";
+import { formatMs } from "./_deadline.ts";
 
 /** What was being done when the error happened, for the message. */
 export interface ErrorContext {
@@ -25,6 +26,8 @@ export interface ErrorContext {
    * name mismatch should say so ("set tls.serverName" unless given).
    */
   nameOption?: string | undefined;
+  /** Milliseconds the failed call took, for a resolver that gave up. */
+  elapsed?: number | undefined;
 }
 
 type Make = (message: string, options: SocketErrorOptions) => SocketError;
@@ -162,6 +165,21 @@ export function mapError(error: unknown, context: ErrorContext): unknown {
   if (tls !== undefined) return tls;
   for (const [type, text, make] of TABLE) {
     if (error instanceof type) return make(`${prefix}: ${text}`, options);
+  }
+  if (
+    error instanceof Error && error.constructor === Error &&
+    error.message.includes("failed to lookup address") &&
+    /temporary failure in name resolution/i.test(error.message)
+  ) {
+    // EAI_AGAIN: as lookupHostname() reports it.
+    const elapsed = context.elapsed;
+    return new TimeoutError(
+      `${prefix}: the name server did not answer (the system resolver gave up${
+        elapsed === undefined ? "" : ` after ${formatMs(elapsed)} ms`
+      }; check the name servers in /etc/resolv.conf, or try again later)`,
+      Math.round(elapsed ?? 0),
+      options,
+    );
   }
   if (
     error instanceof Error && error.constructor === Error &&

@@ -607,14 +607,15 @@ export function closeQuietly(closer: { close(): void }): void {
 }
 
 /**
- * Makes the socket for a new connection, with its TCP options; closes the
- * connection if that fails.
+ * Makes the socket for a new connection, with its TCP options (a TLS or
+ * Unix connection has none: a TLS client's were set before its handshake).
  */
 export function wrap<A extends Deno.Addr>(
   conn: Deno.Conn<A>,
   settings: SocketSettings,
 ): Socket<A> {
   const socket = new Socket(conn, settings);
+  if (!("setNoDelay" in conn)) return socket;
   try {
     if (!settings.noDelay) socket.setNoDelay(false);
     if (settings.keepAlive) socket.setKeepAlive(true);

@@ -1128,23 +1128,25 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /**
-   * Enables or disables Nagle's algorithm (`TCP_NODELAY`). It does nothing
-   * on a TLS or Unix socket; {@linkcode Socket.prototype.setOption} refuses.
+   * Enables or disables Nagle's algorithm (`TCP_NODELAY`), as
+   * `setOption("noDelay", noDelay)` does.
    *
    * @param noDelay `true` sends small writes at once.
+   * @throws {TypeError} on a TLS or Unix socket, which has no TCP options.
    */
   setNoDelay(noDelay: boolean): void {
-    this.#tcp?.set("noDelay", noDelay, this.#tuningContext());
+    this.setOption("noDelay", noDelay);
   }
 
   /**
-   * Enables or disables TCP keep-alive probes. It does nothing on a TLS or
-   * Unix socket; {@linkcode Socket.prototype.setOption} refuses.
+   * Enables or disables TCP keep-alive probes, as
+   * `setOption("keepAlive", keepAlive)` does.
    *
    * @param keepAlive `true` turns them on.
+   * @throws {TypeError} on a TLS or Unix socket, which has no TCP options.
    */
   setKeepAlive(keepAlive: boolean): void {
-    this.#tcp?.set("keepAlive", keepAlive, this.#tuningContext());
+    this.setOption("keepAlive", keepAlive);
   }
 
   /**

@@ -256,7 +256,9 @@ export function connect(
  * @returns The connected socket.
  * @throws {ConnectionRefusedError} when nothing listens there.
  * @throws {HostNotFoundError} when the host name does not resolve.
- * @throws {TimeoutError} when the timeout passes first.
+ * @throws {TimeoutError} when the timeout passes first, or when the name
+ * server does not answer (the system resolver gave up), as from
+ * `lookupHostname()`.
  * @throws {PermissionError} when the `--allow-net` grant is missing.
  * @throws {RangeError} when `port` is not 1–65535, `timeout` is negative,
  * or `maxBufferSize` is not a whole number of at least 1; nothing is opened.
@@ -318,6 +320,7 @@ async function connectTcp(
     }, timeout);
   }
   signal?.addEventListener("abort", onAbort, { once: true });
+  const started = performance.now();
   let conn: Deno.TcpConn | Deno.TlsConn;
   try {
     conn = tls === undefined
@@ -349,6 +352,7 @@ async function connectTcp(
     throw mapError(error, {
       action: `connect to ${where}${tls ? " over TLS" : ""}`,
       address: { hostname, port },
+      elapsed: performance.now() - started,
     });
   } finally {
     if (timer !== undefined) clearTimeout(timer);

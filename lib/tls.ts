@@ -162,7 +162,7 @@ function checkPemList(name: string, value: unknown): void {
       ? `it is not PEM text (it has no "-----BEGIN" line); pass the file's contents, not its name`
       : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(entry)
       ? "it is a private key, not a certificate (pass the CA's certificate)"
-      : "it holds no certificate (no \"-----BEGIN CERTIFICATE-----\" line)";
+      : 'it holds no certificate (no "-----BEGIN CERTIFICATE-----" line)';
     throw new TypeError(`Cannot use tls.${name}[${i}]: ${what}`);
   });
 }

@@ -10,7 +10,7 @@ const FIXTURE = new URL("./fixtures/names_case.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 type Case = [
-  "lookup" | "reverse",
+  "lookup" | "reverse" | "connect",
   string,
   { family?: 4 | 6; timeout?: number }?,
 ];
@@ -71,7 +71,7 @@ const HOSTS = [
 const RESOLV = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 const NAMESPACE_GRANTS = [
   "--unstable-net",
-  "--allow-net=127.0.0.1,[::1],localhost,sock-test.example,nothere.example,127.0.0.77,127.0.0.78",
+  "--allow-net=127.0.0.1,[::1],localhost,sock-test.example,nothere.example,nothere.example:9,127.0.0.77,127.0.0.78",
 ];
 
 const namespaces = await (async () => {
@@ -310,6 +310,23 @@ Deno.test({
     assert.match(
       String(result?.message),
       /^Cannot look up "nothere\.example": the name server did not answer \(the system resolver gave up after \d+ ms; check the name servers in \/etc\/resolv\.conf, or try again later\)$/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "connect() to a name the resolver gives up on is the same TimeoutError as lookupHostname()'s",
+  ignore: !namespaces,
+  async fn() {
+    const [result] = await runIsolated("silent", [[
+      "connect",
+      "nothere.example",
+    ]]);
+    assert.equal(result?.name, "TimeoutError", JSON.stringify(result));
+    assert.match(
+      String(result?.message),
+      /^Cannot connect to nothere\.example:9: the name server did not answer \(the system resolver gave up after \d+ ms; check the name servers in \/etc\/resolv\.conf, or try again later\)$/,
     );
   },
 });

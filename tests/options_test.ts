@@ -175,7 +175,7 @@ Deno.test("setOption() on a closed socket is a ConnectionClosedError; getOption(
   assert.equal(client.getOption("keepAlive"), true);
 });
 
-Deno.test("setOption() and getOption() refuse a TLS socket in one line", async () => {
+Deno.test("setOption(), getOption(), setNoDelay() and setKeepAlive() refuse a TLS socket in one line", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   // No handshake happens: the options are refused before any I/O.
   const tls = new Socket(
@@ -190,6 +190,15 @@ Deno.test("setOption() and getOption() refuse a TLS socket in one line", async (
     assert.throws(
       () => tls.getOption("keepAlive"),
       /^TypeError: Cannot read keepAlive on a TLS socket: /,
+    );
+    // setNoDelay() and setKeepAlive() say so the same way.
+    assert.throws(
+      () => tls.setNoDelay(false),
+      /^TypeError: Cannot set noDelay on a TLS socket: Deno's TLS connections have no socket options$/,
+    );
+    assert.throws(
+      () => tls.setKeepAlive(true),
+      /^TypeError: Cannot set keepAlive on a TLS socket: /,
     );
   } finally {
     await tls.close({ abort: true });
@@ -225,7 +234,10 @@ Deno.test("setOption() and getOption() refuse a Unix socket in one line", async 
         "TypeError: Cannot set keepAlive on a Unix socket: it has no TCP options",
       getOption:
         "TypeError: Cannot read noDelay on a Unix socket: it has no TCP options",
-      setNoDelay: "ok",
+      setNoDelay:
+        "TypeError: Cannot set noDelay on a Unix socket: it has no TCP options",
+      setKeepAlive:
+        "TypeError: Cannot set keepAlive on a Unix socket: it has no TCP options",
     });
   } finally {
     clearTimeout(timer);
