@@ -59,8 +59,7 @@ async function main(): Promise<void> {
   }, {
     hostname,
     port,
-    onError: (error, where) =>
-      console.error(`${where}: ${(error as Error).message}`),
+    onError: (error, where) => console.error(`${where}: ${error.message}`),
   });
   using _stop = onStopSignal(() => void server.shutdown());
   console.log(`listening on ${hostPort(server.addr.hostname, server.port)}`);

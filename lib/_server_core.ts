@@ -4,28 +4,9 @@
 import { describeAddr, formatHostPort } from "./_addr.ts";
 import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
-/**
- * Reports an error a handler threw, or one the loop met.
- *
- * @example Counting handler errors
- * ```ts
- * import { connect, type ErrorReporter, serve } from "@sock/sock";
- * import assert from "node:assert/strict";
- *
- * const reported: string[] = [];
- * const onError: ErrorReporter = (error, where) =>
- *   reported.push(`${where}: ${(error as Error).message}`);
- * await using server = serve(() => {
- *   throw new Error("bad");
- * }, { port: 0, onError });
- *
- * await using client = await connect({ port: server.port });
- * assert.equal(await client.readLine({ timeout: 5000 }), null);
- * assert.equal(reported.length, 1);
- * assert.match(reported[0]!, /^handler for 127\.0\.0\.1:\d+: bad$/);
- * ```
- */
-export type ErrorReporter = (error: unknown, where: string) => void;
+import { type ErrorReporter, report } from "./_report.ts";
+
+export type { ErrorReporter } from "./_report.ts";
 
 /**
  * A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}.
@@ -66,20 +47,13 @@ export interface Server<A extends Deno.Addr = Deno.NetAddr> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export const defaultReporter: ErrorReporter = (error, where) => {
-  const text = error instanceof Error ? error.message : String(error);
-  console.error(`${where}: ${text}`);
-};
-
 /** An error reporter that can never throw into the server loop. */
-export function guard(reporter: ErrorReporter): ErrorReporter {
-  return (error, where) => {
-    try {
-      reporter(error, where);
-    } catch {
-      // A broken reporter must not stop the server.
-    }
-  };
+/** What the loops report through: `report()` with the owner's reporter. */
+export type Reporter = (error: unknown, where: string) => void;
+
+/** A reporter for `onError` that never throws into the loop. */
+export function guard(reporter: ErrorReporter | undefined): Reporter {
+  return (error, where) => report(reporter, error, where);
 }
 
 export function peerOf(addr: Deno.Addr): string {

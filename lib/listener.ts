@@ -18,6 +18,7 @@ import { checkHostname, checkNumber, checkPort } from "./_validate.ts";
 import { ConnectionClosedError } from "./errors.ts";
 import { checkProxyOptions, ProxyGate } from "./_proxy_accept.ts";
 import type { ProxyProtocolOptions } from "./proxy.ts";
+import { type ErrorReporter, report } from "./_report.ts";
 import { settleSocketOptions, type SocketSettings } from "./_settings.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 import type { TlsListenOptions } from "./tls.ts";
@@ -125,7 +126,7 @@ export interface ListenOptions
    *
    * @default {one line on stderr: `${where}: ${error.message}`}
    */
-  onError?: (error: unknown, where: string) => void;
+  onError?: ErrorReporter;
   /**
    * Listen with TLS: the server's certificate and key (PEM text) and its
    * ALPN protocols. Accepted sockets complete the handshake at their first
@@ -184,11 +185,6 @@ function isClientGone(error: unknown): boolean {
 /** Go's net/http accept back-off: 5 ms, doubling, at most 1 s. */
 const FIRST_RETRY_MS = 5;
 const LAST_RETRY_MS = 1000;
-
-const defaultReporter = (error: unknown, where: string): void => {
-  const text = error instanceof Error ? error.message : String(error);
-  console.error(`${where}: ${text}`);
-};
 
 /** The most `backlog` that fits every operating system's `listen()` argument. */
 export const MAX_BACKLOG = 0x7fffffff;
@@ -577,15 +573,7 @@ export class Listener<A extends Deno.Addr = Deno.NetAddr> {
 
   /** Tells `onError` about `error`; never throws. */
   #tell(error: unknown, where: string): void {
-    try {
-      const result: unknown = (this.#options.onError ?? defaultReporter)(
-        error,
-        where,
-      );
-      if (result instanceof Promise) result.catch(() => {});
-    } catch {
-      // A broken reporter must not stop the listener.
-    }
+    report(this.#options.onError, error, where);
   }
 }
 

@@ -7,7 +7,6 @@
 import { formatHostPort } from "./_addr.ts";
 import { inCidr } from "./_ip.ts";
 import {
-  defaultReporter,
   type ErrorReporter,
   guard,
   peerOf,
@@ -193,7 +192,7 @@ export function serveDatagram(
   handler: DatagramHandler,
   options: ServeDatagramOptions = {},
 ): Server {
-  const report = guard(options.onError ?? defaultReporter);
+  const report = guard(options.onError);
   const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
   const shutdownTimeout = options.shutdownTimeout ?? 10_000;
   checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);

@@ -19,12 +19,12 @@ import type { UnixListenOptions } from "./unix.ts";
 import { abortWith } from "./_internal.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import {
-  defaultReporter,
   type ErrorReporter,
   guard,
   milliseconds,
   peerOf,
   positive,
+  type Reporter,
   running,
   type Server,
   settleWithin,
@@ -361,7 +361,7 @@ export function serve(
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
   };
-  const report = guard(options.onError ?? defaultReporter);
+  const report = guard(options.onError);
   const settings: Settings = {
     maxConnections,
     idleTimeout,
@@ -390,7 +390,7 @@ interface Settings {
   shutdownTimeout: number;
   handshakeTimeout: number | undefined;
   drainDelay: number;
-  report: ErrorReporter;
+  report: Reporter;
 }
 
 /** serve()'s loop over a listener that is open. */

@@ -55,8 +55,7 @@ test("serve() reports a throwing handler through onError and keeps serving", asy
     await socket.write(`ok ${line}\n`);
   }, {
     port: 0,
-    onError: (error, where) =>
-      reported.push(`${where}: ${(error as Error).message}`),
+    onError: (error, where) => reported.push(`${where}: ${error.message}`),
   });
   assert.equal(await ask(server.port, "boom\n"), "");
   assert.equal(await ask(server.port, "fine\n"), "ok fine\n");
@@ -65,6 +64,18 @@ test("serve() reports a throwing handler through onError and keeps serving", asy
     reported[0]!,
     /^handler for 127\.0\.0\.1:\d+: handler failed on purpose$/,
   );
+});
+
+test("onError always gets an Error: a thrown value that is not one arrives wrapped, as its cause", async () => {
+  const reported: Error[] = [];
+  await using server = serve(() => {
+    throw "not an Error";
+  }, { port: 0, onError: (error) => reported.push(error) });
+  assert.equal(await ask(server.port, "x\n"), "");
+  await until(() => reported.length === 1);
+  assert.ok(reported[0] instanceof Error);
+  assert.equal(reported[0].message, "not an Error");
+  assert.equal(reported[0].cause, "not an Error");
 });
 
 test("serve() answers bad sum requests with an error form and a good one afterwards", async (t) => {
