@@ -1,13 +1,18 @@
 // `deno task mutate [--survivors] [TARGET...]`: measures how many mutations
 // of lib/ the tests catch, with StrykerJS (Node 20 or later). Each target
 // mutates one part of lib/ and runs only the test files that cover it, so a
-// run takes minutes, not hours. With no target it runs them all, one after
-// another. Reports go to tools/mutate/reports/TARGET.json; the last lines
-// printed are the per-file scores that README's "Mutation scores" records.
+// run takes minutes, not hours (each should stay under 15 minutes on two
+// cores; one that does not is said to need splitting). With no target it
+// runs them all, one after another. Reports go to
+// tools/mutate/reports/TARGET.json, and each target's totals, run time and
+// date to tools/mutate/scores.json, which is kept.
 //
 // --survivors tests again only the lines where the last full run of a
 // target left mutants alive (after new tests were written for them), and
 // updates that report; lib/ must not have changed since.
+//
+// --list prints every target with its last score, mutants, survivors and
+// run time, and writes the same table into README.md's "Mutation scores".
 import targets from "./targets.json" with { type: "json" };
 
 const here = new URL(".", import.meta.url).pathname;
@@ -111,6 +116,118 @@ function scores(report: Report): string[] {
   });
 }
 
+/** What scores.json keeps of a target's last run. */
+interface Score {
+  score: number;
+  mutants: number;
+  detected: number;
+  survived: number;
+  noCoverage: number;
+  seconds: number;
+  date: string;
+}
+
+const SCORES = `${here}scores.json`;
+const LONGEST_RUN_SECONDS = 15 * 60;
+
+async function readScores(): Promise<Record<string, Score>> {
+  return await exists(SCORES)
+    ? JSON.parse(await Deno.readTextFile(SCORES))
+    : {};
+}
+
+/** A target's totals over its files, as Stryker counts a score. */
+function totals(report: Report, seconds: number): Score {
+  const mutants = Object.values(report.files).flatMap((f) => f.mutants);
+  const count = (set: Set<string>) =>
+    mutants.filter((m) => set.has(m.status)).length;
+  const detected = count(DETECTED);
+  const valid = detected + count(UNDETECTED);
+  return {
+    score: valid === 0 ? 100 : Math.round((1000 * detected) / valid) / 10,
+    mutants: valid,
+    detected,
+    survived: count(new Set(["Survived"])),
+    noCoverage: count(new Set(["NoCoverage"])),
+    seconds: Math.round(seconds),
+    date: new Date().toISOString().slice(0, 10),
+  };
+}
+
+function minutes(seconds: number): string {
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+/** The Markdown table of every target and its last run. */
+function table(scores: Record<string, Score>): string {
+  const rows = Object.entries(all).map(([name, target]) => {
+    const files = target.mutate.map((f) => `\`${f.replace(/^lib\//, "")}\``)
+      .join(", ");
+    const s = scores[name];
+    return s === undefined ? [name, files, "not yet", "", "", "", ""] : [
+      name,
+      files,
+      `${s.score.toFixed(1)}%`,
+      String(s.mutants),
+      String(s.survived + s.noCoverage),
+      minutes(s.seconds),
+      s.date,
+    ];
+  });
+  const head = [
+    "target",
+    "files (in lib/)",
+    "score",
+    "mutants",
+    "alive",
+    "run time",
+    "measured",
+  ];
+  // Padded as `deno fmt` pads a Markdown table.
+  const widths = head.map((_, i) =>
+    Math.max(3, ...[head, ...rows].map((cells) => cells[i]!.length))
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+  return [head, widths.map((w) => "-".repeat(w)), ...rows].map(line)
+    .join("\n");
+}
+
+const BEGIN = "<!-- mutation scores: deno task mutate --list -->";
+const END = "<!-- end of mutation scores -->";
+
+if (Deno.args.includes("--list")) {
+  const text = table(await readScores());
+  console.log(text);
+  const covered = new Set(
+    Object.values(all).flatMap((t) => t.mutate.map((f) => f.split(":")[0])),
+  );
+  const missing: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(`${root}${dir}`)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (path.endsWith(".ts") && !covered.has(path)) missing.push(path);
+    }
+  };
+  await walk("lib");
+  if (missing.length > 0) {
+    console.error(`in no target: ${missing.sort().join(", ")}`);
+  }
+  const readme = await Deno.readTextFile(`${root}README.md`);
+  const from = readme.indexOf(BEGIN);
+  const to = readme.indexOf(END);
+  if (from < 0 || to < from) {
+    console.error(`README.md has no ${BEGIN} … ${END} section to fill`);
+    Deno.exit(1);
+  }
+  await Deno.writeTextFile(
+    `${root}README.md`,
+    `${readme.slice(0, from + BEGIN.length)}\n\n${text}\n\n${readme.slice(to)}`,
+  );
+  Deno.exit(0);
+}
+
 const survivorsOnly = Deno.args.includes("--survivors");
 const args = Deno.args.filter((arg) => arg !== "--survivors");
 const names = args.length === 0 ? Object.keys(all) : args;
@@ -166,7 +283,9 @@ for (const name of names) {
       full ? `${mutate.length} lines with survivors` : mutate.join(" ")
     } against ${tests.join(" ")}`,
   );
+  const started = performance.now();
   const code = await run("node", [stryker, "run", file], root);
+  const seconds = (performance.now() - started) / 1000;
   if (code !== 0) {
     console.error(`Cannot measure ${name}: Stryker exited with ${code}`);
     Deno.exit(1);
@@ -182,5 +301,24 @@ for (const name of names) {
     report = JSON.parse(await Deno.readTextFile(reportFile));
   }
   summary.push(...scores(report));
+  if (!full) {
+    const kept = await readScores();
+    kept[name] = totals(report, seconds);
+    await Deno.writeTextFile(SCORES, `${JSON.stringify(kept, null, 2)}\n`);
+    if (seconds > LONGEST_RUN_SECONDS) {
+      console.error(
+        `${name} took ${
+          minutes(Math.round(seconds))
+        }: more than 15 minutes; split it (line ranges such as lib/x.ts:1-200)`,
+      );
+    }
+  } else {
+    const kept = await readScores();
+    const before = kept[name];
+    if (before) {
+      kept[name] = totals(report, before.seconds);
+      await Deno.writeTextFile(SCORES, `${JSON.stringify(kept, null, 2)}\n`);
+    }
+  }
 }
 console.log(`\n== mutation scores\n${summary.join("\n")}`);
