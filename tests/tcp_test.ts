@@ -624,23 +624,14 @@ test(
     using listener = listen({
       port: 0,
       onError: (error, where) => {
-        reports.push(`${where}: ${(error as Error).message}`);
+        reports.push(`${where}: ${error.message}`);
       },
     });
     await using client = await connect({ port: listener.port, timeout: 5000 });
     await client.write("through\n");
     await client.flush();
-    const files: Deno.FsFile[] = [];
-    try {
-      // Use up every descriptor; the client waits in the backlog meanwhile.
-      for (;;) {
-        try {
-          files.push(Deno.openSync("/dev/null"));
-        } catch (error) {
-          if (/too many open files/i.test(String(error))) break;
-          throw error;
-        }
-      }
+    // Use up every descriptor; the client waits in the backlog meanwhile.
+    await withoutDescriptors(async (free) => {
       const accepting = listener.accept({ timeout: 10_000 });
       // A failed assertion below must not leave it rejecting unheard.
       accepting.catch(() => {});
@@ -652,12 +643,10 @@ test(
         reports[0]!,
         /^listener on 127\.0\.0\.1:\d+ \(retrying\): Cannot accept on 127\.0\.0\.1:\d+: too many open files in this process/,
       );
-      for (const file of files.splice(0, 20)) file.close();
+      free();
       await using server = await accepting;
       assert.equal(await server.readLine({ timeout: 2000 }), "through");
-    } finally {
-      for (const file of files) file.close();
-    }
+    });
   },
   { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
 );

@@ -77,64 +77,6 @@ test(
   { deadline: 60_000 },
 );
 
-for (const what of ["listen", "connect", "datagram"]) {
-  test(
-    `Unix: a missing grant for ${what} is one line naming all three flags`,
-    async () => {
-      await using tmp = await tempDir();
-      const path = `${tmp.dir}/g.sock`;
-      // Something to connect to, run with the grants it needs.
-      const server = what === "connect"
-        ? startExample("sum_server", ["--unix", path], unixGrants(path))
-        : undefined;
-      try {
-        await server?.waitForLine(/^listening on /);
-        const flags = unixGrants(path).join(" ");
-        const verb = what === "connect"
-          ? "connect to"
-          : what === "listen"
-          ? "listen on"
-          : "listen for datagrams on";
-        const run = async (grants: string[]) => {
-          const { stdout } = await new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "--quiet",
-              "--no-lock",
-              "--unstable-net",
-              ...grants,
-              GRANT_FIXTURE,
-              what,
-              path,
-            ],
-            stdout: "piped",
-            stderr: "inherit",
-          }).output();
-          return new TextDecoder().decode(stdout).trim();
-        };
-        for (
-          const grants of [
-            [],
-            unixGrants(path).slice(0, 1),
-            unixGrants(path).slice(0, 2),
-          ]
-        ) {
-          assert.equal(
-            await run(grants),
-            `PermissionError: Cannot ${verb} ${path}: permission denied, run again with ${flags}`,
-            `with ${grants.join(" ") || "no grants"}`,
-          );
-        }
-        assert.equal(await run(unixGrants(path)), "ok");
-        if (what !== "connect") assert.equal(exists(path), false);
-      } finally {
-        if (server) assert.equal((await server.stop()).code, 0);
-      }
-    },
-    { deadline: 30_000 },
-  );
-}
-
 /** Runs the grant fixture: `what` ("listen", "connect", "datagram") on `path`. */
 async function tryUnix(
   what: string,
@@ -156,6 +98,48 @@ async function tryUnix(
     stderr: "inherit",
   }).output();
   return new TextDecoder().decode(stdout).trim();
+}
+
+for (const what of ["listen", "connect", "datagram"]) {
+  test(
+    `Unix: a missing grant for ${what} is one line naming all three flags`,
+    async () => {
+      await using tmp = await tempDir();
+      const path = `${tmp.dir}/g.sock`;
+      // Something to connect to, run with the grants it needs.
+      const server = what === "connect"
+        ? startExample("sum_server", ["--unix", path], unixGrants(path))
+        : undefined;
+      try {
+        await server?.waitForLine(/^listening on /);
+        const flags = unixGrants(path).join(" ");
+        const verb = what === "connect"
+          ? "connect to"
+          : what === "listen"
+          ? "listen on"
+          : "listen for datagrams on";
+        const run = (grants: string[]) => tryUnix(what, path, grants);
+        for (
+          const grants of [
+            [],
+            unixGrants(path).slice(0, 1),
+            unixGrants(path).slice(0, 2),
+          ]
+        ) {
+          assert.equal(
+            await run(grants),
+            `PermissionError: Cannot ${verb} ${path}: permission denied, run again with ${flags}`,
+            `with ${grants.join(" ") || "no grants"}`,
+          );
+        }
+        assert.equal(await run(unixGrants(path)), "ok");
+        if (what !== "connect") assert.equal(exists(path), false);
+      } finally {
+        if (server) assert.equal((await server.stop()).code, 0);
+      }
+    },
+    { deadline: 30_000 },
+  );
 }
 
 test(
