@@ -612,11 +612,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /**
-   * Takes a complete line from the buffer, looking for its end from
-   * `scanned` bytes in; undefined when the line is not all here yet.
-   */
-
-  /**
    * Reads every complete line already buffered, waiting for at least one:
    * the fast way to serve a line protocol, since a whole batch of pipelined
    * requests costs one promise and one decode. Each line is what
@@ -682,11 +677,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /**
-   * Takes every complete line from the buffer, looking for line ends from
-   * `scanned` bytes in; undefined when not one line is all here yet.
-   */
-
-  /**
    * The lines of the stream, one at a time, until its end: `for await
    * (const line of socket.lines())`. Each is what
    * {@linkcode Socket.prototype.readLine} returns, read when the loop asks
@@ -727,8 +717,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       },
     };
   }
-
-  /** At the end of the stream: what is left, as the last line, or null. */
 
   /**
    * Reads up to a delimiter, which is consumed but not returned.
@@ -869,16 +857,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     buffer.start += n;
   }
-
-  /**
-   * Runs one read: at once when no other read is waiting and the buffer
-   * holds what `step` needs; otherwise in the queue, in call order. `step`
-   * looks at the buffer and returns the result (consuming what it takes),
-   * or NEED when it must wait for more; it handles the end of the stream
-   * itself.
-   */
-
-  /** Waits for more input, then tries `step` again, until it has a result. */
 
   /**
    * Queues bytes or text (as UTF-8) for sending. Nothing is sent until
