@@ -852,7 +852,8 @@ function targets(summaries: Summary[]): { text: string; met: boolean } {
       );
     }
   }
-  return { text: out.join("\n"), met: all };
+  // No row (no raw run): no table.
+  return { text: out.length > 2 ? out.join("\n") : "", met: all };
 }
 
 // --- main --------------------------------------------------------------------
@@ -1047,7 +1048,7 @@ async function main(): Promise<number> {
   );
   console.log(table(summaries));
   if (base) console.log(`\n${beforeAfter(summaries)}`);
-  console.log(`\n${goals.text}`);
+  if (goals.text) console.log(`\n${goals.text}`);
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
