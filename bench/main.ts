@@ -12,7 +12,16 @@
  * deno task bench --only sum,idle --rounds 5 --duration 5
  * deno task bench --only line-32 --impls sock,raw   # leave node out
  * deno task bench --only sum --profile /tmp/prof   # --cpu-prof the servers
+ * deno task bench --only sum,hello --base 06562d9 --rounds 7   # before and after
  * ```
+ *
+ * `--base COMMIT` checks COMMIT out in a git worktree in a temporary
+ * directory (removed at the end, also after a failure or a signal) and adds
+ * the implementation "base": the same sock servers, this checkout's
+ * `bench/` copied into that worktree, so that their `../mod.ts` and the
+ * handlers of `examples/` are the commit's. With it, rounds run sock, base
+ * (and raw, node when `--impls` asks), and the table shows sock/base with
+ * the range of the per-round ratios.
  *
  * It runs with `-A`: Deno asks for every permission to read /proc/<pid>/,
  * where the CPU times and memory come from. The servers themselves run with
@@ -24,10 +33,10 @@ import { parseArgs } from "node:util";
 import type { LoadConfig, LoadResult } from "./load.ts";
 import { median } from "./_stats.ts";
 
-type Impl = "sock" | "raw" | "node";
+type Impl = "sock" | "base" | "raw" | "node";
 
 /** Every implementation, in the order each round runs them. */
-const IMPLS: Impl[] = ["sock", "raw", "node"];
+const IMPLS: Impl[] = ["sock", "base", "raw", "node"];
 
 interface Scenario {
   /** What --only names. */
@@ -36,8 +45,11 @@ interface Scenario {
   label: string;
   /** What the load generator speaks. */
   protocol: LoadConfig["scenario"];
-  /** Each server's scenario argument; an implementation left out is not run. */
-  servers: Partial<Record<Impl, string>>;
+  /**
+   * Each server's scenario argument; an implementation left out is not run.
+   * "base" runs sock's.
+   */
+  servers: Partial<Record<Exclude<Impl, "base">, string>>;
   /** Over TLS or a Unix socket (bench/tls_unix_servers.ts) rather than TCP. */
   transport?: "tls" | "unix";
   /** Load generator settings. */
@@ -241,6 +253,8 @@ const HERE = new URL(".", import.meta.url).pathname;
 
 interface Run {
   impl: Impl;
+  /** The round, from 1: runs of one round are compared with each other. */
+  round: number;
   result: LoadResult;
   throughput: number;
   cpuPerOp: number;
@@ -252,9 +266,12 @@ interface Run {
 
 // --- processes -------------------------------------------------------------
 
+/** The servers and load generators running now, killed on SIGINT or SIGTERM. */
+const running = new Set<Deno.ChildProcess>();
+
 /** Runs deno under sh with the open-files limit raised to the hard limit. */
 function spawnDeno(args: string[]): Deno.ChildProcess {
-  return new Deno.Command("sh", {
+  const child = new Deno.Command("sh", {
     args: [
       "-c",
       'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
@@ -265,6 +282,9 @@ function spawnDeno(args: string[]): Deno.ChildProcess {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  running.add(child);
+  child.status.finally(() => running.delete(child));
+  return child;
 }
 
 async function openFileLimit(): Promise<number> {
@@ -326,24 +346,100 @@ async function socketPath(): Promise<string> {
   return lastSocket;
 }
 
+// --- the base commit ---------------------------------------------------------
+
+/** The checkout this file belongs to. */
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The base commit's worktree, while there is one. */
+let baseDir: string | undefined;
+
+/** Runs git in this checkout; its output, or an error with git's message. */
+async function git(args: string[]): Promise<string> {
+  const out = await new Deno.Command("git", {
+    args: ["-C", ROOT, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (!out.success) {
+    throw new Error(
+      `git ${args.join(" ")} failed: ${decoder.decode(out.stderr).trim()}`,
+    );
+  }
+  return decoder.decode(out.stdout).trim();
+}
+
+/**
+ * Checks `commit` out in a git worktree in a temporary directory and copies
+ * this checkout's bench/ files into it, so the base servers are these
+ * servers on the commit's mod.ts.
+ *
+ * @returns The commit's short hash and subject.
+ */
+async function makeBase(commit: string): Promise<string> {
+  baseDir = await Deno.makeTempDir({ prefix: "sock-bench-base-" });
+  await git(["worktree", "add", "--detach", "--quiet", baseDir, commit]);
+  for (const entry of Deno.readDirSync(HERE)) {
+    if (entry.isFile && entry.name.endsWith(".ts")) {
+      await Deno.copyFile(
+        `${HERE}${entry.name}`,
+        `${baseDir}/bench/${entry.name}`,
+      );
+    }
+  }
+  return await git(["log", "-1", "--format=%h (%s)", commit]);
+}
+
+/** Removes the base worktree and the temporary files, if there are any. */
+async function cleanUp(): Promise<void> {
+  const dir = baseDir;
+  baseDir = undefined;
+  if (dir !== undefined) {
+    try {
+      await git(["worktree", "remove", "--force", dir]);
+    } catch (error) {
+      console.error(`# ${error}`);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await git(["worktree", "prune"]).catch(() => {});
+    }
+  }
+  const dir2 = scratch;
+  scratch = undefined;
+  if (dir2 !== undefined) await Deno.remove(dir2, { recursive: true });
+}
+
+/** The server of `scenario` that `impl` runs, or undefined for none. */
+function serverName(impl: Impl, scenario: Scenario): string | undefined {
+  return scenario.servers[impl === "base" ? "sock" : impl];
+}
+
 async function startServer(
   impl: Impl,
   scenario: Scenario,
   port: number,
-  profileDir: string | undefined,
+  profile: { dir: string; name: string } | undefined,
 ): Promise<ServerProcess> {
-  const name = scenario.servers[impl]!;
+  const name = serverName(impl, scenario)!;
+  // The base commit runs sock's servers from its worktree.
+  const dir = impl === "base" ? `${baseDir}/bench/` : HERE;
+  const role = impl === "base" ? "sock" : impl;
   const args = ["run", "--unstable-net"];
-  if (profileDir) {
-    args.push("--cpu-prof", `--cpu-prof-dir=${profileDir}`);
+  if (profile) {
+    args.push(
+      "--cpu-prof",
+      `--cpu-prof-dir=${profile.dir}`,
+      `--cpu-prof-name=${profile.name}.cpuprofile`,
+    );
   }
   if (scenario.transport === "tls") {
     const { cert, key } = await certificates();
     args.push(
       "--allow-net=127.0.0.1",
       `--allow-read=${cert},${key}`,
-      `${HERE}tls_unix_servers.ts`,
-      impl,
+      `${dir}tls_unix_servers.ts`,
+      role,
       name,
       String(port),
       "--cert",
@@ -357,14 +453,14 @@ async function startServer(
       `--allow-read=${path}`,
       `--allow-write=${path}`,
       `--allow-net=unix:${path}`,
-      `${HERE}tls_unix_servers.ts`,
-      impl,
+      `${dir}tls_unix_servers.ts`,
+      role,
       name,
       "--path",
       path,
     );
   } else {
-    args.push("--allow-net=127.0.0.1", `${HERE}${impl}_server.ts`, name);
+    args.push("--allow-net=127.0.0.1", `${dir}${role}_server.ts`, name);
     args.push(String(port));
     if (scenario.workers > 1) args.push("reuse-port");
   }
@@ -378,9 +474,7 @@ async function startServer(
       const { value, done } = await lines.read();
       if (done) {
         throw new Error(
-          `${impl} ${
-            scenario.servers[impl]
-          } server exited before listening: ${await stderr}`,
+          `${impl} ${name} server exited before listening: ${await stderr}`,
         );
       }
       seen += value;
@@ -440,14 +534,21 @@ async function runLoad(config: LoadConfig): Promise<LoadResult> {
 async function runOnce(
   impl: Impl,
   scenario: Scenario,
+  round: number,
   settings: Settings,
 ): Promise<Run> {
   const servers: ServerProcess[] = [];
+  // --profile: one file per server, named scenario-impl-round[-worker].
+  const profile = (worker: number) =>
+    settings.profile === undefined ? undefined : {
+      dir: settings.profile,
+      name: `${scenario.key}-${impl}-${round}${worker ? `-${worker}` : ""}`,
+    };
   try {
-    servers.push(await startServer(impl, scenario, 0, settings.profile));
+    servers.push(await startServer(impl, scenario, 0, profile(0)));
     for (let i = 1; i < scenario.workers; i++) {
       servers.push(
-        await startServer(impl, scenario, servers[0]!.port, settings.profile),
+        await startServer(impl, scenario, servers[0]!.port, profile(i)),
       );
     }
     const result = await runLoad({
@@ -470,6 +571,7 @@ async function runOnce(
       : result.ops / result.seconds;
     return {
       impl,
+      round,
       result,
       throughput,
       cpuPerOp: result.serverCpu * 1000 / result.ops,
@@ -510,16 +612,58 @@ function med(runs: Run[], impl: Impl, pick: (run: Run) => number): number {
 }
 
 /**
- * The range of `impl`'s per-round ratios to raw: round i of `impl` against
- * round i of raw, which ran right after it.
+ * `impl` against `ref` round by round: `combine` of the two runs of each
+ * round that has both (a ratio, or a difference), the non-finite left out.
  */
-function spread(runs: Run[], impl: Impl, pick: (run: Run) => number): string {
-  const mine = runs.filter((r) => r.impl === impl).map(pick);
-  const raw = runs.filter((r) => r.impl === "raw").map(pick);
-  const ratios = mine.slice(0, raw.length).map((v, i) => v / raw[i]!)
-    .filter(Number.isFinite);
-  if (ratios.length === 0) return "–";
-  return `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+function perRound(
+  runs: Run[],
+  impl: Impl,
+  ref: Impl,
+  pick: (run: Run) => number,
+  combine = (a: number, b: number) => a / b,
+): number[] {
+  const values: number[] = [];
+  for (const run of runs) {
+    if (run.impl !== impl) continue;
+    const other = runs.find((r) => r.impl === ref && r.round === run.round);
+    if (other === undefined) continue;
+    const value = combine(pick(run), pick(other));
+    if (Number.isFinite(value)) values.push(value);
+  }
+  return values;
+}
+
+/** The lowest and highest of some numbers, or undefined for none. */
+function range(values: number[]): [number, number] | undefined {
+  return values.length === 0
+    ? undefined
+    : [Math.min(...values), Math.max(...values)];
+}
+
+/**
+ * The range of `impl`'s per-round ratios to `ref`: round i of `impl`
+ * against round i of `ref`, run next to it.
+ */
+function spread(
+  runs: Run[],
+  impl: Impl,
+  ref: Impl,
+  pick: (run: Run) => number,
+): string {
+  const r = range(perRound(runs, impl, ref, pick));
+  return r ? `${r[0].toFixed(2)}–${r[1].toFixed(2)}` : "–";
+}
+
+/** The pairs of each table's ratio rows: each impl/raw, then sock/base. */
+function comparisons(impls: Impl[]): [Impl, Impl][] {
+  const pairs: [Impl, Impl][] = [];
+  if (impls.includes("raw")) {
+    for (const impl of impls) if (impl !== "raw") pairs.push([impl, "raw"]);
+  }
+  if (impls.includes("sock") && impls.includes("base")) {
+    pairs.push(["sock", "base"]);
+  }
+  return pairs;
 }
 
 function ratio(a: number, b: number): string {
@@ -537,7 +681,7 @@ function table(summaries: Summary[]): string {
       for (const impl of impls) {
         const mine = runs.filter((r) => r.impl === impl);
         out.push(
-          `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
+          `| ${impl === impls[0] ? scenario.label : ""} | ${impl} | ${
             fmt(med(runs, impl, (r) => r.perConnKiB), 2)
           } KiB/conn (${
             fmt(median(mine.map((r) => r.result.connections ?? NaN)))
@@ -550,11 +694,13 @@ function table(summaries: Summary[]): string {
           } | – | – | – | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
         );
       }
-      for (const impl of impls.filter((i) => i !== "raw")) {
+      for (const [impl, ref] of comparisons(impls)) {
         const extra = med(runs, impl, (r) => r.perConnKiB) -
-          med(runs, "raw", (r) => r.perConnKiB);
+          med(runs, ref, (r) => r.perConnKiB);
         out.push(
-          `| | ${impl} − raw | **${fmt(extra, 2)} KiB/conn** | | | | | | | |`,
+          `| | ${impl} − ${ref} | **${
+            fmt(extra, 2)
+          } KiB/conn** | | | | | | | |`,
         );
       }
       continue;
@@ -562,7 +708,7 @@ function table(summaries: Summary[]): string {
     for (const impl of impls) {
       const mine = runs.filter((r) => r.impl === impl);
       out.push(
-        `| ${impl === "sock" ? scenario.label : ""} | ${impl} | ${
+        `| ${impl === impls[0] ? scenario.label : ""} | ${impl} | ${
           fmt(
             med(runs, impl, (r) => r.throughput),
             scenario.unit === "MB/s" ? 0 : 0,
@@ -576,18 +722,71 @@ function table(summaries: Summary[]): string {
         }% | ${mine.reduce((n, r) => n + r.result.errors, 0)} |`,
       );
     }
-    for (const impl of impls.filter((i) => i !== "raw")) {
+    for (const [impl, ref] of comparisons(impls)) {
       const vs = (pick: (run: Run) => number) =>
-        ratio(med(runs, impl, pick), med(runs, "raw", pick));
-      const range = spread(runs, impl, (r) => r.throughput);
+        ratio(med(runs, impl, pick), med(runs, ref, pick));
+      const range = spread(runs, impl, ref, (r) => r.throughput);
       out.push(
-        `| | ${impl}/raw | **${vs((r) => r.throughput)}** (${range}) | ${
+        `| | ${impl}/${ref} | **${vs((r) => r.throughput)}** (${range}) | ${
           vs((r) => r.result.p50)
         } | ${vs((r) => r.result.p99)} | **${vs((r) => r.cpuPerOp)}** (${
-          spread(runs, impl, (r) => r.cpuPerOp)
+          spread(runs, impl, ref, (r) => r.cpuPerOp)
         }) | | | | |`,
       );
     }
+  }
+  return out.join("\n");
+}
+
+/**
+ * sock against the base commit, one row per scenario: the ratio of the
+ * medians (for idle, the difference in KiB per connection) with the range
+ * of the per-round figures, and whether the median moved the wrong way by
+ * more than the width of that range.
+ */
+function beforeAfter(summaries: Summary[]): string {
+  const out: string[] = [
+    "| scenario | throughput sock/base (per round) | server CPU per op sock/base (per round) | worse by more than the range |",
+    "|---|--:|--:|---|",
+  ];
+  // "a–b", or "a to b" when a dash would read as a minus sign.
+  const shown = (r: [number, number] | undefined) =>
+    r
+      ? ` (${r[0].toFixed(2)}${r[0] < 0 || r[1] < 0 ? " to " : "–"}${
+        r[1].toFixed(2)
+      })`
+      : "";
+  const width = (r: [number, number] | undefined) => r ? r[1] - r[0] : NaN;
+  for (const { scenario, runs } of summaries) {
+    if (!runs.some((r) => r.impl === "base")) continue;
+    const worse: string[] = [];
+    if (scenario.protocol === "idle") {
+      const pick = (r: Run) => r.perConnKiB;
+      const extra = med(runs, "sock", pick) - med(runs, "base", pick);
+      const r = range(perRound(runs, "sock", "base", pick, (a, b) => a - b));
+      if (extra > width(r)) worse.push("memory per connection");
+      out.push(
+        `| ${scenario.key} | ${fmt(extra, 2)} KiB/conn${
+          shown(r)
+        } more than base | – | ${worse.join(", ") || "no"} |`,
+      );
+      continue;
+    }
+    const cells = (pick: (run: Run) => number, higherIsWorse: boolean) => {
+      const m = med(runs, "sock", pick) / med(runs, "base", pick);
+      const r = range(perRound(runs, "sock", "base", pick));
+      const by = higherIsWorse ? m - 1 : 1 - m;
+      return { text: `${ratio(m, 1)}${shown(r)}`, worse: by > width(r) };
+    };
+    const t = cells((r) => r.throughput, false);
+    const c = cells((r) => r.cpuPerOp, true);
+    if (t.worse) worse.push("throughput");
+    if (c.worse) worse.push("CPU per op");
+    out.push(
+      `| ${scenario.key} | ${t.text} | ${c.text} | ${
+        worse.join(", ") || "no"
+      } |`,
+    );
   }
   return out.join("\n");
 }
@@ -653,7 +852,8 @@ function targets(summaries: Summary[]): { text: string; met: boolean } {
       );
     }
   }
-  return { text: out.join("\n"), met: all };
+  // No row (no raw run): no table.
+  return { text: out.length > 2 ? out.join("\n") : "", met: all };
 }
 
 // --- main --------------------------------------------------------------------
@@ -668,20 +868,39 @@ interface Settings {
   impls: Impl[];
 }
 
-function parseImpls(text: string | undefined): Impl[] {
-  if (text === undefined) return IMPLS;
+/** A mistake on the command line: one line saying what to do, exit code 2. */
+class UsageError extends Error {}
+
+/**
+ * The implementations --impls names, in the order each round runs them:
+ * sock, raw and node by default, sock and base with --base.
+ */
+function parseImpls(text: string | undefined, base: boolean): Impl[] {
+  if (text === undefined) {
+    return base ? ["sock", "base"] : IMPLS.filter((impl) => impl !== "base");
+  }
   const chosen = text.split(",");
   for (const impl of chosen) {
     if (!IMPLS.includes(impl as Impl)) {
-      throw new Error(
+      throw new UsageError(
         `no implementation "${impl}" for --impls; choose from ${
           IMPLS.join(", ")
         }`,
       );
     }
   }
-  if (!chosen.includes("raw")) {
-    throw new Error("--impls must include raw: every ratio is against it");
+  if (chosen.includes("base") && !base) {
+    throw new UsageError("--impls base needs --base COMMIT");
+  }
+  if (base && !(chosen.includes("sock") && chosen.includes("base"))) {
+    throw new UsageError(
+      "with --base, --impls must include sock and base: the ratio is sock/base",
+    );
+  }
+  if (!base && !chosen.includes("raw")) {
+    throw new UsageError(
+      "--impls must include raw: every ratio is against it (or give --base COMMIT)",
+    );
   }
   return IMPLS.filter((impl) => chosen.includes(impl));
 }
@@ -700,22 +919,28 @@ async function machine(): Promise<string> {
   }, Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os} ${Deno.build.arch}`;
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean", default: false },
-      only: { type: "string" },
-      rounds: { type: "string" },
-      warmup: { type: "string" },
-      duration: { type: "string" },
-      idle: { type: "string" },
-      profile: { type: "string" },
-      json: { type: "string" },
-      impls: { type: "string" },
-    },
-    strict: true,
-  });
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        quick: { type: "boolean", default: false },
+        only: { type: "string" },
+        rounds: { type: "string" },
+        warmup: { type: "string" },
+        duration: { type: "string" },
+        idle: { type: "string" },
+        profile: { type: "string" },
+        json: { type: "string" },
+        impls: { type: "string" },
+        base: { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const quick = values.quick;
   const limit = await openFileLimit();
   let idle = Number(values.idle ?? (quick ? 200 : IDLE_CONNECTIONS));
@@ -735,20 +960,38 @@ if (import.meta.main) {
     idle,
     rssSamples: quick ? 1 : 5,
     profile: values.profile,
-    impls: parseImpls(values.impls),
+    impls: parseImpls(values.impls, values.base !== undefined),
   };
   const only = values.only?.split(",");
   const chosen = SCENARIOS.filter((s) => !only || only.includes(s.key));
   if (chosen.length === 0) {
-    throw new Error(
+    throw new UsageError(
       `no scenario matches --only ${values.only}; choose from ${
         SCENARIOS.map((s) => s.key).join(", ")
       }`,
     );
   }
+  let base: string | undefined;
+  if (values.base !== undefined) {
+    try {
+      await git([
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        `${values.base}^{commit}`,
+      ]);
+    } catch {
+      throw new UsageError(
+        `--base ${values.base}: no such commit in this repository; give a commit hash, tag or branch`,
+      );
+    }
+    base = await makeBase(values.base);
+  }
   const started = performance.now();
   console.error(
-    `# ${await machine()}\n# ${settings.rounds} rounds, ${settings.warmup} s warm-up + ${settings.duration} s measured per run`,
+    `# ${await machine()}\n# ${settings.rounds} rounds, ${settings.warmup} s warm-up + ${settings.duration} s measured per run${
+      base ? `\n# base: ${base}` : ""
+    }`,
   );
   for (const note of notes) console.error(`# note: ${note}`);
   const summaries: Summary[] = [];
@@ -760,10 +1003,10 @@ if (import.meta.main) {
       : settings.rounds;
     for (let round = 1; round <= rounds; round++) {
       for (const impl of settings.impls) {
-        if (scenario.servers[impl] === undefined) continue;
+        if (serverName(impl, scenario) === undefined) continue;
         let run: Run;
         try {
-          run = await runOnce(impl, scenario, settings);
+          run = await runOnce(impl, scenario, round, settings);
         } catch (error) {
           failures++;
           console.error(`# ${scenario.key} ${impl}: ${error}`);
@@ -793,6 +1036,7 @@ if (import.meta.main) {
   const seconds = (performance.now() - started) / 1000;
   const goals = targets(summaries);
   console.log(`Machine: ${await machine()}.`);
+  if (base) console.log(`base: ${base}.`);
   console.log(
     `Medians of ${settings.rounds} alternating rounds (${
       settings.impls.join(", ")
@@ -803,16 +1047,44 @@ if (import.meta.main) {
     } s.\n`,
   );
   console.log(table(summaries));
-  console.log(`\n${goals.text}`);
+  if (base) console.log(`\n${beforeAfter(summaries)}`);
+  if (goals.text) console.log(`\n${goals.text}`);
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
-      JSON.stringify({ settings, summaries }, null, 2),
+      JSON.stringify({ settings, base, summaries }, null, 2),
     );
   }
-  if (scratch !== undefined) await Deno.remove(scratch, { recursive: true });
   if (failures > 0) {
     console.error(`# ${failures} runs failed or saw errors`);
-    Deno.exit(1);
+    return 1;
   }
+  return 0;
+}
+
+if (import.meta.main) {
+  // Interrupted: stop the servers and the generator, then clean up.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const child of running) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      cleanUp().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
+    });
+  }
+  let code: number;
+  try {
+    code = await main();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench: ${error.message}`);
+    code = 2;
+  } finally {
+    await cleanUp();
+  }
+  Deno.exit(code);
 }
