@@ -1192,7 +1192,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     return this.#tcp?.[name] ?? false;
   }
 
-  /** Throws a TypeError for an unknown option or a socket without them. */
+  /** What a TCP option setting needs to know of this socket. */
   #tuningContext(): TuningContext {
     return {
       closed: this.#closed,
