@@ -11,7 +11,7 @@ import {
   type RunningExample,
   startExample,
 } from "../tools/examples.ts";
-import { bounded, canRun, delay } from "./_helpers.ts";
+import { bounded, canRun, DeadlineError, delay, test } from "./_helpers.ts";
 
 const haveHaproxy = await canRun("haproxy", ["-v"]);
 if (!haveHaproxy) {
@@ -33,11 +33,7 @@ function haproxyTest(
   fn: () => Promise<void>,
   deadline = 60_000,
 ): void {
-  Deno.test({
-    name,
-    ignore: !haveHaproxy,
-    fn: () => bounded(fn(), deadline, "the test"),
-  });
+  test(name, fn, { deadline, ignore: !haveHaproxy });
 }
 
 interface Ports {
@@ -160,7 +156,7 @@ async function waitForStatus(
   statsPort: number,
   server: string,
   status: RegExp,
-  ms = 10_000,
+  ms = 5_000,
 ): Promise<void> {
   const end = performance.now() + ms;
   let last = "";
@@ -173,7 +169,9 @@ async function waitForStatus(
     }
     await delay(20);
   }
-  throw new Error(`${server} is ${last}, not ${status}, after ${ms} ms`);
+  throw new DeadlineError(
+    `${server} is ${last}, not ${status}, after ${ms} ms`,
+  );
 }
 
 /** Waits until something accepts connections on `port`. */
@@ -230,7 +228,7 @@ async function sumLoad(port: number, ms: number): Promise<Load> {
           await socket.write(`${a} ${b} `);
           await socket.flush();
           const answer = decoder.decode(
-            await socket.readAll({ timeout: 5000 }),
+            await socket.readAll({ timeout: 2000 }),
           );
           if (answer !== String(a + b)) {
             throw new Error(`${a} + ${b}: got ${JSON.stringify(answer)}`);

@@ -25,7 +25,7 @@ globalThis.addEventListener("unload", () => {
 
 function tlsTest(
   name: string,
-  fn: (c: CertSet) => Promise<void>,
+  fn: (c: CertSet) => void | Promise<void>,
   deadline?: number,
 ): void {
   test(name, () => fn(certs!), {
@@ -46,7 +46,7 @@ function echoServer(
 ): { server: Server; reported: Reported[] } {
   const reported: Reported[] = [];
   const server = serve(async (socket) => {
-    const line = await socket.readLine({ timeout: 5000 });
+    const line = await socket.readLine({ timeout: 2000 });
     await socket.write(`echo ${line}\n`);
   }, {
     port: 0,
@@ -64,11 +64,11 @@ async function echoOnce(port: number, c: CertSet): Promise<string | null> {
     hostname: "localhost",
     port,
     tls: { caCerts: [c.caCert] },
-    timeout: 5000,
+    timeout: 2000,
   });
   await socket.write("hi\n");
   await socket.flush();
-  return await socket.readLine({ timeout: 5000 });
+  return await socket.readLine({ timeout: 2000 });
 }
 
 tlsTest(
@@ -80,7 +80,7 @@ tlsTest(
       hostname: "localhost",
       port: server.port,
       tls: { caCerts: [c.caCert] },
-      timeout: 5000,
+      timeout: 2000,
     });
     assert.equal(socket.tls, true);
     assert.equal(socket.remoteAddr.transport, "tcp");
@@ -92,8 +92,8 @@ tlsTest(
     assert.deepEqual(await socket.handshake(), { alpnProtocol: null });
     await socket.write("hello\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 5000 }), "echo hello");
-    assert.equal(await socket.readLine({ timeout: 5000 }), null);
+    assert.equal(await socket.readLine({ timeout: 2000 }), "echo hello");
+    assert.equal(await socket.readLine({ timeout: 2000 }), null);
     assert.deepEqual(reported, []);
   },
 );
@@ -109,16 +109,16 @@ tlsTest(
         alpnProtocols: ["sum/2", "sum/1"],
       },
     });
-    const accepted = listener.accept({ timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
     await using client = await connect({
       hostname: "localhost",
       port: listener.port,
       tls: { caCerts: [c.caCert], alpnProtocols: ["sum/1", "sum/2"] },
-      timeout: 5000,
+      timeout: 2000,
     });
     await using server = await accepted;
     assert.equal(server.tls, true);
-    assert.deepEqual(await server.handshake({ timeout: 5000 }), {
+    assert.deepEqual(await server.handshake({ timeout: 2000 }), {
       alpnProtocol: "sum/2",
     });
     assert.deepEqual(await client.handshake(), { alpnProtocol: "sum/2" });
@@ -132,17 +132,17 @@ tlsTest(
       port: 0,
       tls: { cert: c.serverCert, key: c.serverKey, alpnProtocols: ["a"] },
     });
-    const accepted = listener.accept({ timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
     const connecting = connect({
       hostname: "localhost",
       port: listener.port,
       tls: { caCerts: [c.caCert], alpnProtocols: ["b"] },
-      timeout: 5000,
+      timeout: 2000,
     });
     await using server = await accepted;
     const [clientError, serverError] = await Promise.all([
       connecting.then(() => undefined, (e) => e),
-      server.handshake({ timeout: 5000 }).then(() => undefined, (e) => e),
+      server.handshake({ timeout: 2000 }).then(() => undefined, (e) => e),
     ]);
     assert.ok(clientError instanceof TlsError, String(clientError));
     assert.match(clientError.message, /no ALPN protocol is common/);
@@ -163,7 +163,7 @@ tlsTest(
         hostname: "localhost",
         port: server.port,
         tls: caCerts ? { caCerts } : {},
-        timeout: 5000,
+        timeout: 2000,
       }).catch((e) => e);
       assert.ok(error instanceof CertificateError, String(error));
       assert.equal(error.reason, "untrusted");
@@ -198,7 +198,7 @@ tlsTest(
       hostname: "localhost",
       port: server.port,
       tls: { caCerts: [c.caCert] },
-      timeout: 5000,
+      timeout: 2000,
     }).catch((e) => e);
     assert.ok(error instanceof CertificateError, String(error));
     assert.equal(error.reason, "expired");
@@ -215,7 +215,7 @@ tlsTest("TLS: a name mismatch says whom the certificate is for", async (c) => {
     hostname: "localhost",
     port: server.port,
     tls: { caCerts: [c.caCert] },
-    timeout: 5000,
+    timeout: 2000,
   }).catch((e) => e);
   assert.ok(error instanceof CertificateError, String(error));
   assert.equal(error.reason, "name-mismatch");
@@ -225,11 +225,11 @@ tlsTest("TLS: a name mismatch says whom the certificate is for", async (c) => {
     hostname: "127.0.0.1",
     port: server.port,
     tls: { caCerts: [c.caCert], serverName: "other.test" },
-    timeout: 5000,
+    timeout: 2000,
   });
   await socket.write("by name\n");
   await socket.flush();
-  assert.equal(await socket.readLine({ timeout: 5000 }), "echo by name");
+  assert.equal(await socket.readLine({ timeout: 2000 }), "echo by name");
 });
 
 tlsTest(
@@ -260,7 +260,7 @@ tlsTest(
         hostname: "localhost",
         port: server.port,
         tls: { caCerts },
-        timeout: 5000,
+        timeout: 2000,
       }).catch((e) => e);
       assert.ok(error instanceof CertificateError, String(error));
       assert.equal(error.reason, reason);
@@ -321,12 +321,12 @@ tlsTest("TLS: connect()'s signal aborts the handshake", async () => {
 tlsTest("TLS: a TLS client at a plain port gets one TlsError", async () => {
   // A plain server that reads and closes, and one that greets first.
   const readsAndCloses = serve(async (socket) => {
-    await socket.read(new Uint8Array(4096), { timeout: 5000 });
+    await socket.read(new Uint8Array(4096), { timeout: 2000 });
   }, { port: 0 });
   const greets = serve(async (socket) => {
     await socket.write("220 hello\r\n");
     await socket.flush();
-    await socket.read(new Uint8Array(4096), { timeout: 5000 }).catch(() => {});
+    await socket.read(new Uint8Array(4096), { timeout: 2000 }).catch(() => {});
   }, { port: 0 });
   await using _a = readsAndCloses;
   await using _b = greets;
@@ -339,7 +339,7 @@ tlsTest("TLS: a TLS client at a plain port gets one TlsError", async () => {
       [greets.port, /sent bytes that are not TLS/],
     ] as const
   ) {
-    const error = await connect({ port, tls: {}, timeout: 5000 }).catch((e) =>
+    const error = await connect({ port, tls: {}, timeout: 2000 }).catch((e) =>
       e
     );
     assert.ok(error instanceof TlsError, String(error));
@@ -354,11 +354,11 @@ tlsTest(
     const { server, reported } = echoServer(c);
     await using _ = server;
     {
-      await using plain = await connect({ port: server.port, timeout: 5000 });
+      await using plain = await connect({ port: server.port, timeout: 2000 });
       await plain.write("1 2 \n");
       await plain.flush();
       // What comes back is a TLS alert record, then the end.
-      const reply = await plain.readAll({ timeout: 5000 });
+      const reply = await plain.readAll({ timeout: 2000 });
       assert.equal(reply[0], 0x15);
       assert.equal(reply[1], 0x03);
     }
@@ -410,8 +410,8 @@ tlsTest(
     let failure: unknown;
     const server = serve(async (socket) => {
       try {
-        assert.equal(await socket.readLine({ timeout: 5000 }), "first");
-        seen = await socket.readLine({ timeout: 5000 });
+        assert.equal(await socket.readLine({ timeout: 2000 }), "first");
+        seen = await socket.readLine({ timeout: 2000 });
       } catch (error) {
         failure = error;
       }
@@ -565,7 +565,7 @@ try {
 
 tlsTest(
   "TLS: with --unstable-net, reusePort lets two TLS listeners share a port",
-  async (c) => {
+  (c) => {
     const tls = { cert: c.serverCert, key: c.serverKey };
     using first = listen({ port: 0, reusePort: true, tls });
     using second = listen({ port: first.port, reusePort: true, tls });
@@ -575,7 +575,7 @@ tlsTest(
 
 tlsTest(
   "TLS with proxyProtocol is refused: the PROXY header would come before the handshake",
-  async (c) => {
+  (c) => {
     assert.throws(
       () =>
         listen({
@@ -597,7 +597,7 @@ tlsTest("TLS: a refused connect says it was over TLS", async (c) => {
   const { port } = probe.addr;
   probe.close();
   await assert.rejects(
-    connect({ port, tls: { caCerts: [c.caCert] }, timeout: 5000 }),
+    connect({ port, tls: { caCerts: [c.caCert] }, timeout: 2000 }),
     (error: Error) => {
       assert.equal(error.name, "ConnectionRefusedError");
       assert.match(
@@ -636,23 +636,23 @@ tlsTest(
       port: 0,
       tls: { cert: c.serverCert, key: c.serverKey },
     });
-    const accepted = listener.accept({ timeout: 5000 });
-    await using client = await connect({ port: listener.port, timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
+    await using client = await connect({ port: listener.port, timeout: 2000 });
     await using server = await accepted;
     const [, info] = await Promise.all([
       client.startTls({
         hostname: "localhost",
         caCerts: [c.caCert],
-        timeout: 5000,
+        timeout: 2000,
       }),
-      server.handshake({ timeout: 5000 }),
+      server.handshake({ timeout: 2000 }),
     ]);
     assert.deepEqual(info, { alpnProtocol: null });
     assert.equal(client.tls, true);
     await assert.rejects(client.startTls(), /it is TLS already/);
     await client.write("over TLS\n");
     await client.flush();
-    assert.equal(await server.readLine({ timeout: 5000 }), "over TLS");
+    assert.equal(await server.readLine({ timeout: 2000 }), "over TLS");
     assert.match(
       String(client),
       /connected from 127\.0\.0\.1\/\d+ to 127\.0\.0\.1\//,
@@ -660,8 +660,8 @@ tlsTest(
 
     // A plain server that never answers the ClientHello.
     await using silent = listen({ port: 0 });
-    const held = silent.accept({ timeout: 5000 });
-    await using plain = await connect({ port: silent.port, timeout: 5000 });
+    const held = silent.accept({ timeout: 2000 });
+    await using plain = await connect({ port: silent.port, timeout: 2000 });
     await using heldSocket = await held;
     const error = await plain.startTls({ hostname: "localhost", timeout: 150 })
       .catch((e) => e);
@@ -713,14 +713,14 @@ tlsTest(
       inner.close();
       outer.close();
     })();
-    const accepted = listener.accept({ timeout: 5000 });
-    const client = await connect({ port: relay.addr.port, timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
+    const client = await connect({ port: relay.addr.port, timeout: 2000 });
     await using server = await accepted;
-    const shaking = server.handshake({ timeout: 5000 });
+    const shaking = server.handshake({ timeout: 2000 });
     const upgrading = client.startTls({
       hostname: "localhost",
       caCerts: [c.caCert],
-      timeout: 5000,
+      timeout: 2000,
     }).then(() => "upgraded", (error) => error);
     await delay(100);
     await client.close();
@@ -730,7 +730,7 @@ tlsTest(
     assert.match(outcome.message, /the socket is closed/);
     await shaking;
     // The upgraded connection was closed too: the server reads the end.
-    assert.equal(await server.readLine({ timeout: 5000 }), null);
+    assert.equal(await server.readLine({ timeout: 2000 }), null);
     await server.close();
     relay.close();
     await relaying;
