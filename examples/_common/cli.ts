@@ -226,13 +226,34 @@ export function proxyOptions(
   return { proxyProtocol: true, trustedProxies };
 }
 
+/**
+ * The library's advice on a TLS client's options, as the flag a client
+ * example takes for it: a user of the program cannot set `tls.caCerts`.
+ */
+const FLAG_ADVICE: [RegExp, string][] = [
+  [
+    /pass the CA's certificate in tls\.caCerts/,
+    "give the CA's certificate with --ca-cert FILE",
+  ],
+  [
+    /pass the CA that did in tls\.caCerts/,
+    "give the CA that did with --ca-cert FILE",
+  ],
+];
+
 /** One line for an error a user can fix; a stack trace only for a bug. */
 export function describe(error: unknown): string {
   const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ");
+  if (error instanceof SocketError) {
+    let message = error.message;
+    for (const [option, flag] of FLAG_ADVICE) {
+      message = message.replace(option, flag);
+    }
+    return oneLine(message);
+  }
   if (
-    error instanceof SocketError || error instanceof UsageError ||
-    error instanceof Failure || error instanceof LispReadError ||
-    error instanceof LispArithmeticError
+    error instanceof UsageError || error instanceof Failure ||
+    error instanceof LispReadError || error instanceof LispArithmeticError
   ) {
     return oneLine(error.message);
   }
