@@ -295,6 +295,32 @@ export async function run(
   }
 }
 
+/** The oldest Deno that runs every flow: older ones fail the Unix socket flows. */
+export const LEAST_DENO = "2.9.6";
+
+/**
+ * One line saying that `version` (this Deno's by default) is older than
+ * {@linkcode LEAST_DENO} and how to run a new enough one; undefined when
+ * it is new enough.
+ */
+export function denoTooOld(
+  program: string,
+  version: string = Deno.version.deno,
+): string | undefined {
+  const parts = (text: string) =>
+    text.split(/[-+]/, 1)[0]!.split(".").map(Number);
+  const have = parts(version);
+  const need = parts(LEAST_DENO);
+  for (let i = 0; i < need.length; i++) {
+    const a = have[i] ?? 0, b = need[i]!;
+    if (Number.isNaN(a) || a > b) return undefined;
+    if (a < b) {
+      return `${program} needs Deno ${LEAST_DENO} or later, and this is Deno ${version}: run \`deno upgrade ${LEAST_DENO}\`, or prefix the command with \`npx -y deno@${LEAST_DENO}\``;
+    }
+  }
+  return undefined;
+}
+
 /** Calls `stop` on the first SIGINT or SIGTERM; dispose it to stop listening for them. */
 export function onStopSignal(stop: () => void): Disposable {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
