@@ -15,7 +15,7 @@ import {
   shebangFlags,
   startExample,
 } from "../tools/examples.ts";
-import { testsWithDeadline } from "./_helpers.ts";
+import { delay, testsWithDeadline } from "./_helpers.ts";
 
 /** Bounded tests: each test starts example programs, so 30 s each. */
 const test = testsWithDeadline(30_000);
@@ -764,6 +764,45 @@ test("sum_server --drain-delay serves on after SIGTERM but fails health checks, 
   assert.deepEqual([done.code, done.stderr], [0, ""]);
   assert.ok(took >= 1400, `stopped after ${took.toFixed(0)} ms`);
 });
+
+/** The ids of the processes `pid` has started that are still running (Linux). */
+async function childrenOf(pid: number): Promise<number[]> {
+  // Each thread lists the children it started; Deno grants /proc only to
+  // --allow-all, so cat reads them.
+  const { stdout } = await new Deno.Command("sh", {
+    args: ["-c", 'cat /proc/"$0"/task/*/children 2>/dev/null', String(pid)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).split(/\s+/).filter((id) => id !== "")
+    .map(Number);
+}
+
+test(
+  "workers stopped with SIGTERM while its sum servers start exits 0, quietly",
+  async () => {
+    const workers = startExample("workers", [
+      "--workers",
+      "8",
+      "--port",
+      "0",
+    ]);
+    await using _workers = workers;
+    // Its first sum server has been started, the other seven have not: it is
+    // starting up, and it has its signal handlers.
+    const end = Date.now() + 5_000;
+    while ((await childrenOf(workers.pid)).length === 0) {
+      assert.ok(Date.now() < end, "workers started no sum server within 5 s");
+      await delay(5);
+    }
+    workers.kill("SIGTERM");
+    const done = await workers.finish();
+    assert.doesNotMatch(done.stdout, /listening on/, "it was still starting");
+    assert.deepEqual([done.code, done.stderr], [0, ""]);
+  },
+  { ignore: Deno.build.os !== "linux", deadline: 15_000 },
+);
 
 test("workers runs N sum servers on one port and stops them all", async () => {
   const workers = startExample("workers", [
