@@ -167,7 +167,8 @@ async function drain(socket: Socket): Promise<void> {
  * await using client = await connect({ port: server.port });
  * await client.write("1 3 ");
  * await client.flush();
- * assert.equal(new TextDecoder().decode(await client.readAll()), "4");
+ * const answer = await client.readAll({ timeout: 2000 });
+ * assert.equal(new TextDecoder().decode(answer), "4");
  * ```
  */
 export async function handleSum(

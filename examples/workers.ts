@@ -15,7 +15,8 @@
  * Flags after `--` go to every sum server (`-- --proxy-protocol
  * --drain-delay 2000` behind a load balancer). It prints `listening on
  * HOST:PORT` once every worker listens. Ctrl-C or SIGTERM stop every
- * worker the way one sum server stops; it exits 0 when they all exited 0.
+ * worker the way one sum server stops; it exits 0 when they all exited 0,
+ * and when it is stopped so before they all listen.
  * With `--port 0` the first worker's port is shared by the others. Stop it
  * with a signal it can catch: after a SIGKILL the workers run on.
  *
@@ -102,12 +103,16 @@ class Worker {
   /** Settles when the worker's stderr has ended. */
   readonly errors: Promise<void>;
 
-  /** The port from the worker's `listening on HOST:PORT` line. */
-  async listening(): Promise<number> {
+  /**
+   * The port from the worker's `listening on HOST:PORT` line; undefined
+   * when it ended without one because it was stopped.
+   */
+  async listening(stopping: () => boolean): Promise<number | undefined> {
     for (;;) {
       const { value, done } = await this.#lines.read();
       if (done) {
         const { code } = await this.child.status;
+        if (stopping()) return undefined;
         throw new Failure(
           `a sum server stopped before listening (exit ${code})`,
         );
@@ -180,12 +185,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < count && !stopping; i++) {
       const worker = new Worker(hostname, port, extra);
       workers.push(worker);
-      port = await worker.listening();
+      port = await worker.listening(() => stopping) ?? port;
     }
   } catch (error) {
     stopAll();
     await Promise.all(workers.map((worker) => worker.child.status));
     throw error;
+  }
+  if (stopping) {
+    // Stopped during start-up, as asked: the workers started so far are
+    // stopping too; once they are gone, that is a clean end.
+    await Promise.all(workers.map((worker) => worker.child.status));
+    return;
   }
   console.log(`${workers.length} workers`);
   console.log(`listening on ${hostPort(hostname, port)}`);

@@ -5,7 +5,9 @@ import {
   type Listener,
   type Socket,
   type SocketOptions,
+  TimeoutError,
 } from "../mod.ts";
+import { DeadlineError, killRunning } from "../tools/examples.ts";
 
 /** A listener with one connected client and the server side of it. */
 export interface Pair {
@@ -20,10 +22,10 @@ export async function socketPair(options: SocketOptions = {}): Promise<Pair> {
   const listener = listen({ port: 0, ...options });
   const client = await connect({
     port: listener.port,
-    timeout: 5000,
+    timeout: 2000,
     ...options,
   });
-  const server = await listener.accept({ timeout: 5000 });
+  const server = await listener.accept({ timeout: 2000 });
   return {
     listener,
     client,
@@ -59,7 +61,9 @@ export function delay(ms: number): Promise<void> {
 export async function until(check: () => boolean, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > end) throw new Error("Condition not met in time");
+    if (Date.now() > end) {
+      throw new DeadlineError(`Condition not met within ${ms} ms`);
+    }
     await delay(2);
   }
 }
@@ -83,6 +87,16 @@ export interface TestOptions {
   deadline?: number;
   /** Skip the test (Deno counts it as ignored). */
   ignore?: boolean;
+  /** The permissions the test runs with, as `Deno.test` takes them. */
+  permissions?: Deno.PermissionOptions;
+}
+
+/** A test as one object, as `Deno.test({ name, fn })` takes it. */
+export interface TestDefinition extends TestOptions {
+  /** The test's name. */
+  name: string;
+  /** The test's body. */
+  fn: TestBody;
 }
 
 /**
@@ -96,48 +110,110 @@ const skipPattern = (() => {
   return pattern ? new RegExp(pattern) : undefined;
 })();
 
-/** The first test that hung in this run, if one did. */
-let hung: string | undefined;
+/** The first test of this file that ran out of time, if one did. */
+let stalled: string | undefined;
 
 /**
- * Registers a test that fails, instead of hanging, when it has not finished
- * by its deadline: a broken library that never settles a promise fails
- * the run in seconds. A test that hung may leave sockets and reads behind
- * that would disturb every later one, so once a test has hung, the tests
- * after it fail at once, naming it, rather than each waiting out its own
- * deadline.
+ * Whether `error` says that a wait ran out of time: a test's or a helper's
+ * deadline, or the library's own timeout on a read, a connect or a flush.
  */
-export function test(
-  name: string,
-  fn: TestBody,
-  options: TestOptions = {},
-): void {
-  const deadline = options.deadline ?? TEST_DEADLINE;
-  Deno.test({
-    name,
-    ignore: (options.ignore ?? false) || (skipPattern?.test(name) ?? false),
-    async fn(t) {
-      if (hung !== undefined) {
-        throw new Error(`Not run: the test "${hung}" hung before it`);
+function ranOutOfTime(error: unknown): boolean {
+  if (error instanceof DeadlineError || error instanceof TimeoutError) {
+    return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(ranOutOfTime);
+  return error instanceof Error && error.cause !== undefined &&
+    ranOutOfTime(error.cause);
+}
+
+/** The error of a test or step not run because an earlier one ran out of time. */
+function notRun(): Error {
+  return new Error(`Not run: the test "${stalled}" ran out of time before it`);
+}
+
+/** Runs `fn`, noting the test `name` as stalled when it ran out of time. */
+async function watch(name: string, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    if (ranOutOfTime(error)) stalled ??= name;
+    throw error;
+  }
+}
+
+/** `t`, with each step watched as the test itself is. */
+function watchSteps(name: string, t: Deno.TestContext): Deno.TestContext {
+  const step = t.step.bind(t) as (
+    definition: Deno.TestStepDefinition,
+  ) => Promise<boolean>;
+  const watched = (inner: TestBody): TestBody => (context) => {
+    if (stalled !== undefined) throw notRun();
+    return watch(name, () => inner(watchSteps(name, context)));
+  };
+  return Object.assign(Object.create(t), {
+    step(
+      first: string | Deno.TestStepDefinition | TestBody,
+      second?: TestBody,
+    ): Promise<boolean> {
+      if (typeof first === "string") {
+        return step({ name: first, fn: watched(second!) });
       }
-      try {
-        await bounded(
-          Promise.resolve().then(() => fn(t)),
-          deadline,
-          "the test",
-        );
-      } catch (error) {
-        if (error instanceof DeadlineError) hung = name;
-        throw error;
+      if (typeof first === "function") {
+        return step({ name: first.name, fn: watched(first) });
       }
+      return step({ ...first, fn: watched(first.fn) });
     },
   });
 }
 
-/** What {@linkcode bounded} throws when its wait runs out. */
-export class DeadlineError extends Error {
-  override name = "DeadlineError";
+/**
+ * Registers a test that fails, instead of hanging, when it has not finished
+ * by its deadline: a broken library that never settles a promise fails
+ * the run in seconds, and the programs the test started are killed.
+ *
+ * A test that ran out of time, its own deadline or a wait's (a read's
+ * timeout, a helper's), says that something the tests rely on does not
+ * arrive: a broken library, or a test that hung and left sockets and reads
+ * behind that would disturb every later one. So once a test of this file
+ * has run out of time, the tests after it fail at once, naming it, rather
+ * than each waiting out its own deadline: a broken library ends the run
+ * failing in about the time of one wait per file.
+ */
+export function test(name: string, fn: TestBody, options?: TestOptions): void;
+export function test(definition: TestDefinition): void;
+export function test(
+  first: string | TestDefinition,
+  body?: TestBody,
+  given: TestOptions = {},
+): void {
+  const { name, fn, ...options } = typeof first === "string"
+    ? { ...given, name: first, fn: body! }
+    : first;
+  const deadline = options.deadline ?? TEST_DEADLINE;
+  Deno.test({
+    name,
+    ...(options.permissions ? { permissions: options.permissions } : {}),
+    ignore: (options.ignore ?? false) || (skipPattern?.test(name) ?? false),
+    async fn(t) {
+      if (stalled !== undefined) throw notRun();
+      await watch(name, async () => {
+        try {
+          await bounded(
+            Promise.resolve().then(() => fn(watchSteps(name, t))),
+            deadline,
+            "the test",
+          );
+        } catch (error) {
+          // Nothing the test started outlives it.
+          if (error instanceof DeadlineError) killRunning();
+          throw error;
+        }
+      });
+    },
+  });
 }
+
+export { DeadlineError };
 
 /**
  * Waits for `promise`, but for at most `ms` milliseconds: then it rejects
@@ -180,4 +256,89 @@ export async function canRun(command: string, args = ["--version"]) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/** Where Debian and others install programs for the administrator, often not on a user's PATH. */
+const SBIN = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/**
+ * The path of the program `name`: the first executable file of that name
+ * in the directories of `path` (the PATH variable by default), then in the
+ * sbin directories (Debian installs haproxy in /usr/sbin, which a user's
+ * PATH often lacks). Undefined when there is none.
+ */
+export function findProgram(
+  name: string,
+  path: string = Deno.env.get("PATH") ?? "",
+): string | undefined {
+  const dirs = [...path.split(":").filter((dir) => dir !== ""), ...SBIN];
+  for (const dir of dirs) {
+    const file = `${dir}/${name}`;
+    try {
+      const { isFile, mode } = Deno.statSync(file);
+      if (isFile && mode !== null && (mode & 0o111) !== 0) return file;
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory ||
+          error instanceof Deno.errors.PermissionDenied)
+      ) {
+        throw error;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why this machine cannot listen on the IPv6 loopback, said in one line
+ * for a test to give when it is ignored; undefined when it can.
+ */
+export function noIpv6Loopback(): string | undefined {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return undefined;
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.AddrNotAvailable ||
+      (error instanceof Error &&
+        /EADDRNOTAVAIL|not available/i.test(error.message))
+    ) {
+      return "this machine has no IPv6 loopback (::1)";
+    }
+    throw error;
+  }
+}
+
+/**
+ * Asserts that input arrives at `socket` within `options.timeout`: the
+ * same check as `assert.equal(await socket.waitForInput(options), true)`,
+ * but input that never comes fails as a wait that ran out of time.
+ */
+export async function inputArrives(
+  socket: { waitForInput(options: { timeout: number }): Promise<boolean> },
+  options: { timeout: number },
+): Promise<void> {
+  if (!await socket.waitForInput(options)) {
+    throw new DeadlineError(`no input arrived within ${options.timeout} ms`);
+  }
+}
+
+/**
+ * {@linkcode test} with another default deadline, for a file whose tests
+ * start programs (a Deno start is slow on a busy machine) or run long
+ * computations. Their waits keep their own, shorter bounds.
+ */
+export function testsWithDeadline(deadline: number): typeof test {
+  function bounded(name: string, fn: TestBody, options?: TestOptions): void;
+  function bounded(definition: TestDefinition): void;
+  function bounded(
+    first: string | TestDefinition,
+    fn?: TestBody,
+    options: TestOptions = {},
+  ): void {
+    if (typeof first === "string") test(first, fn!, { deadline, ...options });
+    else test({ deadline, ...first });
+  }
+  return bounded;
 }

@@ -1,5 +1,6 @@
 // Runs the `sock` command (cli.ts) as a user would, with pipes for stdin,
 // stdout and stderr, and bounded waits on what it prints.
+import { DeadlineError, track } from "../tools/examples.ts";
 
 /** The path of cli.ts. */
 export const CLI_PATH = new URL("../cli.ts", import.meta.url).pathname;
@@ -28,14 +29,16 @@ export class SockProcess implements AsyncDisposable {
    * @param cwd The working directory, if not this process's.
    */
   constructor(flags: string[], args: string[], cwd?: string) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", ...flags, CLI_PATH, ...args],
-      ...(cwd === undefined ? {} : { cwd }),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    this.#child = track(
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", ...flags, CLI_PATH, ...args],
+        ...(cwd === undefined ? {} : { cwd }),
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn(),
+    );
     this.#writer = this.#child.stdin.getWriter();
     const read = async (
       stream: ReadableStream<Uint8Array>,
@@ -85,7 +88,7 @@ export class SockProcess implements AsyncDisposable {
   async waitFor(
     pattern: RegExp,
     where: "stdout" | "stderr" = "stdout",
-    ms = 10_000,
+    ms = 5_000,
   ): Promise<RegExpExecArray> {
     const end = Date.now() + ms;
     for (;;) {
@@ -95,7 +98,7 @@ export class SockProcess implements AsyncDisposable {
       if (match) return match;
       const left = end - Date.now();
       if (left <= 0) {
-        throw new Error(
+        throw new DeadlineError(
           `sock's ${where} did not match ${pattern} within ${ms} ms; stdout ${
             JSON.stringify(this.#stdout)
           }, stderr ${JSON.stringify(this.#stderr)}`,
@@ -130,13 +133,13 @@ export class SockProcess implements AsyncDisposable {
   }
 
   /** Waits for sock to end, for at most `ms`; then it is killed and this throws. */
-  async finish(ms = 10_000): Promise<SockResult> {
+  async finish(ms = 5_000): Promise<SockResult> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.kill("SIGKILL");
         reject(
-          new Error(
+          new DeadlineError(
             `sock did not end within ${ms} ms; stdout ${
               JSON.stringify(this.#stdout)
             }, stderr ${JSON.stringify(this.#stderr)}`,
@@ -163,7 +166,7 @@ export async function runSock(
   flags: string[],
   args: string[],
   input = "",
-  ms = 10_000,
+  ms = 5_000,
 ): Promise<SockResult> {
   await using sock = new SockProcess(flags, args);
   if (input !== "") await sock.type(input);

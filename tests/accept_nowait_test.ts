@@ -3,6 +3,7 @@
 // listener's one outstanding accept so that no connection is lost.
 import assert from "node:assert/strict";
 import { connect, ConnectionClosedError, listen, type Socket } from "../mod.ts";
+import { test } from "./_helpers.ts";
 
 /** `promise`, or a failure if it has not settled within `ms`. */
 async function settlesWithin<T>(promise: Promise<T>, ms = 2000): Promise<T> {
@@ -20,7 +21,7 @@ async function settlesWithin<T>(promise: Promise<T>, ms = 2000): Promise<T> {
   }
 }
 
-Deno.test("accept({ wait: false }) gives null at once when no client has connected", async () => {
+test("accept({ wait: false }) gives null at once when no client has connected", async () => {
   using listener = listen({ port: 0 });
   for (let i = 0; i < 3; i++) {
     assert.equal(
@@ -30,7 +31,7 @@ Deno.test("accept({ wait: false }) gives null at once when no client has connect
   }
 });
 
-Deno.test("accept({ wait: false }) gives the socket of a client that has connected", async () => {
+test("accept({ wait: false }) gives the socket of a client that has connected", async () => {
   using listener = listen({ port: 0 });
   for (let i = 0; i < 50; i++) {
     await using client = await connect({ port: listener.port });
@@ -42,7 +43,7 @@ Deno.test("accept({ wait: false }) gives the socket of a client that has connect
   }
 });
 
-Deno.test("a connection that arrives after accept({ wait: false }) said null is kept for the next accept", async () => {
+test("a connection that arrives after accept({ wait: false }) said null is kept for the next accept", async () => {
   using listener = listen({ port: 0 });
   assert.equal(await listener.accept({ wait: false }), null);
   await using client = await connect({ port: listener.port });
@@ -50,7 +51,7 @@ Deno.test("a connection that arrives after accept({ wait: false }) said null is 
   assert.equal(server.remoteAddr.port, client.localAddr.port);
 });
 
-Deno.test("accept({ wait: false }) takes waiting clients in the order they connected", async () => {
+test("accept({ wait: false }) takes waiting clients in the order they connected", async () => {
   using listener = listen({ port: 0 });
   const clients: Socket<Deno.NetAddr>[] = [];
   const servers: Socket<Deno.NetAddr>[] = [];
@@ -76,7 +77,7 @@ Deno.test("accept({ wait: false }) takes waiting clients in the order they conne
   }
 });
 
-Deno.test("accept({ wait: false }) and a waiting accept() share one outstanding accept: each connection goes to exactly one", async () => {
+test("accept({ wait: false }) and a waiting accept() share one outstanding accept: each connection goes to exactly one", async () => {
   using listener = listen({ port: 0 });
   const waiting = listener.accept({ timeout: 2000 });
   assert.equal(await listener.accept({ wait: false }), null);
@@ -86,7 +87,7 @@ Deno.test("accept({ wait: false }) and a waiting accept() share one outstanding 
   assert.equal(await listener.accept({ wait: false }), null);
 });
 
-Deno.test("accept({ wait: false }) on a closed listener is a ConnectionClosedError", async () => {
+test("accept({ wait: false }) on a closed listener is a ConnectionClosedError", async () => {
   const listener = listen({ port: 0 });
   listener.close();
   await assert.rejects(
@@ -95,7 +96,7 @@ Deno.test("accept({ wait: false }) on a closed listener is a ConnectionClosedErr
   );
 });
 
-Deno.test("a connection ready when the listener closes is closed, not handed out", async () => {
+test("a connection ready when the listener closes is closed, not handed out", async () => {
   const listener = listen({ port: 0 });
   await using client = await connect({ port: listener.port });
   assert.ok(await listener.waitForInput({ timeout: 2000 }));
@@ -107,7 +108,7 @@ Deno.test("a connection ready when the listener closes is closed, not handed out
   assert.equal(await client.readLine({ timeout: 2000 }), null);
 });
 
-Deno.test("accept() refuses a wait that is not a boolean", async () => {
+test("accept() refuses a wait that is not a boolean", async () => {
   using listener = listen({ port: 0 });
   await assert.rejects(
     listener.accept({ wait: "no" as unknown as boolean }),

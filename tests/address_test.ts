@@ -11,6 +11,7 @@ import {
   ipEqual,
   parseIp,
 } from "../mod.ts";
+import { test } from "./_helpers.ts";
 
 const uint32 = fc.integer({ min: 0, max: 0xffff_ffff });
 const quad = fc.tuple(
@@ -20,7 +21,7 @@ const quad = fc.tuple(
   fc.integer({ min: 0, max: 255 }),
 );
 
-Deno.test({
+test({
   name: "dottedToIpaddr() and ipaddrToDotted() on Allegro CL's examples",
   permissions: "none",
   fn() {
@@ -33,7 +34,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "dottedToIpaddr() is the big-endian value of the four numbers",
   permissions: "none",
   fn() {
@@ -46,7 +47,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "ipaddrToDotted() and dottedToIpaddr() round-trip every 32-bit address",
   permissions: "none",
   fn() {
@@ -65,7 +66,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "dottedToIpaddr() refuses anything but a plain dotted IPv4 address",
   permissions: "none",
   fn() {
@@ -97,7 +98,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "ipaddrToDotted() refuses what is not a 32-bit unsigned integer",
   permissions: "none",
   fn() {
@@ -112,7 +113,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "inCidr() agrees with integer prefix arithmetic on IPv4",
   permissions: "none",
   fn() {
@@ -146,7 +147,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "ipEqual() treats every spelling of an address as one, and different addresses as different",
   permissions: "none",
@@ -164,7 +165,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "IPv6 text and its 16 bytes round-trip through parseIp() and formatIp()",
   permissions: "none",

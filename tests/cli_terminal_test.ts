@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { listen, serve } from "../mod.ts";
 import { handleSum } from "../examples/sum_server.ts";
-import { canRun, test } from "./_helpers.ts";
+import { canRun, DeadlineError, test } from "./_helpers.ts";
 import { CLI_PATH, runSock } from "./_sock.ts";
 import { lispPeerMissing, startPeer } from "./_lisp_peer.ts";
 
@@ -19,7 +19,7 @@ if (haveTmux && missingLisp !== undefined) {
 }
 
 const DENO = Deno.execPath();
-const TERMINAL = { deadline: 45_000, ignore: !haveTmux };
+const TERMINAL = { deadline: 20_000, ignore: !haveTmux };
 
 /** A shell word, quoted. */
 function quote(word: string): string {
@@ -89,7 +89,7 @@ class Terminals implements AsyncDisposable {
   async waitFor(
     name: string,
     pattern: RegExp,
-    ms = 15_000,
+    ms = 8_000,
   ): Promise<RegExpExecArray> {
     const end = Date.now() + ms;
     for (;;) {
@@ -97,7 +97,7 @@ class Terminals implements AsyncDisposable {
       const match = pattern.exec(screen);
       if (match) return match;
       if (Date.now() > end) {
-        throw new Error(
+        throw new DeadlineError(
           `terminal ${name} did not show ${pattern} within ${ms} ms:\n${screen}`,
         );
       }

@@ -9,7 +9,7 @@ import { errorLines, runSock, SockProcess } from "./_sock.ts";
 import { lispPeerMissing, startPeer } from "./_lisp_peer.ts";
 import { freePort } from "../tools/examples.ts";
 
-const T = { timeout: 10_000 };
+const T = { timeout: 5_000 };
 const SLOW = { deadline: 30_000 };
 const grant = (port: number) => [`--allow-net=127.0.0.1:${port}`];
 

@@ -9,7 +9,7 @@ import { haveOpenssl } from "./_certs.ts";
 import { bounded, canRun, test } from "./_helpers.ts";
 import { CLI_PATH, errorLines, runSock, SockProcess } from "./_sock.ts";
 
-const T = { timeout: 10_000 };
+const T = { timeout: 5_000 };
 const SLOW = { deadline: 40_000 };
 const MAKE_CERTS = new URL("../tools/make_certs.sh", import.meta.url).pathname;
 

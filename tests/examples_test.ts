@@ -1,7 +1,8 @@
 // Every example run as a user runs it: a separate process with exactly the
 // flags of its shebang line, then with a narrower grant. Servers listen on
 // port 0 (or a free port) so that nothing else on the machine matters; only
-// the check of the default ports uses them, and it skips a busy one.
+// the check of the default ports uses them, and a step whose port another
+// program holds is ignored, with one line saying so.
 import assert from "node:assert/strict";
 import { connect, type Socket } from "../mod.ts";
 import {
@@ -14,6 +15,10 @@ import {
   shebangFlags,
   startExample,
 } from "../tools/examples.ts";
+import { delay, testsWithDeadline } from "./_helpers.ts";
+
+/** Bounded tests: each test starts example programs, so 30 s each. */
+const test = testsWithDeadline(30_000);
 
 /** The example names, from the files in examples/. */
 const EXAMPLES = [
@@ -80,10 +85,10 @@ function runAgainst(
 
 /** Everything a socket receives until the peer closes, as text. */
 async function readText(socket: Socket): Promise<string> {
-  return new TextDecoder().decode(await socket.readAll({ timeout: 5000 }));
+  return new TextDecoder().decode(await socket.readAll({ timeout: 2000 }));
 }
 
-Deno.test("passive_socket and active_socket talk with their shebang grants", async () => {
+test("passive_socket and active_socket talk with their shebang grants", async () => {
   await using passive = startExample("passive_socket");
   const port = await passive.listening();
   const active = await runExample("active_socket", ["--port", String(port)]);
@@ -94,7 +99,7 @@ Deno.test("passive_socket and active_socket talk with their shebang grants", asy
   assert.equal(done.stdout, `listening on 127.0.0.1:${port}\nHELLO\n`);
 });
 
-Deno.test("hello_server --once greets hello_client", async () => {
+test("hello_server --once greets hello_client", async () => {
   const [server, port] = await startOnAnyPort("hello_server", ["--once"]);
   await using _server = server;
   const client = await runAgainst("hello_client", port);
@@ -110,7 +115,7 @@ Deno.test("hello_server --once greets hello_client", async () => {
   );
 });
 
-Deno.test("sum_server answers the tutorial's three calls from sum_client and stops on SIGTERM", async () => {
+test("sum_server answers the tutorial's three calls from sum_client and stops on SIGTERM", async () => {
   const [server, port] = await startOnAnyPort("sum_server");
   await using _server = server;
   const calls: [string, string, string][] = [
@@ -137,16 +142,16 @@ Deno.test("sum_server answers the tutorial's three calls from sum_client and sto
   assert.equal(done.stderr, "");
 });
 
-Deno.test("sum_server on SIGTERM answers a begun request and tells an idle client it is shutting down", async () => {
+test("sum_server on SIGTERM answers a begun request and tells an idle client it is shutting down", async () => {
   const [server, port] = await startOnAnyPort("sum_server");
   await using _server = server;
-  await using idle = await connect({ port, timeout: 5000 });
-  await using begun = await connect({ port, timeout: 5000 });
+  await using idle = await connect({ port, timeout: 2000 });
+  await using begun = await connect({ port, timeout: 2000 });
   await begun.write("1 ");
   await begun.flush();
   // Connections are accepted in order: once a later one is answered, both
   // of these have handlers waiting.
-  await using probe = await connect({ port, timeout: 5000 });
+  await using probe = await connect({ port, timeout: 2000 });
   await probe.write("2 3 ");
   await probe.flush();
   assert.equal(await readText(probe), "5");
@@ -162,7 +167,7 @@ Deno.test("sum_server on SIGTERM answers a begun request and tells an idle clien
   assert.deepEqual([done.code, done.stderr], [0, ""]);
 });
 
-Deno.test("udp_reverse_server --once answers udp_reverse_client", async () => {
+test("udp_reverse_server --once answers udp_reverse_client", async () => {
   const [server, port] = await startOnAnyPort("udp_reverse_server", [
     "--once",
   ]);
@@ -177,7 +182,7 @@ Deno.test("udp_reverse_server --once answers udp_reverse_client", async () => {
   );
 });
 
-Deno.test("server examples with --quiet print no line per client or datagram", async () => {
+test("server examples with --quiet print no line per client or datagram", async () => {
   const [hello, helloPort] = await startOnAnyPort("hello_server", [
     "--once",
     "--quiet",
@@ -217,7 +222,7 @@ Deno.test("server examples with --quiet print no line per client or datagram", a
   ]);
 });
 
-Deno.test("udp_reverse_client sends the bytes it is given", async () => {
+test("udp_reverse_client sends the bytes it is given", async () => {
   const [server, port] = await startOnAnyPort("udp_reverse_server", [
     "--once",
     "--quiet",
@@ -232,7 +237,7 @@ Deno.test("udp_reverse_client sends the bytes it is given", async () => {
   assert.equal((await server.finish()).code, 0);
 });
 
-Deno.test("udp_reverse_client with --host runs with the grant its doc gives", async (t) => {
+test("udp_reverse_client with --host runs with the grant its doc gives", async (t) => {
   // The module doc: `localhost` stands for 127.0.0.1, so the grant is
   // 127.0.0.1:0,127.0.0.1:P; for ::1 it is [::1]:0,[::1]:P.
   const cases: [string, string, string][] = [
@@ -269,36 +274,52 @@ Deno.test("udp_reverse_client with --host runs with the grant its doc gives", as
   }
 });
 
-Deno.test("the examples work with exactly their shebang flags on their default ports", async (t) => {
-  /** True when `port` is free; otherwise says the check is skipped. */
-  const free = (transport: "tcp" | "udp", port: number) => {
-    if (portIsFree(transport, port)) return true;
-    console.log(`skipped: port ${port} is busy`);
-    return false;
+test("the examples work with exactly their shebang flags on their default ports", async (t) => {
+  /**
+   * A step on a default port: ignored, with one line saying why, when
+   * another program holds that port.
+   */
+  const onPort = async (
+    transport: "tcp" | "udp",
+    port: number,
+    name: string,
+    fn: () => Promise<void>,
+  ) => {
+    const busy = !portIsFree(transport, port);
+    if (busy) {
+      console.log(
+        `ignored "${name}": ${transport.toUpperCase()} port ${port} is in use by another program`,
+      );
+    }
+    await t.step({ name, ignore: busy, fn });
   };
-  await t.step("hello_server and hello_client on 12321", async () => {
-    if (!free("tcp", 12321)) return;
-    await using server = startExample("hello_server", ["--once"]);
-    assert.equal(await server.listening(), 12321);
-    const client = await runExample("hello_client");
-    assert.deepEqual([client.code, client.stdout], [
-      0,
-      "Input is: Hello World\n",
-    ], client.stderr);
-    assert.equal((await server.finish()).code, 0);
-  });
-  await t.step("sum_server and sum_client on 9231", async () => {
-    if (!free("tcp", 9231)) return;
+  await onPort(
+    "tcp",
+    12321,
+    "hello_server and hello_client on 12321",
+    async () => {
+      await using server = startExample("hello_server", ["--once"]);
+      assert.equal(await server.listening(), 12321);
+      const client = await runExample("hello_client");
+      assert.deepEqual([client.code, client.stdout], [
+        0,
+        "Input is: Hello World\n",
+      ], client.stderr);
+      assert.equal((await server.finish()).code, 0);
+    },
+  );
+  await onPort("tcp", 9231, "sum_server and sum_client on 9231", async () => {
     await using server = startExample("sum_server");
     assert.equal(await server.listening(), 9231);
     const client = await runExample("sum_client", ["1", "3"]);
     assert.deepEqual([client.code, client.stdout], [0, "4\n"], client.stderr);
     assert.equal((await server.stop()).code, 0);
   });
-  await t.step(
+  await onPort(
+    "udp",
+    12321,
     "udp_reverse_server and udp_reverse_client on 12321",
     async () => {
-      if (!free("udp", 12321)) return;
       await using server = startExample("udp_reverse_server", ["--once"]);
       assert.equal(await server.listening(), 12321);
       const client = await runExample("udp_reverse_client");
@@ -312,7 +333,7 @@ Deno.test("the examples work with exactly their shebang flags on their default p
   );
 });
 
-Deno.test("server examples stop cleanly on SIGTERM and SIGINT", async (t) => {
+test("server examples stop cleanly on SIGTERM and SIGINT", async (t) => {
   for (
     const [name, signal] of [
       ["hello_server", "SIGINT"],
@@ -330,7 +351,7 @@ Deno.test("server examples stop cleanly on SIGTERM and SIGINT", async (t) => {
   }
 });
 
-Deno.test("clients report a refused connection or a missing reply in one line", async (t) => {
+test("clients report a refused connection or a missing reply in one line", async (t) => {
   const tcp = freePort("tcp");
   const udp = freePort("udp");
   const cases: [string, number, string[], RegExp][] = [
@@ -368,7 +389,7 @@ Deno.test("clients report a refused connection or a missing reply in one line", 
   }
 });
 
-Deno.test("every example prints its usage for --help and -h, and exits 0", async () => {
+test("every example prints its usage for --help and -h, and exits 0", async () => {
   const runs = await Promise.all(
     EXAMPLES.flatMap((name) => [
       runExample(name, ["--help"]),
@@ -459,7 +480,7 @@ const WRONG: [string, string[], RegExp, number][] = [
   ["workers", ["--port", "70000"], /--port must be .* 0 to 65535/, 2],
 ];
 
-Deno.test("wrong invocations of the examples each give one line on stderr", async () => {
+test("wrong invocations of the examples each give one line on stderr", async () => {
   assert.ok(WRONG.length >= 30);
   assert.deepEqual(
     [...new Set(WRONG.map(([name]) => name))].sort(),
@@ -483,7 +504,7 @@ Deno.test("wrong invocations of the examples each give one line on stderr", asyn
   assert.deepEqual(failures, []);
 });
 
-Deno.test("every example with a narrower grant says which flag to add", async (t) => {
+test("every example with a narrower grant says which flag to add", async (t) => {
   const cases: [string, string[], string[], string][] = [
     ["passive_socket", [], [], "--allow-net=127.0.0.1:0"],
     [
@@ -556,7 +577,7 @@ Deno.test("every example with a narrower grant says which flag to add", async (t
   }
 });
 
-Deno.test("the UDP examples without --unstable-net say to add it", async () => {
+test("the UDP examples without --unstable-net say to add it", async () => {
   const flags = shebangFlags("udp_reverse_server").filter((flag) =>
     flag !== "--unstable-net"
   );
@@ -567,7 +588,7 @@ Deno.test("the UDP examples without --unstable-net say to add it", async () => {
   assertOneLineError(result, /run again with --unstable-net$/);
 });
 
-Deno.test("every example's shebang names hosts and ports, never a bare --allow-net", () => {
+test("every example's shebang names hosts and ports, never a bare --allow-net", () => {
   const files = [...Deno.readDirSync(new URL("../examples/", import.meta.url))]
     .map((entry) => entry.name)
     .filter((name) => name.endsWith(".ts") && !name.startsWith("_"));
@@ -621,20 +642,20 @@ function proxyV2(client: [number[], number], server: [number[], number]) {
   return header;
 }
 
-Deno.test("hello_server --proxy-protocol names the client from the header, and refuses one without", async () => {
+test("hello_server --proxy-protocol names the client from the header, and refuses one without", async () => {
   const [server, port] = await startOnAnyPort("hello_server", [
     "--proxy-protocol",
   ]);
   await using _server = server;
   {
-    await using balancer = await connect({ port, timeout: 5000 });
+    await using balancer = await connect({ port, timeout: 2000 });
     await balancer.write(`PROXY TCP4 127.0.0.2 127.0.0.1 40000 ${port}\r\n`);
     await balancer.flush();
     assert.equal(await readText(balancer), "Hello World\n");
   }
   await server.waitForLine(/^said hello to /, 5000);
   {
-    await using direct = await connect({ port, timeout: 5000 });
+    await using direct = await connect({ port, timeout: 2000 });
     await direct.write("hi\n");
     await direct.flush();
     assert.equal(await readText(direct), "");
@@ -655,13 +676,13 @@ Deno.test("hello_server --proxy-protocol names the client from the header, and r
   );
 });
 
-Deno.test("sum_server --proxy-protocol sums behind a v2 header, and only from trusted proxies", async () => {
+test("sum_server --proxy-protocol sums behind a v2 header, and only from trusted proxies", async () => {
   {
     const [server, port] = await startOnAnyPort("sum_server", [
       "--proxy-protocol",
     ]);
     await using _server = server;
-    await using balancer = await connect({ port, timeout: 5000 });
+    await using balancer = await connect({ port, timeout: 2000 });
     await balancer.write(
       proxyV2([[127, 0, 0, 2], 40001], [[127, 0, 0, 1], port]),
     );
@@ -677,7 +698,7 @@ Deno.test("sum_server --proxy-protocol sums behind a v2 header, and only from tr
     "10.0.0.0/8, 192.168.0.1",
   ]);
   await using _server = server;
-  await using client = await connect({ port, timeout: 5000 });
+  await using client = await connect({ port, timeout: 2000 });
   await client.write(proxyV2([[127, 0, 0, 2], 40001], [[127, 0, 0, 1], port]));
   await client.write("1 2 ");
   await client.flush();
@@ -690,7 +711,7 @@ Deno.test("sum_server --proxy-protocol sums behind a v2 header, and only from tr
   );
 });
 
-Deno.test("sum_server --drain-delay serves on after SIGTERM but fails health checks, then exits 0", async () => {
+test("sum_server --drain-delay serves on after SIGTERM but fails health checks, then exits 0", async () => {
   const [server, port] = await startOnAnyPort("sum_server", [
     "--proxy-protocol",
     "--drain-delay",
@@ -717,14 +738,14 @@ Deno.test("sum_server --drain-delay serves on after SIGTERM but fails health che
   ]);
   /** A health check as HAProxy's tcp-check sends it: LOCAL, then a sum. */
   const healthCheck = async () => {
-    await using socket = await connect({ port, timeout: 5000 });
+    await using socket = await connect({ port, timeout: 2000 });
     await socket.write(check);
     await socket.write("1 2 ");
     await socket.flush();
     return await readText(socket).catch(() => "");
   };
   const sum = async (a: number, b: number) => {
-    await using socket = await connect({ port, timeout: 5000 });
+    await using socket = await connect({ port, timeout: 2000 });
     await socket.write(
       proxyV2([[192, 0, 2, 1], 1000 + a], [[127, 0, 0, 1], port]),
     );
@@ -744,7 +765,46 @@ Deno.test("sum_server --drain-delay serves on after SIGTERM but fails health che
   assert.ok(took >= 1400, `stopped after ${took.toFixed(0)} ms`);
 });
 
-Deno.test("workers runs N sum servers on one port and stops them all", async () => {
+/** The ids of the processes `pid` has started that are still running (Linux). */
+async function childrenOf(pid: number): Promise<number[]> {
+  // Each thread lists the children it started; Deno grants /proc only to
+  // --allow-all, so cat reads them.
+  const { stdout } = await new Deno.Command("sh", {
+    args: ["-c", 'cat /proc/"$0"/task/*/children 2>/dev/null', String(pid)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(stdout).split(/\s+/).filter((id) => id !== "")
+    .map(Number);
+}
+
+test(
+  "workers stopped with SIGTERM while its sum servers start exits 0, quietly",
+  async () => {
+    const workers = startExample("workers", [
+      "--workers",
+      "8",
+      "--port",
+      "0",
+    ]);
+    await using _workers = workers;
+    // Its first sum server has been started, the other seven have not: it is
+    // starting up, and it has its signal handlers.
+    const end = Date.now() + 5_000;
+    while ((await childrenOf(workers.pid)).length === 0) {
+      assert.ok(Date.now() < end, "workers started no sum server within 5 s");
+      await delay(5);
+    }
+    workers.kill("SIGTERM");
+    const done = await workers.finish();
+    assert.doesNotMatch(done.stdout, /listening on/, "it was still starting");
+    assert.deepEqual([done.code, done.stderr], [0, ""]);
+  },
+  { ignore: Deno.build.os !== "linux", deadline: 15_000 },
+);
+
+test("workers runs N sum servers on one port and stops them all", async () => {
   const workers = startExample("workers", [
     "--workers",
     "2",
@@ -778,7 +838,7 @@ async function checkWorkers(
   ]);
   const sums = await Promise.all(
     Array.from({ length: 40 }, async (_, i) => {
-      await using socket = await connect({ port, timeout: 5000 });
+      await using socket = await connect({ port, timeout: 2000 });
       await socket.write(`${i} 1/2 `);
       await socket.flush();
       return await readText(socket);

@@ -1,7 +1,7 @@
 // The example pairs over TLS and over a Unix domain socket, run as a user
 // would with the grants their module docs give, and their one-line errors.
 import assert from "node:assert/strict";
-import { runExample, startExample } from "../tools/examples.ts";
+import { runExample, runToEnd, startExample } from "../tools/examples.ts";
 import { haveOpenssl } from "./_certs.ts";
 import { test } from "./_helpers.ts";
 
@@ -29,6 +29,8 @@ async function scratch(): Promise<{ dir: string } & AsyncDisposable> {
     },
   };
 }
+
+const PIPED = { stdin: "null", stdout: "piped", stderr: "piped" } as const;
 
 const unixGrants = (path: string) => [
   `--allow-read=${path}`,
@@ -99,7 +101,17 @@ test(
     assert.equal(untrusted.code, 1);
     assert.equal(
       untrusted.stderr,
-      `error: Cannot connect to localhost:${port} over TLS: the peer's certificate is not signed by a CA this side trusts (pass the CA's certificate in tls.caCerts)\n`,
+      `error: Cannot connect to localhost:${port} over TLS: the peer's certificate is not signed by a CA this side trusts (give the CA's certificate with --ca-cert FILE)\n`,
+    );
+    const untrustedHello = await runExample(
+      "hello_client",
+      ["--port", String(port), "--tls"],
+      [`--allow-net=127.0.0.1:${port}`],
+    );
+    assert.equal(untrustedHello.code, 1);
+    assert.match(
+      untrustedHello.stderr,
+      /^error: .*not signed by a CA this side trusts \(give the CA's certificate with --ca-cert FILE\)\n$/,
     );
     const noGrant = await runExample(
       "sum_client",
@@ -115,12 +127,13 @@ test(
     assert.equal(stopped.code, 0);
     // The plain client and the one that refused the certificate: one line each.
     const lines = stopped.stderr.trim().split("\n");
-    assert.equal(lines.length, 2, stopped.stderr);
+    assert.equal(lines.length, 3, stopped.stderr);
     assert.match(
       lines[0]!,
       /^TLS on 127\.0\.0\.1:\d+: Cannot complete the TLS handshake with 127\.0\.0\.1:\d+: the peer sent bytes that are not TLS/,
     );
     assert.match(lines[1]!, /the peer does not trust this side's certificate/);
+    assert.match(lines[2]!, /the peer does not trust this side's certificate/);
   },
   { ignore: !opensslFound, deadline: 30_000 },
 );
@@ -204,4 +217,28 @@ test(
     }
   },
   { deadline: 30_000 },
+);
+
+test(
+  "tools/make_certs.sh DIR makes DIR when it does not exist",
+  async () => {
+    await using tmp = await scratch();
+    const dir = `${tmp.dir}/not/yet`;
+    const made = await runToEnd(
+      new Deno.Command("sh", { args: [MAKE_CERTS, dir], ...PIPED }),
+      20_000,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const verified = await runToEnd(
+      new Deno.Command("openssl", {
+        args: ["verify", "-CAfile", "ca.crt", "server.crt"],
+        cwd: dir,
+        ...PIPED,
+      }),
+      5_000,
+    );
+    assert.equal(verified.stdout, "server.crt: OK\n", verified.stderr);
+    assert.ok((await Deno.stat(`${dir}/server.key`)).isFile);
+  },
+  { ignore: !opensslFound, deadline: 30_000 },
 );

@@ -28,6 +28,7 @@ import {
 } from "../tools/examples.ts";
 import { lispPeerMissing, runPeer, startPeer } from "./_lisp_peer.ts";
 import sumCorpus from "./data/sum_corpus.json" with { type: "json" };
+import { test } from "./_helpers.ts";
 
 interface SumCase {
   a: string;
@@ -59,12 +60,14 @@ const OUR_ERROR_MESSAGES: Record<string, RegExp> = {
   "FLOATING-POINT-OVERFLOW": /^Cannot (add|convert) .*too large/,
 };
 
-/** How long any one program or exchange may take. */
-const TIMEOUT = 20_000;
+/** How long any one program may take: a start on a busy machine, and a few exchanges. */
+const TIMEOUT = 6_000;
+/** How long one exchange on loopback may take. */
+const EXCHANGE = { timeout: 2_000 };
 
 const missingLisp = await lispPeerMissing();
 if (missingLisp !== undefined) {
-  console.log(`interop tests skipped: ${missingLisp}`);
+  console.log(`interop tests ignored: ${missingLisp}`);
 }
 const haveLisp = missingLisp === undefined;
 
@@ -72,7 +75,7 @@ function interopTest(
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
 ): void {
-  Deno.test({ name, ignore: !haveLisp, fn });
+  test({ name, ignore: !haveLisp, fn, deadline: 30_000 });
 }
 
 /** Starts one of our server examples on a port the OS chooses. */
@@ -156,22 +159,22 @@ async function askSum(port: number, a: string, b: string): Promise<string> {
   await using socket = await connect({
     hostname: "localhost",
     port,
-    timeout: TIMEOUT,
+    ...EXCHANGE,
   });
   await writeLisp(socket, parseLisp(a));
   await socket.write(" ");
   await writeLisp(socket, parseLisp(b));
   await socket.write(" ");
   await socket.flush();
-  return new TextDecoder().decode(await socket.readAll({ timeout: TIMEOUT }));
+  return new TextDecoder().decode(await socket.readAll(EXCHANGE));
 }
 
 /** Sends raw text, ends the request there, and returns the raw reply text. */
 async function askRaw(port: number, text: string): Promise<string> {
-  await using socket = await connect({ port, timeout: TIMEOUT });
+  await using socket = await connect({ port, ...EXCHANGE });
   await socket.write(text);
   await socket.closeWrite();
-  return new TextDecoder().decode(await socket.readAll({ timeout: TIMEOUT }));
+  return new TextDecoder().decode(await socket.readAll(EXCHANGE));
 }
 
 interopTest(

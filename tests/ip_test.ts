@@ -8,6 +8,7 @@ import {
   parseIp,
   unmapIp,
 } from "../lib/_ip.ts";
+import { test } from "./_helpers.ts";
 
 const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 });
 const ipv6 = fc.oneof(
@@ -93,13 +94,13 @@ function inCidrReference(ip: Uint8Array, base: Uint8Array, bits: number) {
   return toBig(ip) >> shift === toBig(base) >> shift;
 }
 
-Deno.test("formatIp() and parseIp() round-trip every address", () => {
+test("formatIp() and parseIp() round-trip every address", () => {
   fc.assert(fc.property(address, (bytes) => {
     assert.deepEqual(parseIp(formatIp(bytes)), bytes);
   }));
 });
 
-Deno.test("parseIp() reads every spelling of an IPv6 address, and formatIp() gives one text", () => {
+test("parseIp() reads every spelling of an IPv6 address, and formatIp() gives one text", () => {
   fc.assert(fc.property(ipv6Spelling, ({ bytes, text }) => {
     assert.deepEqual(parseIp(text), bytes, text);
     assert.equal(canonicalIp(text), formatIp(bytes), text);
@@ -107,7 +108,7 @@ Deno.test("parseIp() reads every spelling of an IPv6 address, and formatIp() giv
   }));
 });
 
-Deno.test("formatIp() writes IPv6 as the URL standard does (RFC 5952), mapped IPv4 as ::ffff:a.b.c.d", () => {
+test("formatIp() writes IPv6 as the URL standard does (RFC 5952), mapped IPv4 as ::ffff:a.b.c.d", () => {
   fc.assert(fc.property(ipv6, (bytes) => {
     const text = formatIp(bytes);
     if (isMapped(bytes)) {
@@ -127,7 +128,7 @@ Deno.test("formatIp() writes IPv6 as the URL standard does (RFC 5952), mapped IP
   }));
 });
 
-Deno.test("canonicalIp() is idempotent and undefined only for non-addresses", () => {
+test("canonicalIp() is idempotent and undefined only for non-addresses", () => {
   fc.assert(fc.property(fc.string({ maxLength: 45 }), (text) => {
     const canonical = canonicalIp(text);
     if (canonical !== undefined) {
@@ -140,7 +141,7 @@ Deno.test("canonicalIp() is idempotent and undefined only for non-addresses", ()
   }));
 });
 
-Deno.test("parseIp() refuses what is not one plain literal", () => {
+test("parseIp() refuses what is not one plain literal", () => {
   for (
     const text of [
       "",
@@ -179,7 +180,7 @@ Deno.test("parseIp() refuses what is not one plain literal", () => {
   }
 });
 
-Deno.test("the spellings from issue 10 are one address each", () => {
+test("the spellings from issue 10 are one address each", () => {
   for (const text of ["0:0:0:0:0:0:0:1", "::0001", "[::1]", "::1", "0::1"]) {
     assert.equal(canonicalIp(text), "::1", text);
     assert.ok(ipEqual(text, "::1"), text);
@@ -193,7 +194,7 @@ Deno.test("the spellings from issue 10 are one address each", () => {
   assert.equal(canonicalIp("2001:db8:0:1:1:1:1:1"), "2001:db8:0:1:1:1:1:1");
 });
 
-Deno.test("ipEqual() holds exactly when the unmapped bytes are equal", () => {
+test("ipEqual() holds exactly when the unmapped bytes are equal", () => {
   fc.assert(fc.property(address, address, (a, b) => {
     const same = formatIp(unmapIp(a)) === formatIp(unmapIp(b));
     assert.equal(ipEqual(a, b), same);
@@ -206,7 +207,7 @@ Deno.test("ipEqual() holds exactly when the unmapped bytes are equal", () => {
   }));
 });
 
-Deno.test("inCidr() agrees with a big-integer reference", () => {
+test("inCidr() agrees with a big-integer reference", () => {
   const range = address.chain((base) =>
     fc.tuple(
       fc.constant(base),
@@ -231,7 +232,7 @@ Deno.test("inCidr() agrees with a big-integer reference", () => {
   }));
 });
 
-Deno.test("inCidr() on examples, and a bad range is a TypeError", () => {
+test("inCidr() on examples, and a bad range is a TypeError", () => {
   assert.ok(inCidr("127.3.2.1", "127.0.0.0/8"));
   assert.ok(inCidr("::ffff:127.0.0.1", "127.0.0.0/8"));
   assert.ok(inCidr("10.1.2.3", "::ffff:10.0.0.0/104"));

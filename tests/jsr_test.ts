@@ -19,6 +19,10 @@ import {
   type Registry,
   startRegistry,
 } from "./_registry.ts";
+import { testsWithDeadline } from "./_helpers.ts";
+
+/** Bounded tests: each test starts Deno on a package from a registry, so 30 s each. */
+const test = testsWithDeadline(30_000);
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
@@ -35,7 +39,7 @@ const SERVER_OF: Record<string, string> = {
 };
 /** Servers that stop by themselves after one client. */
 const ONE_SHOT = new Set(["passive_socket"]);
-const TIMEOUT = 15_000;
+const TIMEOUT = 10_000;
 
 /** The files whose commands a user copies: README.md and each exported example. */
 function documentFiles(): string[] {
@@ -368,7 +372,7 @@ async function runPair(
   );
 }
 
-Deno.test("the registry serves exactly the files deno publish would upload, with their checksums", async () => {
+test("the registry serves exactly the files deno publish would upload, with their checksums", async () => {
   await using registry = await startRegistry();
   const published = await publishedPaths();
   const meta = await (await fetch(`${registry.url}@sock/sock/meta.json`))
@@ -413,7 +417,7 @@ Deno.test("the registry serves exactly the files deno publish would upload, with
   }
 });
 
-Deno.test("a jsr: run fails when a module it imports is left out of the package", async () => {
+test("a jsr: run fails when a module it imports is left out of the package", async () => {
   const pkg = await readPackage();
   assert.ok(pkg.files.delete("/lib/_addr.ts"));
   await using user = await JsrUser.start(await startRegistry(pkg));
@@ -424,19 +428,19 @@ Deno.test("a jsr: run fails when a module it imports is left out of the package"
   assert.match(result.stderr, /Module not found ".*\/lib\/_addr\.ts"/);
 });
 
-Deno.test("passive-socket and active-socket run from JSR as documented", (t) =>
+test("passive-socket and active-socket run from JSR as documented", (t) =>
   runPair(t, "active_socket"));
 
-Deno.test("hello-server and hello-client run from JSR as documented", (t) =>
+test("hello-server and hello-client run from JSR as documented", (t) =>
   runPair(t, "hello_client"));
 
-Deno.test("sum-server and sum-client run from JSR as documented", (t) =>
+test("sum-server and sum-client run from JSR as documented", (t) =>
   runPair(t, "sum_client"));
 
-Deno.test("udp-reverse-server and udp-reverse-client run from JSR with --unstable-net as documented", (t) =>
+test("udp-reverse-server and udp-reverse-client run from JSR with --unstable-net as documented", (t) =>
   runPair(t, "udp_reverse_client"));
 
-Deno.test("from JSR, a UDP example run without --unstable-net says in one line to add it", async () => {
+test("from JSR, a UDP example run without --unstable-net says in one line to add it", async () => {
   // README: a remote program needs --unstable-net on the command line, since
   // no deno.json applies to it.
   const server = (await documentedCommands()).find((c) =>
@@ -458,7 +462,7 @@ Deno.test("from JSR, a UDP example run without --unstable-net says in one line t
   ]);
 });
 
-Deno.test("every exported example has a documented jsr: and jsr.io command", async () => {
+test("every exported example has a documented jsr: and jsr.io command", async () => {
   const commands = await documentedCommands();
   for (const [key, path] of Object.entries(EXPORTS)) {
     if (!path.startsWith("./examples/")) continue;
@@ -477,7 +481,7 @@ Deno.test("every exported example has a documented jsr: and jsr.io command", asy
   }
 });
 
-Deno.test("deno add jsr:@sock/sock, then README's first snippet runs with the grant README states", async () => {
+test("deno add jsr:@sock/sock, then README's first snippet runs with the grant README states", async () => {
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));
   const add = /`(deno add jsr:@sock\/sock[^`]*)`/.exec(readme);
   assert.ok(add, "README.md shows `deno add jsr:@sock/sock`");
@@ -514,7 +518,7 @@ Deno.test("deno add jsr:@sock/sock, then README's first snippet runs with the gr
   assert.ok(paths.includes(`/@sock/sock/${VERSION}/mod.ts`));
 });
 
-Deno.test("README and every example's module doc name the version in deno.json", async () => {
+test("README and every example's module doc name the version in deno.json", async () => {
   let urls = 0;
   for (const file of documentFiles()) {
     const text = await Deno.readTextFile(new URL(file, ROOT));
@@ -540,7 +544,7 @@ Deno.test("README and every example's module doc name the version in deno.json",
   assert.ok(urls > 0);
 });
 
-Deno.test("README's deno install of sock from JSR: the installed sock sums with its grant, and names the flag it lacks as README shows", async () => {
+test("README's deno install of sock from JSR: the installed sock sums with its grant, and names the flag it lacks as README shows", async () => {
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));
   const install = /^deno install -g -n sock .* jsr:@sock\/sock\/cli$/m.exec(
     readme,

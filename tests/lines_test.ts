@@ -10,7 +10,7 @@ import {
   writeAllRaw,
 } from "./_helpers.ts";
 
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
 
 test("readLines() returns every complete line buffered, and keeps the partial one", async () => {
   await using pair = await socketPair();

@@ -14,6 +14,7 @@ import {
   Ratio,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
+import { test } from "./_helpers.ts";
 
 function number(text: string): LispNumber {
   const datum = parseLisp(text);
@@ -41,7 +42,7 @@ function assertOverflow(a: string, b: string): void {
   });
 }
 
-Deno.test({
+test({
   name: "add() reproduces the sum protocol examples",
   permissions: "none",
   fn() {
@@ -56,7 +57,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() adds rationals exactly",
   permissions: "none",
   fn() {
@@ -75,7 +76,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() rounds a rational to the float format before adding",
   permissions: "none",
   fn() {
@@ -94,7 +95,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "add() widens a single-float exactly when the other addend is a double-float",
   permissions: "none",
@@ -107,7 +108,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() follows IEEE signed zeros",
   permissions: "none",
   fn() {
@@ -122,7 +123,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() adds complexes part by part and collapses rational results",
   permissions: "none",
   fn() {
@@ -142,7 +143,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() throws LispArithmeticError when a result overflows",
   permissions: "none",
   fn() {
@@ -160,7 +161,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "add() throws LispArithmeticError when a rational is too large for the float format",
   permissions: "none",
@@ -176,7 +177,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "makeRatio() normalises and throws on a zero denominator",
   permissions: "none",
   fn() {
@@ -190,7 +191,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "makeComplex() applies contagion and collapses rational complexes",
   permissions: "none",
   fn() {
@@ -213,7 +214,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "SingleFloat and DoubleFloat reject values that are not finite",
   permissions: "none",
   fn() {
@@ -226,7 +227,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "isLispNumber() tells numbers from other data",
   permissions: "none",
   fn() {

@@ -13,6 +13,7 @@ import {
 } from "../lib/lisp/mod.ts";
 import sumCorpus from "./data/sum_corpus.json" with { type: "json" };
 import datumCorpus from "./data/datum_corpus.json" with { type: "json" };
+import { test } from "./_helpers.ts";
 
 interface SumCase {
   a: string;
@@ -33,7 +34,7 @@ const sums: SumCase[] = sumCorpus.cases;
 const readErrors: { text: string }[] = sumCorpus.readErrors;
 const data: DatumCase[] = datumCorpus.data;
 
-Deno.test({
+test({
   name: "formatLisp() prints every corpus number exactly as SBCL printed it",
   permissions: "none",
   fn() {
@@ -45,7 +46,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "add() reproduces every corpus sum byte for byte when reading a request from bytes",
   permissions: "none",
@@ -70,7 +71,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "parseLisp() throws LispReadError for every corpus text SBCL cannot read",
   permissions: "none",
@@ -82,7 +83,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() and formatLisp() reproduce SBCL on non-number data",
   permissions: "none",
   fn() {

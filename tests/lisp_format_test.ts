@@ -12,6 +12,7 @@ import {
   parseLisp,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
+import { test } from "./_helpers.ts";
 
 function single(value: number): string {
   return formatLisp(new SingleFloat(value));
@@ -21,7 +22,7 @@ function double(value: number): string {
   return formatLisp(new DoubleFloat(value));
 }
 
-Deno.test({
+test({
   name: "formatLisp() prints integers and ratios in decimal",
   permissions: "none",
   fn() {
@@ -34,7 +35,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints single-floats positionally when 1e-3 <= |x| < 1e7",
   permissions: "none",
   fn() {
@@ -54,7 +55,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints single-floats in exponent form outside that range",
   permissions: "none",
   fn() {
@@ -71,7 +72,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints double-floats with a d exponent marker",
   permissions: "none",
   fn() {
@@ -89,7 +90,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints signed zeros",
   permissions: "none",
   fn() {
@@ -100,7 +101,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints the shortest digits of the value's own format",
   permissions: "none",
   fn() {
@@ -113,7 +114,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints subnormals with SBCL's full-precision digits",
   permissions: "none",
   fn() {
@@ -124,7 +125,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints complexes with each part printed by its own rules",
   permissions: "none",
   fn() {
@@ -141,7 +142,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints symbols upcased as read, with bars when needed",
   permissions: "none",
   fn() {
@@ -174,7 +175,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints strings with quotes and backslashes escaped",
   permissions: "none",
   fn() {
@@ -184,7 +185,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints characters by name when they are not graphic",
   permissions: "none",
   fn() {
@@ -204,7 +205,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints lists, dotted lists, quotes and vectors",
   permissions: "none",
   fn() {
@@ -228,7 +229,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() prints data nested 100,000 deep",
   permissions: "none",
   fn() {

@@ -20,6 +20,10 @@ import {
   type ReadLimits,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
+import { testsWithDeadline } from "./_helpers.ts";
+
+/** Bounded tests: property runs over thousands of inputs, so 30 s each. */
+const test = testsWithDeadline(30_000);
 
 const encoder = new TextEncoder();
 const view = new DataView(new ArrayBuffer(8));
@@ -128,7 +132,7 @@ const { datum } = fc.letrec<{ datum: LispDatum }>((tie) => ({
   ),
 }));
 
-Deno.test({
+test({
   name:
     "formatLisp() output reads back as the same value for every number type",
   permissions: "none",
@@ -146,7 +150,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "formatLisp() output reads back as the same datum for every datum",
   permissions: "none",
   fn() {
@@ -168,7 +172,7 @@ function sumOrError(a: LispNumber, b: LispNumber): string {
   }
 }
 
-Deno.test({
+test({
   name: "add() is commutative for every pair of numbers",
   permissions: "none",
   fn() {
@@ -181,7 +185,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "add() rounds single-float sums in binary32 and rationals exactly",
   permissions: "none",
   fn() {
@@ -235,7 +239,7 @@ function readStream(
   }
 }
 
-Deno.test({
+test({
   name:
     "readDatum() only throws LispReadError and stays within the limits on random bytes",
   permissions: "none",
@@ -274,7 +278,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() gives the same data when the input is split at every byte offset",
   permissions: "none",

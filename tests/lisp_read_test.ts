@@ -17,7 +17,7 @@ import {
   SingleFloat,
 } from "../lib/lisp/mod.ts";
 import { readLisp } from "../mod.ts";
-import { socketPair } from "./_helpers.ts";
+import { socketPair, test } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -56,7 +56,7 @@ function assertReadError(
   });
 }
 
-Deno.test({
+test({
   name: "readDatum() returns each number as soon as its terminator arrives",
   permissions: "none",
   fn() {
@@ -68,7 +68,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() returns more when a token is not terminated and eof is false",
   permissions: "none",
@@ -88,7 +88,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() returns more or eof when there is only whitespace or comments",
   permissions: "none",
@@ -102,7 +102,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() does not consume the terminator after a token but consumes closing delimiters",
   permissions: "none",
@@ -128,7 +128,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() reads from the middle of a buffer and never looks past end",
   permissions: "none",
@@ -154,7 +154,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "readDatum() throws RangeError when the range is outside the buffer",
   permissions: "none",
   fn() {
@@ -169,7 +169,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "parseLisp() reads integers with signs, trailing dots and radix prefixes",
   permissions: "none",
@@ -199,7 +199,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "parseLisp() reads ratios in lowest terms with the sign on the numerator",
   permissions: "none",
@@ -216,7 +216,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() reads floats with every exponent marker",
   permissions: "none",
   fn() {
@@ -253,7 +253,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() rounds decimals exactly as SBCL's reader does",
   permissions: "none",
   fn() {
@@ -281,7 +281,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() throws when a float is too large for its format",
   permissions: "none",
   fn() {
@@ -302,7 +302,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() reads complexes with contagion between the parts",
   permissions: "none",
   fn() {
@@ -325,7 +325,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() reads tokens that are not numbers as symbols",
   permissions: "none",
   fn() {
@@ -367,7 +367,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() reads strings and characters",
   permissions: "none",
   fn() {
@@ -399,7 +399,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() reads lists, dotted lists, quotes and vectors",
   permissions: "none",
   fn() {
@@ -429,7 +429,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() throws LispReadError for malformed structure",
   permissions: "none",
   fn() {
@@ -451,7 +451,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() never evaluates #. and rejects other unsupported # syntax",
   permissions: "none",
   fn() {
@@ -486,7 +486,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "parseLisp() throws LispReadError for invalid UTF-8",
   permissions: "none",
   fn() {
@@ -507,7 +507,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() throws LispLimitError as soon as a token exceeds maxTokenLength",
   permissions: "none",
@@ -540,7 +540,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "readDatum() throws LispLimitError when nesting exceeds maxDepth",
   permissions: "none",
   fn() {
@@ -563,7 +563,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() throws LispLimitError once an incomplete datum exceeds maxDatumLength",
   permissions: "none",
@@ -641,7 +641,7 @@ function quoted(name: string): (datum: LispDatum) => LispDatum | undefined {
   };
 }
 
-Deno.test({
+test({
   name:
     "readDatum() reads lists, vectors and quotes nested 100,000 deep with a raised maxDepth",
   permissions: "none",
@@ -671,7 +671,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() throws LispLimitError, not RangeError, one level beyond a raised maxDepth",
   permissions: "none",
@@ -703,7 +703,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readDatum() reads a 100,000-deep datum split anywhere as more, then the datum",
   permissions: "none",
@@ -732,7 +732,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name: "readDatum() reads a 100,000-deep chain of dotted tails as one list",
   permissions: "none",
   fn() {
@@ -764,7 +764,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "readLisp() reads a 100,000-deep list from a socket with a raised maxDepth",
   permissions: { net: ["127.0.0.1"] },

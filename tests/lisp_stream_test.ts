@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import { bounded, delay, type Pair, socketPair, test } from "./_helpers.ts";
 
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
 
 async function send(pair: Pair, text: string): Promise<void> {
   await pair.client.write(text);

@@ -9,6 +9,7 @@ import {
   ConnectionClosedError,
   listenDatagram,
 } from "../mod.ts";
+import { test } from "./_helpers.ts";
 
 const GROUP = "239.255.77.1";
 const decoder = new TextDecoder();
@@ -47,14 +48,14 @@ async function multicastCase(
 /** The index of the loopback interface: Linux gives lo index 1. */
 const loIndex = Deno.build.os === "linux" ? 1 : undefined;
 
-Deno.test("a group joined on 127.0.0.1 receives what a 127.0.0.1 sender sends to it, until it leaves", async () => {
+test("a group joined on 127.0.0.1 receives what a 127.0.0.1 sender sends to it, until it leaves", async () => {
   assert.deepEqual(
     await multicastCase(`127.0.0.1,${GROUP}`, "group", GROUP),
     { joined: { text: "one", from: "127.0.0.1" }, left: null },
   );
 });
 
-Deno.test("broadcast needs no option: a datagram to 127.255.255.255 arrives", async () => {
+test("broadcast needs no option: a datagram to 127.255.255.255 arrives", async () => {
   assert.deepEqual(
     await multicastCase(
       "127.0.0.1,127.255.255.255",
@@ -65,7 +66,7 @@ Deno.test("broadcast needs no option: a datagram to 127.255.255.255 arrives", as
   );
 });
 
-Deno.test("joinMulticast() gives a membership that leaves once, however often asked", async () => {
+test("joinMulticast() gives a membership that leaves once, however often asked", async () => {
   using socket = listenDatagram({ port: 0 });
   const membership = await socket.joinMulticast("::ffff:239.255.77.2", {
     interface: "127.0.0.1",
@@ -85,7 +86,7 @@ Deno.test("joinMulticast() gives a membership that leaves once, however often as
   await again.leave();
 });
 
-Deno.test("joinMulticast() twice on one interface is an AddressInUseError", async () => {
+test("joinMulticast() twice on one interface is an AddressInUseError", async () => {
   using socket = listenDatagram({ port: 0 });
   const membership = await socket.joinMulticast(GROUP, {
     interface: "127.0.0.1",
@@ -100,7 +101,7 @@ Deno.test("joinMulticast() twice on one interface is an AddressInUseError", asyn
   await membership.leave();
 });
 
-Deno.test("joinMulticast() refuses a group, an interface or a socket that cannot work, in one line each", async () => {
+test("joinMulticast() refuses a group, an interface or a socket that cannot work, in one line each", async () => {
   using socket = listenDatagram({ port: 0 });
   await assert.rejects(
     socket.joinMulticast("127.0.0.1"),
@@ -125,7 +126,7 @@ Deno.test("joinMulticast() refuses a group, an interface or a socket that cannot
   );
 });
 
-Deno.test("a membership's setters check their arguments", async () => {
+test("a membership's setters check their arguments", async () => {
   using socket = listenDatagram({ port: 0 });
   const membership = await socket.joinMulticast(GROUP, {
     interface: "127.0.0.1",
@@ -142,7 +143,7 @@ Deno.test("a membership's setters check their arguments", async () => {
   await membership.leave();
 });
 
-Deno.test("after the socket closes, joining and setting fail as closed and leaving does nothing", async () => {
+test("after the socket closes, joining and setting fail as closed and leaving does nothing", async () => {
   const socket = listenDatagram({ port: 0 });
   const membership = await socket.joinMulticast(GROUP, {
     interface: "127.0.0.1",
@@ -158,7 +159,7 @@ Deno.test("after the socket closes, joining and setting fail as closed and leavi
   );
 });
 
-Deno.test({
+test({
   name:
     "an IPv6 group is joined on an interface index; its TTL cannot be set in Deno",
   ignore: loIndex === undefined,

@@ -5,6 +5,10 @@ import {
   lookupHostname,
   parseIp,
 } from "../mod.ts";
+import { testsWithDeadline } from "./_helpers.ts";
+
+/** Bounded tests: the resolver tests start programs, so 10 s each. */
+const test = testsWithDeadline(10_000);
 
 const FIXTURE = new URL("./fixtures/names_case.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -122,17 +126,17 @@ async function runIsolated(
   }
 }
 
-Deno.test("lookupHostname() finds localhost in /etc/hosts", async () => {
-  const addresses = await lookupHostname("localhost", { timeout: 5000 });
+test("lookupHostname() finds localhost in /etc/hosts", async () => {
+  const addresses = await lookupHostname("localhost", { timeout: 2000 });
   assert.ok(addresses.includes("127.0.0.1"), String(addresses));
   for (const address of addresses) assert.ok(parseIp(address), address);
   assert.deepEqual(
-    await lookupHostname("localhost", { family: 4, timeout: 5000 }),
+    await lookupHostname("localhost", { family: 4, timeout: 2000 }),
     ["127.0.0.1"],
   );
 });
 
-Deno.test("lookupHostname() gives an IP address back in canonical form, without a lookup", async () => {
+test("lookupHostname() gives an IP address back in canonical form, without a lookup", async () => {
   assert.deepEqual(await lookupHostname("0:0:0:0:0:0:0:1"), ["::1"]);
   assert.deepEqual(await lookupHostname("[::1]"), ["::1"]);
   assert.deepEqual(await lookupHostname("::ffff:127.0.0.1"), ["127.0.0.1"]);
@@ -145,7 +149,7 @@ Deno.test("lookupHostname() gives an IP address back in canonical form, without 
   );
 });
 
-Deno.test("lookupHostname() and ipaddrToHostname() refuse bad arguments before any lookup", async () => {
+test("lookupHostname() and ipaddrToHostname() refuse bad arguments before any lookup", async () => {
   await assert.rejects(lookupHostname("bad host"), TypeError);
   await assert.rejects(
     lookupHostname("localhost", { family: 5 as 4 }),
@@ -168,15 +172,15 @@ Deno.test("lookupHostname() and ipaddrToHostname() refuse bad arguments before a
   await assert.rejects(ipaddrToHostname(new Uint8Array(5)), TypeError);
 });
 
-Deno.test("ipaddrToHostname() finds 127.0.0.1 in /etc/hosts, however the address is given", async () => {
-  const name = await ipaddrToHostname("127.0.0.1", { timeout: 5000 });
+test("ipaddrToHostname() finds 127.0.0.1 in /etc/hosts, however the address is given", async () => {
+  const name = await ipaddrToHostname("127.0.0.1", { timeout: 2000 });
   assert.equal(name, "localhost");
   assert.equal(await ipaddrToHostname(2130706433), name);
   assert.equal(await ipaddrToHostname(new Uint8Array([127, 0, 0, 1])), name);
   assert.equal(await ipaddrToHostname("::ffff:127.0.0.1"), name);
 });
 
-Deno.test("without the grant, each lookup is one PermissionError naming the flag", async () => {
+test("without the grant, each lookup is one PermissionError naming the flag", async () => {
   const { results, stderr } = await runHere(["--allow-net=127.0.0.1"], [
     ["lookup", "localhost"],
     ["reverse", "::1"],
@@ -202,7 +206,7 @@ Deno.test("without the grant, each lookup is one PermissionError naming the flag
   assert.equal(stderr, "");
 });
 
-Deno.test("the grants the errors name are the ones that work", async () => {
+test("the grants the errors name are the ones that work", async () => {
   const { results } = await runHere(
     ["--allow-net=localhost,127.0.0.1"],
     [["lookup", "localhost", { family: 4 }], ["reverse", "127.0.0.1"]],
@@ -210,7 +214,7 @@ Deno.test("the grants the errors name are the ones that work", async () => {
   assert.deepEqual(results, [{ ok: ["127.0.0.1"] }, { ok: "localhost" }]);
 });
 
-Deno.test({
+test({
   name:
     "lookupHostname() and ipaddrToHostname() read /etc/hosts with no name server answering",
   ignore: !namespaces,
@@ -236,7 +240,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "a name or an address the name server does not know is a HostNotFoundError",
   ignore: !namespaces,
@@ -268,7 +272,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "a name server that does not answer is a TimeoutError at the caller's timeout",
   ignore: !namespaces,
@@ -297,7 +301,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "when the resolver gives up first, that is a TimeoutError saying the name server did not answer",
   ignore: !namespaces,
@@ -314,7 +318,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+test({
   name:
     "connect() to a name the resolver gives up on is the same TimeoutError as lookupHostname()'s",
   ignore: !namespaces,

@@ -13,7 +13,7 @@ import {
 import { canRun, delay, test, until } from "./_helpers.ts";
 import { haveOpenssl, makeCerts } from "./_certs.ts";
 
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
 
 /**
  * Records the `setNoDelay()` calls made on Deno's TCP connections while

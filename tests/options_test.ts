@@ -10,6 +10,7 @@ import {
   serve,
   Socket,
 } from "../mod.ts";
+import { test } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -57,7 +58,7 @@ async function assertKernelKeepAlive(socket: Socket, on: boolean) {
   if (seen !== undefined) assert.equal(seen, on, `keep-alive in the kernel`);
 }
 
-Deno.test("a TCP socket starts with noDelay on and keepAlive off", async () => {
+test("a TCP socket starts with noDelay on and keepAlive off", async () => {
   using listener = listen({ port: 0 });
   await using client = await connect({ port: listener.port });
   await using server = await listener.accept();
@@ -68,7 +69,7 @@ Deno.test("a TCP socket starts with noDelay on and keepAlive off", async () => {
   }
 });
 
-Deno.test("connect({ keepAlive, noDelay }) sets them on the client", async () => {
+test("connect({ keepAlive, noDelay }) sets them on the client", async () => {
   using listener = listen({ port: 0 });
   await using client = await connect({
     port: listener.port,
@@ -82,7 +83,7 @@ Deno.test("connect({ keepAlive, noDelay }) sets them on the client", async () =>
   await assertKernelKeepAlive(server, false);
 });
 
-Deno.test("listen({ keepAlive, noDelay }) sets them on every accepted socket", async () => {
+test("listen({ keepAlive, noDelay }) sets them on every accepted socket", async () => {
   using listener = listen({ port: 0, keepAlive: true, noDelay: false });
   await using client = await connect({ port: listener.port });
   await using server = await listener.accept();
@@ -97,7 +98,7 @@ Deno.test("listen({ keepAlive, noDelay }) sets them on every accepted socket", a
   await assertKernelKeepAlive(client2, false);
 });
 
-Deno.test("serve({ keepAlive, noDelay }) hands its handlers sockets with them set", async () => {
+test("serve({ keepAlive, noDelay }) hands its handlers sockets with them set", async () => {
   const seen: unknown[] = [];
   await using server = serve(async (socket) => {
     seen.push(socket.getOption("keepAlive"), socket.getOption("noDelay"));
@@ -110,11 +111,11 @@ Deno.test("serve({ keepAlive, noDelay }) hands its handlers sockets with them se
     onError: (e) => seen.push(e),
   });
   await using client = await connect({ port: server.port });
-  assert.equal(await client.readLine({ timeout: 5000 }), "checked");
+  assert.equal(await client.readLine({ timeout: 2000 }), "checked");
   assert.deepEqual(seen, [true, false]);
 });
 
-Deno.test("setOption() turns keep-alive on and off in the kernel, and getOption() tells", async () => {
+test("setOption() turns keep-alive on and off in the kernel, and getOption() tells", async () => {
   using listener = listen({ port: 0 });
   await using client = await connect({ port: listener.port });
   await using _server = await listener.accept();
@@ -130,7 +131,7 @@ Deno.test("setOption() turns keep-alive on and off in the kernel, and getOption(
   assert.equal(client.getOption("noDelay"), true);
 });
 
-Deno.test("setOption() and getOption() refuse an unknown option or a value that is not a boolean", async () => {
+test("setOption() and getOption() refuse an unknown option or a value that is not a boolean", async () => {
   using listener = listen({ port: 0 });
   await using client = await connect({ port: listener.port });
   await using _server = await listener.accept();
@@ -149,7 +150,7 @@ Deno.test("setOption() and getOption() refuse an unknown option or a value that 
   assert.equal(client.getOption("keepAlive"), false);
 });
 
-Deno.test("connect() and listen() refuse a non-boolean keepAlive or noDelay before opening anything", async () => {
+test("connect() and listen() refuse a non-boolean keepAlive or noDelay before opening anything", async () => {
   using listener = listen({ port: 0 });
   await assert.rejects(
     connect({ port: listener.port, keepAlive: 1 as unknown as boolean }),
@@ -163,7 +164,7 @@ Deno.test("connect() and listen() refuse a non-boolean keepAlive or noDelay befo
   assert.equal(await listener.accept({ wait: false }), null);
 });
 
-Deno.test("setOption() on a closed socket is a ConnectionClosedError; getOption() still tells", async () => {
+test("setOption() on a closed socket is a ConnectionClosedError; getOption() still tells", async () => {
   using listener = listen({ port: 0 });
   const client = await connect({ port: listener.port, keepAlive: true });
   await using _server = await listener.accept();
@@ -175,7 +176,7 @@ Deno.test("setOption() on a closed socket is a ConnectionClosedError; getOption(
   assert.equal(client.getOption("keepAlive"), true);
 });
 
-Deno.test("setOption(), getOption(), setNoDelay() and setKeepAlive() refuse a TLS socket in one line", async () => {
+test("setOption(), getOption(), setNoDelay() and setKeepAlive() refuse a TLS socket in one line", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   // No handshake happens: the options are refused before any I/O.
   const tls = new Socket(
@@ -205,7 +206,7 @@ Deno.test("setOption(), getOption(), setNoDelay() and setKeepAlive() refuse a TL
   }
 });
 
-Deno.test("setOption() and getOption() refuse a Unix socket in one line", async () => {
+test("setOption() and getOption() refuse a Unix socket in one line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sock_unix_" });
   const path = `${dir}/s.sock`;
   const controller = new AbortController();

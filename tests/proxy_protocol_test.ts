@@ -9,6 +9,7 @@ import {
   type ProxyVersions,
 } from "../lib/_proxy_protocol.ts";
 import { formatIp } from "../lib/_ip.ts";
+import { test } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const text = (s: string) => encoder.encode(s);
@@ -86,7 +87,7 @@ function rejects(bytes: Uint8Array, pattern: RegExp, versions?: ProxyVersions) {
   });
 }
 
-Deno.test("v1: HAProxy's TCP4 header, byte for byte, alone", () => {
+test("v1: HAProxy's TCP4 header, byte for byte, alone", () => {
   const bytes = hex(
     "50 52 4f 58 59 20 54 43 50 34 20 31 32 37 2e 30 2e 30 2e 31 20 31 32 37 2e 30 2e 30 2e 31 20 34 32 34 34 32 20 33 39 33 39 31 0d 0a",
   );
@@ -102,7 +103,7 @@ Deno.test("v1: HAProxy's TCP4 header, byte for byte, alone", () => {
   });
 });
 
-Deno.test("v1: TCP6 with the client's bytes in the same read", () => {
+test("v1: TCP6 with the client's bytes in the same read", () => {
   const bytes = text("PROXY TCP6 ::1 ::1 42468 52895\r\nhello-from-client\n");
   const parsed = parse(bytes)!;
   assert.equal(parsed.length, 32);
@@ -118,7 +119,7 @@ Deno.test("v1: TCP6 with the client's bytes in the same read", () => {
   });
 });
 
-Deno.test("v1: IPv6 addresses come out in canonical form", () => {
+test("v1: IPv6 addresses come out in canonical form", () => {
   const parsed = parse(
     text("PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::ffff:10.0.0.1 1 65535\r\n"),
   )!;
@@ -130,7 +131,7 @@ Deno.test("v1: IPv6 addresses come out in canonical form", () => {
   assert.equal((parsed.header.destination as Deno.NetAddr).port, 65535);
 });
 
-Deno.test("v1: UNKNOWN, with or without the rest of the line", () => {
+test("v1: UNKNOWN, with or without the rest of the line", () => {
   for (
     const line of ["PROXY UNKNOWN\r\n", "PROXY UNKNOWN ffff::1 ::1 1 2\r\n"]
   ) {
@@ -142,7 +143,7 @@ Deno.test("v1: UNKNOWN, with or without the rest of the line", () => {
   }
 });
 
-Deno.test("v1: every strict beginning of a header asks for more", () => {
+test("v1: every strict beginning of a header asks for more", () => {
   const bytes = text("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");
   for (let n = 0; n < bytes.length; n++) {
     assert.equal(parse(bytes.subarray(0, n)), undefined, `at ${n} bytes`);
@@ -150,7 +151,7 @@ Deno.test("v1: every strict beginning of a header asks for more", () => {
   assert.equal(parse(bytes)!.length, bytes.length);
 });
 
-Deno.test("v1: the longest header allowed, 107 bytes, parses; one more does not", () => {
+test("v1: the longest header allowed, 107 bytes, parses; one more does not", () => {
   const unknown = "PROXY UNKNOWN ";
   const longest = unknown + "x".repeat(107 - unknown.length - 2) + "\r\n";
   assert.equal(longest.length, 107);
@@ -159,7 +160,7 @@ Deno.test("v1: the longest header allowed, 107 bytes, parses; one more does not"
   rejects(text(unknown + "x".repeat(93) + "\r\n"), /no \\r\\n within/);
 });
 
-Deno.test("v1: malformed headers are refused with the reason", () => {
+test("v1: malformed headers are refused with the reason", () => {
   const cases: [string, RegExp][] = [
     ["PROXY TCP5 1.2.3.4 1.2.3.4 1 2\r\n", /protocol "TCP5"/],
     ["PROXY tcp4 1.2.3.4 1.2.3.4 1 2\r\n", /protocol "tcp4"/],
@@ -186,14 +187,14 @@ Deno.test("v1: malformed headers are refused with the reason", () => {
   for (const [line, pattern] of cases) rejects(text(line), pattern);
 });
 
-Deno.test("v1: bytes that are no header at all are refused at once", () => {
+test("v1: bytes that are no header at all are refused at once", () => {
   rejects(text("1 2 "), /does not begin with a PROXY header.*"1 2 "/);
   rejects(text("GET / HTTP/1.1\r\n"), /"GET \/ HTTP\/1.1\\r\\n"/);
   rejects(text("PROXX"), /does not begin/);
   rejects(text("P\u0000"), /50 00/);
 });
 
-Deno.test("v2: HAProxy's IPv4 header, byte for byte, with the client's data after it", () => {
+test("v2: HAProxy's IPv4 header, byte for byte, with the client's data after it", () => {
   const header = concat(
     SIGNATURE,
     hex("21 11 00 0c 7f 00 00 01 7f 00 00 01 db 70 c5 3f"),
@@ -211,7 +212,7 @@ Deno.test("v2: HAProxy's IPv4 header, byte for byte, with the client's data afte
   });
 });
 
-Deno.test("v2: HAProxy's ::1 header, 52 bytes", () => {
+test("v2: HAProxy's ::1 header, 52 bytes", () => {
   const loopback = new Uint8Array(16);
   loopback[15] = 1;
   const header = concat(
@@ -231,7 +232,7 @@ Deno.test("v2: HAProxy's ::1 header, 52 bytes", () => {
   });
 });
 
-Deno.test("v2: the 16-byte LOCAL header of HAProxy's health checks", () => {
+test("v2: the 16-byte LOCAL header of HAProxy's health checks", () => {
   const bytes = concat(SIGNATURE, hex("20 00 00 00"));
   const parsed = parse(bytes)!;
   assert.equal(parsed.length, 16);
@@ -240,7 +241,7 @@ Deno.test("v2: the 16-byte LOCAL header of HAProxy's health checks", () => {
   assert.equal(parsed.header.source, undefined);
 });
 
-Deno.test("v2: LOCAL ignores an address block of any size", () => {
+test("v2: LOCAL ignores an address block of any size", () => {
   const parsed = parse(encodeV2({
     command: 0,
     family: 1,
@@ -251,14 +252,14 @@ Deno.test("v2: LOCAL ignores an address block of any size", () => {
   assert.equal(parsed.header.command, "local");
 });
 
-Deno.test("v2: PROXY with an unspecified family keeps no addresses", () => {
+test("v2: PROXY with an unspecified family keeps no addresses", () => {
   const parsed = parse(encodeV2({ family: 0, transport: 0 }))!;
   assert.equal(parsed.header.command, "proxy");
   assert.equal(parsed.header.family, "unknown");
   assert.equal(parsed.header.destination, undefined);
 });
 
-Deno.test("v2: UDP and Unix families are reported as such", () => {
+test("v2: UDP and Unix families are reported as such", () => {
   const udp = parse(encodeV2({
     transport: 2,
     addresses: inet4([10, 0, 0, 1], [10, 0, 0, 2], 53, 5353),
@@ -284,7 +285,7 @@ Deno.test("v2: UDP and Unix families are reported as such", () => {
   });
 });
 
-Deno.test("v2: TLVs are parsed and kept in order, after the addresses", () => {
+test("v2: TLVs are parsed and kept in order, after the addresses", () => {
   const tlvs = [
     { type: 0x01, value: text("h2") },
     { type: 0x02, value: text("example.com") },
@@ -302,7 +303,7 @@ Deno.test("v2: TLVs are parsed and kept in order, after the addresses", () => {
   assert.equal((parsed.header.source as Deno.NetAddr).hostname, "192.0.2.1");
 });
 
-Deno.test("v2: a CRC32C field is checked over the whole header", () => {
+test("v2: a CRC32C field is checked over the whole header", () => {
   const good = encodeV2({
     addresses: inet4([192, 0, 2, 1], [192, 0, 2, 2], 1000, 443),
     tlvs: [{ type: 0x05, value: text("id-1") }],
@@ -319,12 +320,12 @@ Deno.test("v2: a CRC32C field is checked over the whole header", () => {
   rejects(short, /CRC32C field has 3 bytes/);
 });
 
-Deno.test("crc32c: the standard check value", () => {
+test("crc32c: the standard check value", () => {
   assert.equal(crc32c(text("123456789")), 0xe3069283);
   assert.equal(crc32c(new Uint8Array(0)), 0);
 });
 
-Deno.test("v2: malformed headers are refused with the reason", () => {
+test("v2: malformed headers are refused with the reason", () => {
   const addresses = inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2);
   const withByte = (at: number, value: number) => {
     const bytes = encodeV2({ addresses });
@@ -359,7 +360,7 @@ Deno.test("v2: malformed headers are refused with the reason", () => {
   );
 });
 
-Deno.test("v2: every strict beginning of a header asks for more", () => {
+test("v2: every strict beginning of a header asks for more", () => {
   const bytes = encodeV2({
     addresses: inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2),
     tlvs: [{ type: 0x02, value: text("a.example") }],
@@ -370,7 +371,7 @@ Deno.test("v2: every strict beginning of a header asks for more", () => {
   }
 });
 
-Deno.test("one version only: the other is refused, and named", () => {
+test("one version only: the other is refused, and named", () => {
   const v1 = text("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n");
   const v2 = encodeV2({ addresses: inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2) });
   assert.equal(parse(v1, "v1")!.header.version, 1);
@@ -380,7 +381,7 @@ Deno.test("one version only: the other is refused, and named", () => {
   rejects(v2.subarray(0, 1), /it is a v2 header/, "v1");
 });
 
-Deno.test("the end of the stream before a whole header is an error", () => {
+test("the end of the stream before a whole header is an error", () => {
   const v1 = text("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n");
   assert.throws(
     () => parseProxyHeader(new Uint8Array(0), "either", true),
@@ -418,7 +419,7 @@ function checkOutcome(bytes: Uint8Array, which: ProxyVersions, eof: boolean) {
   return "parsed";
 }
 
-Deno.test("fuzz: random bytes never crash the parser", () => {
+test("fuzz: random bytes never crash the parser", () => {
   fc.assert(
     fc.property(
       fc.uint8Array({ maxLength: 300 }),
@@ -430,7 +431,7 @@ Deno.test("fuzz: random bytes never crash the parser", () => {
   );
 });
 
-Deno.test("fuzz: random bytes after a valid signature never crash it", () => {
+test("fuzz: random bytes after a valid signature never crash it", () => {
   const v1Start = fc.uint8Array({ maxLength: 120 }).map((rest) =>
     concat(text("PROXY "), rest)
   );
@@ -515,7 +516,7 @@ const validHeader = fc.oneof(
   }),
 );
 
-Deno.test("fuzz: valid headers parse to what was sent, whatever follows", () => {
+test("fuzz: valid headers parse to what was sent, whatever follows", () => {
   fc.assert(
     fc.property(
       validHeader,
@@ -535,7 +536,7 @@ Deno.test("fuzz: valid headers parse to what was sent, whatever follows", () => 
   );
 });
 
-Deno.test("fuzz: truncated valid headers ask for more, or fail at the end of the stream", () => {
+test("fuzz: truncated valid headers ask for more, or fail at the end of the stream", () => {
   fc.assert(
     fc.property(
       validHeader,
@@ -554,7 +555,7 @@ Deno.test("fuzz: truncated valid headers ask for more, or fail at the end of the
   );
 });
 
-Deno.test("fuzz: a valid header with a byte changed never crashes the parser", () => {
+test("fuzz: a valid header with a byte changed never crashes the parser", () => {
   fc.assert(
     fc.property(
       validHeader,
@@ -572,7 +573,7 @@ Deno.test("fuzz: a valid header with a byte changed never crashes the parser", (
   );
 });
 
-Deno.test("fuzz: a header fed in random pieces parses as it does whole", () => {
+test("fuzz: a header fed in random pieces parses as it does whole", () => {
   fc.assert(
     fc.property(
       validHeader,
@@ -592,7 +593,7 @@ Deno.test("fuzz: a header fed in random pieces parses as it does whole", () => {
   );
 });
 
-Deno.test("fuzz: a huge v2 length is waited for, never read past the buffer", () => {
+test("fuzz: a huge v2 length is waited for, never read past the buffer", () => {
   const header = concat(SIGNATURE, hex("21 11 ff ff"), new Uint8Array(100));
   assert.equal(parse(header), undefined);
   const whole = concat(

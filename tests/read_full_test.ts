@@ -16,7 +16,7 @@ import {
   writeAllRaw,
 } from "./_helpers.ts";
 
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
 
 test("readFull() fills a reused array record after record", async () => {
   await using pair = await socketPair();

@@ -10,9 +10,9 @@ import {
   TimeoutError,
   waitForInput,
 } from "../mod.ts";
-import { delay } from "./_helpers.ts";
+import { delay, test } from "./_helpers.ts";
 
-const T = { timeout: 10_000 };
+const T = { timeout: 5_000 };
 
 /** Fails when `promise` has not settled after `ms` milliseconds. */
 async function within<V>(
@@ -54,7 +54,7 @@ function reports(): {
   };
 }
 
-Deno.test("shutdownTimeout is a hard bound: a handler that never returns cannot hold shutdown up", async () => {
+test("shutdownTimeout is a hard bound: a handler that never returns cannot hold shutdown up", async () => {
   const seen = reports();
   let started = false;
   const server = serve(() => {
@@ -78,7 +78,7 @@ Deno.test("shutdownTimeout is a hard bound: a handler that never returns cannot 
   assert.equal(await client.readLine(T), null);
 });
 
-Deno.test("a handler gets a signal that aborts when shutdown begins", async () => {
+test("a handler gets a signal that aborts when shutdown begins", async () => {
   const seen = reports();
   const server = serve(async (socket, { signal }) => {
     try {
@@ -99,7 +99,7 @@ Deno.test("a handler gets a signal that aborts when shutdown begins", async () =
   assert.deepEqual(seen.lines, []);
 });
 
-Deno.test("a handler that lets the shutdown signal's reason escape is not reported", async () => {
+test("a handler that lets the shutdown signal's reason escape is not reported", async () => {
   const seen = reports();
   const server = serve(async (socket, { signal }) => {
     await socket.readLine({ signal });
@@ -111,27 +111,31 @@ Deno.test("a handler that lets the shutdown signal's reason escape is not report
   assert.ok(client);
 });
 
-Deno.test("idleTimeout does not cut off a handler that is busy while its client keeps sending", async () => {
-  const seen = reports();
-  await using server = serve(async (socket) => {
-    // Busy with its own work for a while before reading anything.
-    await delay(600);
-    let lines = 0;
-    while ((await socket.readLine()) !== null) lines++;
-    await socket.write(`${lines} lines\n`);
-  }, { port: 0, idleTimeout: 200, onError: seen.onError });
-  await using client = await connect({ port: server.port, ...T });
-  for (let i = 0; i < 8; i++) {
-    await client.write(`line ${i}\n`);
-    await client.flush();
-    await delay(100);
-  }
-  await client.closeWrite();
-  assert.equal(await client.readLine(T), "8 lines");
-  assert.deepEqual(seen.lines, []);
-});
+test(
+  "idleTimeout does not cut off a handler that is busy while its client keeps sending",
+  async () => {
+    const seen = reports();
+    await using server = serve(async (socket) => {
+      // Busy with its own work for a while before reading anything.
+      await delay(600);
+      let lines = 0;
+      while ((await socket.readLine()) !== null) lines++;
+      await socket.write(`${lines} lines\n`);
+    }, { port: 0, idleTimeout: 200, onError: seen.onError });
+    await using client = await connect({ port: server.port, ...T });
+    for (let i = 0; i < 8; i++) {
+      await client.write(`line ${i}\n`);
+      await client.flush();
+      await delay(100);
+    }
+    await client.closeWrite();
+    assert.equal(await client.readLine(T), "8 lines");
+    assert.deepEqual(seen.lines, []);
+  },
+  { deadline: 10_000 },
+);
 
-Deno.test("idleTimeout closes a connection whose handler waits on a silent client, and says why", async () => {
+test("idleTimeout closes a connection whose handler waits on a silent client, and says why", async () => {
   let failure: unknown;
   const seen = reports();
   await using server = serve(async (socket) => {
@@ -157,7 +161,7 @@ Deno.test("idleTimeout closes a connection whose handler waits on a silent clien
   );
 });
 
-Deno.test("idleTimeout closes a connection whose client stops reading the replies", async () => {
+test("idleTimeout closes a connection whose client stops reading the replies", async () => {
   let failure: unknown;
   await using server = serve(async (socket) => {
     try {
@@ -173,7 +177,7 @@ Deno.test("idleTimeout closes a connection whose client stops reading the replie
   assert.match((failure as Error).message, /without traffic/);
 });
 
-Deno.test("a handler error after it closed its own socket is still reported", async () => {
+test("a handler error after it closed its own socket is still reported", async () => {
   const seen = reports();
   await using server = serve(async (socket) => {
     await socket.close();
@@ -187,7 +191,7 @@ Deno.test("a handler error after it closed its own socket is still reported", as
   assert.match(seen.lines[0]!, /: failed after closing$/);
 });
 
-Deno.test("serve() refuses invalid options before it listens", () => {
+test("serve() refuses invalid options before it listens", () => {
   const free = listen({ port: 0 });
   const port = free.port;
   free.close();
@@ -212,7 +216,7 @@ Deno.test("serve() refuses invalid options before it listens", () => {
   again.close();
 });
 
-Deno.test("Server tells its hostname and port; handler sockets have typed addresses", async () => {
+test("Server tells its hostname and port; handler sockets have typed addresses", async () => {
   let peerPort = 0;
   await using server = serve((socket: Socket<Deno.NetAddr>) => {
     peerPort = socket.remoteAddr.port;
@@ -223,7 +227,7 @@ Deno.test("Server tells its hostname and port; handler sockets have typed addres
   assert.equal(peerPort, client.localAddr.port);
 });
 
-Deno.test("waitForInput() on a list leaves no wait behind: a handler working afterwards is not idle", async () => {
+test("waitForInput() on a list leaves no wait behind: a handler working afterwards is not idle", async () => {
   const outcome: string[] = [];
   const server = serve(async (socket) => {
     assert.deepEqual(await waitForInput([socket], { timeout: 20 }), []);
@@ -241,7 +245,7 @@ Deno.test("waitForInput() on a list leaves no wait behind: a handler working aft
   }
 });
 
-Deno.test("shutdownTimeout: Infinity lets a handler say goodbye", async () => {
+test("shutdownTimeout: Infinity lets a handler say goodbye", async () => {
   const reported: unknown[] = [];
   const server = serve(async (socket, { signal }) => {
     await socket.readLine({ signal }).catch(() => {});

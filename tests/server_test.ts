@@ -33,11 +33,11 @@ async function ask(
   request: string,
   closeWrite = false,
 ): Promise<string> {
-  await using socket = await connect({ port, timeout: 5000 });
+  await using socket = await connect({ port, timeout: 2000 });
   await socket.write(request);
   if (closeWrite) await socket.closeWrite();
   else await socket.flush();
-  return text(await socket.readAll({ timeout: 5000 }));
+  return text(await socket.readAll({ timeout: 2000 }));
 }
 
 test("serve() runs the handler for each connection and closes it afterwards", async () => {
@@ -110,9 +110,9 @@ test("serve() answers bad sum requests with an error form and a good one afterwa
 
 test("serve() closes a connection that stays idle past idleTimeout", async () => {
   await using server = serve(handleSum, { port: 0, idleTimeout: 100 });
-  await using idle = await connect({ port: server.port, timeout: 5000 });
+  await using idle = await connect({ port: server.port, timeout: 2000 });
   const started = performance.now();
-  assert.equal(await idle.readLine({ timeout: 5000 }), null);
+  assert.equal(await idle.readLine({ timeout: 2000 }), null);
   const waited = performance.now() - started;
   assert.ok(waited >= 90, `closed after ${waited} ms, before idleTimeout`);
   assert.equal(await ask(server.port, "2 2 "), "4");
@@ -125,9 +125,9 @@ test("serve() stops accepting past maxConnections and resumes when a slot frees"
     await socket.write("served\n");
   }, { port: 0, maxConnections: 2 });
   try {
-    await using a = await connect({ port: server.port, timeout: 5000 });
-    await using b = await connect({ port: server.port, timeout: 5000 });
-    await using c = await connect({ port: server.port, timeout: 5000 });
+    await using a = await connect({ port: server.port, timeout: 2000 });
+    await using b = await connect({ port: server.port, timeout: 2000 });
+    await using c = await connect({ port: server.port, timeout: 2000 });
     await until(() => release.length === 2);
     await delay(30);
     assert.equal(release.length, 2, "only two handlers run");
@@ -152,17 +152,17 @@ test("serve() stops accepting past maxConnections and resumes when a slot frees"
 test("serve() limits what one connection may buffer", async () => {
   await using server = serve(async (socket) => {
     try {
-      await socket.readLine({ maxLength: 1 << 30, timeout: 5000 });
+      await socket.readLine({ maxLength: 1 << 30, timeout: 2000 });
     } catch (error) {
       const limit = error instanceof LimitExceededError ? error.limit : "";
       await socket.write(`${(error as Error).name} ${limit}\n`);
     }
   }, { port: 0, maxBufferSize: 16 * 1024 });
-  await using client = await connect({ port: server.port, timeout: 5000 });
+  await using client = await connect({ port: server.port, timeout: 2000 });
   await client.write("x".repeat(100_000));
   await client.flush().catch(() => {});
   assert.equal(
-    await client.readLine({ timeout: 5000 }),
+    await client.readLine({ timeout: 2000 }),
     "LimitExceededError 16384",
   );
 });
@@ -170,13 +170,13 @@ test("serve() limits what one connection may buffer", async () => {
 test("shutdown() lets in-flight handlers finish, refuses new connections, then resolves", async () => {
   let handlerEnded = false;
   await using server = serve(async (socket) => {
-    const line = await socket.readLine({ timeout: 5000 });
+    const line = await socket.readLine({ timeout: 2000 });
     await delay(50);
     await socket.write(`done ${line}\n`);
     handlerEnded = true;
   }, { port: 0 });
   const port = server.port;
-  await using inFlight = await connect({ port, timeout: 5000 });
+  await using inFlight = await connect({ port, timeout: 2000 });
   await inFlight.write("a\n");
   await inFlight.flush();
   await delay(10);
@@ -214,7 +214,7 @@ test("shutdown() closes handlers that outlive shutdownTimeout", async () => {
     onError: (error, where) =>
       reported.push(`${where}: ${(error as Error).message}`),
   });
-  await using stuck = await connect({ port: server.port, timeout: 5000 });
+  await using stuck = await connect({ port: server.port, timeout: 2000 });
   await until(() => server.active === 1);
   const started = performance.now();
   await bounded(server.shutdown(), 5000, "shutdown()");
@@ -423,7 +423,7 @@ test("serve() reports a handler still running at the shutdown deadline and abort
       reported.push(`${where}: ${(error as Error).message}`),
   });
   try {
-    await using client = await connect({ port: server.port, timeout: 5000 });
+    await using client = await connect({ port: server.port, timeout: 2000 });
     await until(() => release !== undefined);
     await bounded(server.shutdown(), 5000, "shutdown()");
     assert.equal(await client.readLine({ timeout: 2000 }), null);
@@ -445,8 +445,8 @@ test("serve() without onError writes one line per handler error to stderr", asyn
     await using server = serve(() => {
       throw new Error("no luck");
     }, { port: 0 });
-    await using client = await connect({ port: server.port, timeout: 5000 });
-    assert.equal(await client.readLine({ timeout: 5000 }), null);
+    await using client = await connect({ port: server.port, timeout: 2000 });
+    assert.equal(await client.readLine({ timeout: 2000 }), null);
     await until(() => lines.length > 0);
     assert.deepEqual(lines, [[
       `handler for 127.0.0.1:${client.localAddr.port}: no luck`,
@@ -459,7 +459,7 @@ test("serve() without onError writes one line per handler error to stderr", asyn
 test("serve() goes on serving when its onError throws", async () => {
   let calls = 0;
   await using server = serve(async (socket) => {
-    const line = await socket.readLine({ timeout: 5000 });
+    const line = await socket.readLine({ timeout: 2000 });
     if (line === "fail") throw new Error("handler failed");
     await socket.write(`ok ${line}\n`);
   }, {
@@ -486,13 +486,13 @@ test("serve() reports a close that could not flush the handler's output, then se
     onError: (error, where) =>
       reported.push(`${where}: ${(error as Error).name}`),
   });
-  await using stalled = await connect({ port: server.port, timeout: 5000 });
+  await using stalled = await connect({ port: server.port, timeout: 2000 });
   await until(() => reported.length === 1);
   assert.deepEqual(reported, [
     `close of 127.0.0.1:${stalled.localAddr.port}: TimeoutError`,
   ]);
-  await using next = await connect({ port: server.port, timeout: 5000 });
-  assert.equal(await next.readLine({ timeout: 5000 }), "next");
+  await using next = await connect({ port: server.port, timeout: 2000 });
+  assert.equal(await next.readLine({ timeout: 2000 }), "next");
 });
 
 test("serve() with a signal aborted before it starts stops at once", async () => {
@@ -502,7 +502,7 @@ test("serve() with a signal aborted before it starts stops at once", async () =>
   await bounded(server.finished, 5000, "finished");
   assert.equal(server.shutdown(), server.finished);
   await assert.rejects(
-    connect({ port: server.port, timeout: 5000 }),
+    connect({ port: server.port, timeout: 2000 }),
     ConnectionRefusedError,
   );
 });
@@ -510,10 +510,10 @@ test("serve() with a signal aborted before it starts stops at once", async () =>
 test("the shutdown signal's reason names the server; serve() refuses NaN and zero limits", async () => {
   let reason: unknown;
   const server = serve(async (socket, { signal }) => {
-    await socket.readLine({ signal, timeout: 5000 }).catch(() => {});
+    await socket.readLine({ signal, timeout: 2000 }).catch(() => {});
     reason = signal.reason;
   }, { port: 0 });
-  await using client = await connect({ port: server.port, timeout: 5000 });
+  await using client = await connect({ port: server.port, timeout: 2000 });
   await until(() => server.active === 1);
   await bounded(server.shutdown(), 5000, "shutdown()");
   assert.ok(reason instanceof ConnectionClosedError);
@@ -521,7 +521,7 @@ test("the shutdown signal's reason names the server; serve() refuses NaN and zer
     reason.message,
     `Cannot go on serving on 127.0.0.1:${server.port}: the server is shutting down`,
   );
-  assert.equal(await client.readLine({ timeout: 5000 }), null);
+  assert.equal(await client.readLine({ timeout: 2000 }), null);
   for (
     const [name, value] of [
       ["maxConnections", Number.NaN],
@@ -583,12 +583,12 @@ test("serveDatagram(): a handler that asks for the shutdown still gets its reply
 test("shutdown() waits for every handler in flight, however they end", async () => {
   const ended: number[] = [];
   await using server = serve(async (socket) => {
-    const line = await socket.readLine({ timeout: 5000 });
+    const line = await socket.readLine({ timeout: 2000 });
     await delay(line === "slow" ? 100 : 1);
     ended.push(line === "slow" ? 2 : 1);
   }, { port: 0 });
-  await using fast = await connect({ port: server.port, timeout: 5000 });
-  await using slow = await connect({ port: server.port, timeout: 5000 });
+  await using fast = await connect({ port: server.port, timeout: 2000 });
+  await using slow = await connect({ port: server.port, timeout: 2000 });
   await until(() => server.active === 2);
   await fast.write("fast\n");
   await slow.write("slow\n");
@@ -603,7 +603,7 @@ test("shutdownTimeout: Infinity waits for a handler however long it takes, and r
   const reported: unknown[] = [];
   let done = false;
   await using server = serve(async (socket) => {
-    await socket.readLine({ timeout: 5000 });
+    await socket.readLine({ timeout: 2000 });
     await delay(50);
     done = true;
   }, {
@@ -611,7 +611,7 @@ test("shutdownTimeout: Infinity waits for a handler however long it takes, and r
     shutdownTimeout: Infinity,
     onError: (error) => reported.push(error),
   });
-  await using client = await connect({ port: server.port, timeout: 5000 });
+  await using client = await connect({ port: server.port, timeout: 2000 });
   await client.write("x\n");
   await client.flush();
   await until(() => server.active === 1);

@@ -2,7 +2,6 @@
 // a peer that stops reading, a peer that resets, bad arguments.
 import assert from "node:assert/strict";
 import {
-  AddressNotAvailableError,
   connect,
   ConnectionClosedError,
   ConnectionResetError,
@@ -13,15 +12,26 @@ import {
   waitForInput,
 } from "../mod.ts";
 import {
+  canRun,
   delay,
+  inputArrives,
+  noIpv6Loopback,
   rawConnect,
   socketPair,
+  test,
   until,
   writeAllRaw,
 } from "./_helpers.ts";
 
 const text = (bytes: Uint8Array | null) => new TextDecoder().decode(bytes!);
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
+
+const havePython = await canRun("python3");
+if (!havePython) {
+  console.log("the reset tests are ignored: python3 is not installed");
+}
+const noIpv6 = noIpv6Loopback();
+if (noIpv6 !== undefined) console.log(`the IPv6 test is ignored: ${noIpv6}`);
 
 /** Sends `data` from the client side and waits until `server` has buffered `n` bytes. */
 async function send(client: Socket, data: string): Promise<void> {
@@ -29,10 +39,10 @@ async function send(client: Socket, data: string): Promise<void> {
   await client.flush();
 }
 
-Deno.test("overlapping readLine() calls each get a whole line, in call order", async () => {
+test("overlapping readLine() calls each get a whole line, in call order", async () => {
   await using pair = await socketPair();
   await send(pair.client, "ab");
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   const first = pair.server.readLine(T);
   const second = pair.server.readLine(T);
   await delay(10);
@@ -42,10 +52,10 @@ Deno.test("overlapping readLine() calls each get a whole line, in call order", a
   assert.equal(await pair.server.readLine(T), "d");
 });
 
-Deno.test("overlapping readUntil() calls each get a whole record", async () => {
+test("overlapping readUntil() calls each get a whole record", async () => {
   await using pair = await socketPair();
   await send(pair.client, "abcd");
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   await until(() => pair.server.buffered === 4);
   const first = pair.server.readUntil("::", T);
   const second = pair.server.readUntil("::", T);
@@ -56,10 +66,10 @@ Deno.test("overlapping readUntil() calls each get a whole record", async () => {
   assert.equal(text(await pair.server.readUntil("::", T)), "y");
 });
 
-Deno.test("read() during a pending readLine() waits for the line to be taken", async () => {
+test("read() during a pending readLine() waits for the line to be taken", async () => {
   await using pair = await socketPair();
   await send(pair.client, "ab");
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   const line = pair.server.readLine(T);
   const into = new Uint8Array(10);
   const read = pair.server.read(into, T);
@@ -70,7 +80,7 @@ Deno.test("read() during a pending readLine() waits for the line to be taken", a
   assert.equal(text(into.subarray(0, n!)), "rest");
 });
 
-Deno.test("a mix of overlapping reads is served in call order", async () => {
+test("a mix of overlapping reads is served in call order", async () => {
   await using pair = await socketPair();
   const reads = [
     pair.server.readExactly(3, T).then(text),
@@ -92,7 +102,7 @@ Deno.test("a mix of overlapping reads is served in call order", async () => {
   ]);
 });
 
-Deno.test("a queued read that times out leaves the queue and consumes nothing", async () => {
+test("a queued read that times out leaves the queue and consumes nothing", async () => {
   await using pair = await socketPair();
   const first = pair.server.readLine(T);
   const impatient = pair.server.readLine({ timeout: 20 });
@@ -103,7 +113,7 @@ Deno.test("a queued read that times out leaves the queue and consumes nothing", 
   assert.equal(await third, "two");
 });
 
-Deno.test("a queued read that is aborted leaves the queue and consumes nothing", async () => {
+test("a queued read that is aborted leaves the queue and consumes nothing", async () => {
   await using pair = await socketPair();
   const controller = new AbortController();
   const first = pair.server.readExactly(2, T);
@@ -116,7 +126,7 @@ Deno.test("a queued read that is aborted leaves the queue and consumes nothing",
   assert.equal(text(await third), "34");
 });
 
-Deno.test("a queued read waits for the reads before it even when the one in between timed out", async () => {
+test("a queued read waits for the reads before it even when the one in between timed out", async () => {
   await using pair = await socketPair();
   const first = pair.server.readLine(T);
   const impatient = pair.server.readLine({ timeout: 10 });
@@ -130,7 +140,7 @@ Deno.test("a queued read waits for the reads before it even when the one in betw
   assert.equal(await third, "y");
 });
 
-Deno.test("consume() is refused while a read waits, and needs a whole number", async () => {
+test("consume() is refused while a read waits, and needs a whole number", async () => {
   await using pair = await socketPair();
   await send(pair.client, "abc");
   await pair.server.waitForInput(T);
@@ -143,12 +153,12 @@ Deno.test("consume() is refused while a read waits, and needs a whole number", a
   assert.equal(pair.server.buffered, 0);
 });
 
-Deno.test("read() into an empty array returns 0 at once, as documented", async () => {
+test("read() into an empty array returns 0 at once, as documented", async () => {
   await using pair = await socketPair();
   assert.equal(await pair.server.read(new Uint8Array(0), T), 0);
 });
 
-Deno.test("concurrent write() calls keep their order and never interleave", async () => {
+test("concurrent write() calls keep their order and never interleave", async () => {
   await using pair = await socketPair();
   const big = (byte: number) => new Uint8Array(100_000).fill(byte);
   const pieces: (string | Uint8Array)[] = [];
@@ -183,7 +193,7 @@ async function stalledPeer(): Promise<
   };
 }
 
-Deno.test("flush({ timeout }) to a peer that stops reading aborts the connection with a TimeoutError", async () => {
+test("flush({ timeout }) to a peer that stops reading aborts the connection with a TimeoutError", async () => {
   await using stalled = await stalledPeer();
   const error = await stalled.server.flush({ timeout: 100 }).then(
     () => undefined,
@@ -198,7 +208,7 @@ Deno.test("flush({ timeout }) to a peer that stops reading aborts the connection
   await assert.rejects(stalled.server.write("more"), ConnectionClosedError);
 });
 
-Deno.test("flush({ signal }) aborts the connection when the signal does", async () => {
+test("flush({ signal }) aborts the connection when the signal does", async () => {
   await using stalled = await stalledPeer();
   const controller = new AbortController();
   const flushing = stalled.server.flush({ signal: controller.signal });
@@ -207,7 +217,7 @@ Deno.test("flush({ signal }) aborts the connection when the signal does", async 
   assert.equal(stalled.server.closed, true);
 });
 
-Deno.test("close({ timeout }) to a peer that stops reading rejects with a TimeoutError and closes", async () => {
+test("close({ timeout }) to a peer that stops reading rejects with a TimeoutError and closes", async () => {
   await using stalled = await stalledPeer();
   const closing = stalled.server.close({ timeout: 100 });
   assert.equal(
@@ -219,7 +229,7 @@ Deno.test("close({ timeout }) to a peer that stops reading rejects with a Timeou
   assert.equal(await stalled.server.close(), undefined);
 });
 
-Deno.test("await using is bounded by closeTimeout when the peer stops reading", async () => {
+test("await using is bounded by closeTimeout when the peer stops reading", async () => {
   using listener = listen({ port: 0, closeTimeout: 100 });
   using _raw = await rawConnect(listener.port);
   const server = await listener.accept(T);
@@ -229,76 +239,69 @@ Deno.test("await using is bounded by closeTimeout when the peer stops reading", 
 });
 
 /** A raw client that sends `bytes` and then resets the connection (SO_LINGER 0). */
-function resettingClient(
-  port: number,
-  bytes: string,
-): Deno.ChildProcess | undefined {
-  try {
-    return new Deno.Command("python3", {
-      args: [
-        "-c",
-        `import socket, struct, sys
+function resettingClient(port: number, bytes: string): Deno.ChildProcess {
+  return new Deno.Command("python3", {
+    args: [
+      "-c",
+      `import socket, struct, sys
 s = socket.create_connection(("127.0.0.1", ${port}))
 s.sendall(${JSON.stringify(bytes)}.encode())
 sys.stdin.read(1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()`,
-      ],
-      stdin: "piped",
-      stdout: "null",
-    }).spawn();
-  } catch {
-    return undefined;
-  }
+    ],
+    stdin: "piped",
+    stdout: "null",
+  }).spawn();
 }
 
-Deno.test("a peer's reset after a write is not mistaken for a clean end of stream", async (t) => {
-  using listener = listen({ port: 0 });
-  const peer = resettingClient(listener.port, "cut off mid-li");
-  if (peer === undefined) {
-    console.log("skipped: python3 not found");
-    return;
-  }
-  await using server = await listener.accept(T);
-  assert.equal(await server.waitForInput(T), true);
-  // The reset arrives; a write meets it first and takes the error.
-  const writer = peer.stdin.getWriter();
-  await writer.write(new Uint8Array([10]));
-  await writer.close();
-  await peer.status;
-  await delay(20);
-  await server.write("hello?\n");
-  await server.flush().catch(() => {});
-  await t.step(
-    "readLine() fails instead of returning the cut-off line",
-    async () => {
-      await assert.rejects(server.readLine(T), ConnectionResetError);
-    },
-  );
-  await t.step("the bytes that came stay readable as bytes", async () => {
-    const into = new Uint8Array(100);
-    const n = await server.read(into, T);
-    assert.equal(text(into.subarray(0, n!)), "cut off mid-li");
-  });
-});
+test(
+  "a peer's reset after a write is not mistaken for a clean end of stream",
+  async (t) => {
+    using listener = listen({ port: 0 });
+    const peer = resettingClient(listener.port, "cut off mid-li");
+    await using server = await listener.accept(T);
+    await inputArrives(server, T);
+    // The reset arrives; a write meets it first and takes the error.
+    const writer = peer.stdin.getWriter();
+    await writer.write(new Uint8Array([10]));
+    await writer.close();
+    await peer.status;
+    await delay(20);
+    await server.write("hello?\n");
+    await server.flush().catch(() => {});
+    await t.step(
+      "readLine() fails instead of returning the cut-off line",
+      async () => {
+        await assert.rejects(server.readLine(T), ConnectionResetError);
+      },
+    );
+    await t.step("the bytes that came stay readable as bytes", async () => {
+      const into = new Uint8Array(100);
+      const n = await server.read(into, T);
+      assert.equal(text(into.subarray(0, n!)), "cut off mid-li");
+    });
+  },
+  { ignore: !havePython },
+);
 
-Deno.test("a reset with no write in between is reported as a reset too", async () => {
-  using listener = listen({ port: 0 });
-  const peer = resettingClient(listener.port, "partial");
-  if (peer === undefined) {
-    console.log("skipped: python3 not found");
-    return;
-  }
-  await using server = await listener.accept(T);
-  const writer = peer.stdin.getWriter();
-  await writer.write(new Uint8Array([10]));
-  await writer.close();
-  await peer.status;
-  await delay(20);
-  await assert.rejects(server.readLine(T), ConnectionResetError);
-});
+test(
+  "a reset with no write in between is reported as a reset too",
+  async () => {
+    using listener = listen({ port: 0 });
+    const peer = resettingClient(listener.port, "partial");
+    await using server = await listener.accept(T);
+    const writer = peer.stdin.getWriter();
+    await writer.write(new Uint8Array([10]));
+    await writer.close();
+    await peer.status;
+    await delay(20);
+    await assert.rejects(server.readLine(T), ConnectionResetError);
+  },
+  { ignore: !havePython },
+);
 
-Deno.test("a clean close after a partial line still returns it as the last line", async () => {
+test("a clean close after a partial line still returns it as the last line", async () => {
   await using pair = await socketPair();
   using raw = await rawConnect(pair.listener.port);
   await using server = await pair.listener.accept(T);
@@ -310,14 +313,14 @@ Deno.test("a clean close after a partial line still returns it as the last line"
   assert.equal(await server.readLine(T), null);
 });
 
-Deno.test("setNoDelay() and setKeepAlive() after close give ConnectionClosedError", async () => {
+test("setNoDelay() and setKeepAlive() after close give ConnectionClosedError", async () => {
   await using pair = await socketPair();
   await pair.server.close();
   assert.throws(() => pair.server.setNoDelay(true), ConnectionClosedError);
   assert.throws(() => pair.server.setKeepAlive(true), ConnectionClosedError);
 });
 
-Deno.test("waitForInput() returns every socket that is ready, not just the first", async () => {
+test("waitForInput() returns every socket that is ready, not just the first", async () => {
   using listener = listen({ port: 0 });
   const raws: Deno.TcpConn[] = [];
   const servers: Socket[] = [];
@@ -337,7 +340,7 @@ Deno.test("waitForInput() returns every socket that is ready, not just the first
   }
 });
 
-Deno.test("timeout messages print whole milliseconds", async () => {
+test("timeout messages print whole milliseconds", async () => {
   await using pair = await socketPair();
   const error = await pair.server.readLine({ timeout: 12.3456 }).catch((e) =>
     e
@@ -346,7 +349,7 @@ Deno.test("timeout messages print whole milliseconds", async () => {
   assert.match(error.message, /timed out after 12 ms$/);
 });
 
-Deno.test("the stream's end after an overlapping read: the last line, then null", async () => {
+test("the stream's end after an overlapping read: the last line, then null", async () => {
   await using pair = await socketPair();
   const first = pair.server.readLine(T);
   const second = pair.server.readLine(T);
@@ -358,15 +361,8 @@ Deno.test("the stream's end after an overlapping read: the last line, then null"
   await assert.rejects(pair.server.readExactly(1, T), EndOfStreamError);
 });
 
-Deno.test("an IPv6 socket prints its addresses with brackets", async () => {
-  let listener;
-  try {
-    listener = listen({ hostname: "::1", port: 0 });
-  } catch (error) {
-    if (!(error instanceof AddressNotAvailableError)) throw error;
-    console.log("skipped: this machine has no IPv6 loopback");
-    return;
-  }
+test("an IPv6 socket prints its addresses with brackets", async () => {
+  const listener = listen({ hostname: "::1", port: 0 });
   try {
     await using client = await connect({
       hostname: "::1",
@@ -383,9 +379,9 @@ Deno.test("an IPv6 socket prints its addresses with brackets", async () => {
   } finally {
     listener.close();
   }
-});
+}, { ignore: noIpv6 !== undefined });
 
-Deno.test("a read timeout above 2^31-1 ms does not fire at once", async () => {
+test("a read timeout above 2^31-1 ms does not fire at once", async () => {
   using listener = listen({ port: 0 });
   await using client = await connect({ port: listener.port });
   await using server = await listener.accept(T);
@@ -396,7 +392,7 @@ Deno.test("a read timeout above 2^31-1 ms does not fire at once", async () => {
   assert.equal(await line, "late");
 });
 
-Deno.test("closeWrite() to a peer that stops reading is bounded by closeTimeout", async () => {
+test("closeWrite() to a peer that stops reading is bounded by closeTimeout", async () => {
   using listener = listen({ port: 0, closeTimeout: 100 });
   using _raw = await rawConnect(listener.port);
   await using server = await listener.accept(T);

@@ -11,6 +11,7 @@ import {
 import {
   bounded,
   delay,
+  inputArrives,
   pattern,
   rawConnect,
   socketPair,
@@ -20,7 +21,7 @@ import {
 } from "./_helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-const T = { timeout: 5000 };
+const T = { timeout: 2000 };
 
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
 async function sendInPieces(
@@ -104,7 +105,7 @@ test("readLine() stops a line with no end at maxLength without buffering the res
   await using pair = await socketPair();
   const flood = pair.client.write("y".repeat(200_000));
   await assert.rejects(
-    pair.server.readLine({ maxLength: 1000, timeout: 5000 }),
+    pair.server.readLine({ maxLength: 1000, timeout: 2000 }),
     (e) => {
       assert.ok(e instanceof LimitExceededError);
       assert.equal(e.limit, 1000);
@@ -540,12 +541,12 @@ test("hasInput tells whether a read would wait: bytes buffered, the end of the s
   assert.equal(pair.server.hasInput, false);
   await pair.client.write("x");
   await pair.client.flush();
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   assert.equal(pair.server.hasInput, true);
   assert.equal(text(await pair.server.readExactly(1, T)), "x");
   assert.equal(pair.server.hasInput, false);
   await pair.client.closeWrite();
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   assert.equal(pair.server.hasInput, true);
   assert.equal(pair.server.buffered, 0);
   assert.equal(pair.client.hasInput, false);
@@ -644,7 +645,7 @@ test("readLine() applies maxLength to a last line without a line end", async () 
   await using pair = await socketPair();
   await pair.client.write("abcdef");
   await pair.client.closeWrite();
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   while (!(await pair.server.peek(true, T)).eof) {
     // Until the end of the stream is seen.
   }
@@ -720,7 +721,7 @@ test("waitForInput() checks its timeout even when input is ready", async () => {
   await using pair = await socketPair();
   await pair.client.write("x");
   await pair.client.flush();
-  assert.equal(await pair.server.waitForInput(T), true);
+  await inputArrives(pair.server, T);
   await assert.rejects(pair.server.waitForInput({ timeout: -1 }), RangeError);
   await assert.rejects(
     pair.server.waitForInput({ timeout: Number.NaN }),
@@ -1044,7 +1045,7 @@ test("a failed flush with a timeout that did not expire leaves the socket open; 
     await assert.rejects(async () => {
       for (let i = 0; i < 100; i++) {
         await pair.client.write(new Uint8Array(64 * 1024));
-        await pair.client.flush({ timeout: 5000 });
+        await pair.client.flush({ timeout: 2000 });
         await delay(1);
       }
     }, (e) => e instanceof Error && e.name === "ConnectionResetError");

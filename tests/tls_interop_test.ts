@@ -70,11 +70,11 @@ async function reversed(
     hostname: "localhost",
     port,
     tls: { caCerts: [c.caCert], ...tls },
-    timeout: 10_000,
+    timeout: 5_000,
   });
   await socket.write("hello\n");
   await socket.flush();
-  return await socket.readLine({ timeout: 10_000 });
+  return await socket.readLine({ timeout: 5_000 });
 }
 
 for (const version of ["-tls1_2", "-tls1_3"]) {
@@ -92,14 +92,14 @@ for (const version of ["-tls1_2", "-tls1_3"]) {
           hostname: "localhost",
           port,
           tls: { caCerts: [c.caCert], alpnProtocols: ["http/1.1"] },
-          timeout: 10_000,
+          timeout: 5_000,
         });
         assert.deepEqual(await socket.handshake(), {
           alpnProtocol: "http/1.1",
         });
         await socket.write("hello\n");
         await socket.flush();
-        assert.equal(await socket.readLine({ timeout: 10_000 }), "olleh");
+        assert.equal(await socket.readLine({ timeout: 5_000 }), "olleh");
       }
       // -tls1_2 / -tls1_3 restrict s_server to that version, so the
       // exchange succeeding shows the client speaks it.
@@ -212,22 +212,22 @@ interop(
       }).spawn(),
     );
     const port = await server.listening();
-    await using socket = await connect({ port, timeout: 10_000 });
+    await using socket = await connect({ port, timeout: 5_000 });
     await socket.write("STARTTLS\r\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "220 go");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "220 go");
     assert.equal(socket.tls, false);
     await socket.startTls({
       hostname: "localhost",
       caCerts: [c.caCert],
-      timeout: 10_000,
+      timeout: 5_000,
     });
     assert.equal(socket.tls, true);
     assert.equal(socket.remoteAddr.port, port);
     await socket.write("secret\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "tls: secret");
-    assert.equal(await socket.readLine({ timeout: 10_000 }), null);
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "tls: secret");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), null);
     const { stdout } = await server.finish();
     assert.doesNotMatch(stdout, /server error/);
   },
@@ -305,12 +305,12 @@ interop(
       }).spawn(),
     );
     const port = await server.listening();
-    await using socket = await connect({ port, timeout: 10_000 });
+    await using socket = await connect({ port, timeout: 5_000 });
     await socket.write("STARTTLS\r\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "220 go");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "220 go");
     // Make sure the injected line has arrived in our buffer.
-    await socket.waitForInput({ timeout: 10_000 });
+    await socket.waitForInput({ timeout: 5_000 });
     const error = await socket.startTls({ caCerts: [c.caCert] }).catch((e) =>
       e
     );
@@ -321,11 +321,11 @@ interop(
     );
     // Untouched: the same plain connection reads and writes on.
     assert.equal(socket.tls, false);
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "INJECTED");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "INJECTED");
     await socket.write("still plain\n");
     await socket.flush();
     assert.equal(
-      await socket.readLine({ timeout: 10_000 }),
+      await socket.readLine({ timeout: 5_000 }),
       "plain after refusal: still plain",
     );
   },
@@ -343,10 +343,10 @@ interop(
       }).spawn(),
     );
     const port = await server.listening();
-    await using socket = await connect({ port, timeout: 10_000 });
+    await using socket = await connect({ port, timeout: 5_000 });
     await socket.write("STARTTLS\r\n");
     await socket.flush();
-    const reply = socket.readLine({ timeout: 10_000 });
+    const reply = socket.readLine({ timeout: 5_000 });
     const error = await socket.startTls({ caCerts: [c.caCert] }).catch((e) =>
       e
     );
@@ -356,11 +356,11 @@ interop(
     await socket.startTls({
       hostname: "localhost",
       caCerts: [c.caCert],
-      timeout: 10_000,
+      timeout: 5_000,
     });
     await socket.write("after\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "tls: after");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "tls: after");
   },
   { python: true },
 );
@@ -376,13 +376,13 @@ interop(
       }).spawn(),
     );
     const port = await server.listening();
-    await using socket = await connect({ port, timeout: 10_000 });
+    await using socket = await connect({ port, timeout: 5_000 });
     await socket.write("STARTTLS\r\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 10_000 }), "220 go");
+    assert.equal(await socket.readLine({ timeout: 5_000 }), "220 go");
     const error = await socket.startTls({
       hostname: "localhost",
-      timeout: 10_000,
+      timeout: 5_000,
     })
       .catch((e) => e);
     assert.ok(error instanceof CertificateError, String(error));

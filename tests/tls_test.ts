@@ -47,7 +47,7 @@ function echoServer(
 ): { server: Server; reported: Reported[] } {
   const reported: Reported[] = [];
   const server = serve(async (socket) => {
-    const line = await socket.readLine({ timeout: 5000 });
+    const line = await socket.readLine({ timeout: 2000 });
     await socket.write(`echo ${line}\n`);
   }, {
     port: 0,
@@ -65,11 +65,11 @@ async function echoOnce(port: number, c: CertSet): Promise<string | null> {
     hostname: "localhost",
     port,
     tls: { caCerts: [c.caCert] },
-    timeout: 5000,
+    timeout: 2000,
   });
   await socket.write("hi\n");
   await socket.flush();
-  return await socket.readLine({ timeout: 5000 });
+  return await socket.readLine({ timeout: 2000 });
 }
 
 tlsTest(
@@ -81,7 +81,7 @@ tlsTest(
       hostname: "localhost",
       port: server.port,
       tls: { caCerts: [c.caCert] },
-      timeout: 5000,
+      timeout: 2000,
     });
     assert.equal(socket.tls, true);
     assert.equal(socket.remoteAddr.transport, "tcp");
@@ -93,8 +93,8 @@ tlsTest(
     assert.deepEqual(await socket.handshake(), { alpnProtocol: null });
     await socket.write("hello\n");
     await socket.flush();
-    assert.equal(await socket.readLine({ timeout: 5000 }), "echo hello");
-    assert.equal(await socket.readLine({ timeout: 5000 }), null);
+    assert.equal(await socket.readLine({ timeout: 2000 }), "echo hello");
+    assert.equal(await socket.readLine({ timeout: 2000 }), null);
     assert.deepEqual(reported, []);
   },
 );
@@ -110,16 +110,16 @@ tlsTest(
         alpnProtocols: ["sum/2", "sum/1"],
       },
     });
-    const accepted = listener.accept({ timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
     await using client = await connect({
       hostname: "localhost",
       port: listener.port,
       tls: { caCerts: [c.caCert], alpnProtocols: ["sum/1", "sum/2"] },
-      timeout: 5000,
+      timeout: 2000,
     });
     await using server = await accepted;
     assert.equal(server.tls, true);
-    assert.deepEqual(await server.handshake({ timeout: 5000 }), {
+    assert.deepEqual(await server.handshake({ timeout: 2000 }), {
       alpnProtocol: "sum/2",
     });
     assert.deepEqual(await client.handshake(), { alpnProtocol: "sum/2" });
@@ -133,17 +133,17 @@ tlsTest(
       port: 0,
       tls: { cert: c.serverCert, key: c.serverKey, alpnProtocols: ["a"] },
     });
-    const accepted = listener.accept({ timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
     const connecting = connect({
       hostname: "localhost",
       port: listener.port,
       tls: { caCerts: [c.caCert], alpnProtocols: ["b"] },
-      timeout: 5000,
+      timeout: 2000,
     });
     await using server = await accepted;
     const [clientError, serverError] = await Promise.all([
       connecting.then(() => undefined, (e) => e),
-      server.handshake({ timeout: 5000 }).then(() => undefined, (e) => e),
+      server.handshake({ timeout: 2000 }).then(() => undefined, (e) => e),
     ]);
     assert.ok(clientError instanceof TlsError, String(clientError));
     assert.match(clientError.message, /no ALPN protocol is common/);
@@ -164,7 +164,7 @@ tlsTest(
         hostname: "localhost",
         port: server.port,
         tls: caCerts ? { caCerts } : {},
-        timeout: 5000,
+        timeout: 2000,
       }).catch((e) => e);
       assert.ok(error instanceof CertificateError, String(error));
       assert.equal(error.reason, "untrusted");
@@ -199,7 +199,7 @@ tlsTest(
       hostname: "localhost",
       port: server.port,
       tls: { caCerts: [c.caCert] },
-      timeout: 5000,
+      timeout: 2000,
     }).catch((e) => e);
     assert.ok(error instanceof CertificateError, String(error));
     assert.equal(error.reason, "expired");
@@ -216,7 +216,7 @@ tlsTest("TLS: a name mismatch says whom the certificate is for", async (c) => {
     hostname: "localhost",
     port: server.port,
     tls: { caCerts: [c.caCert] },
-    timeout: 5000,
+    timeout: 2000,
   }).catch((e) => e);
   assert.ok(error instanceof CertificateError, String(error));
   assert.equal(error.reason, "name-mismatch");
@@ -226,11 +226,11 @@ tlsTest("TLS: a name mismatch says whom the certificate is for", async (c) => {
     hostname: "127.0.0.1",
     port: server.port,
     tls: { caCerts: [c.caCert], serverName: "other.test" },
-    timeout: 5000,
+    timeout: 2000,
   });
   await socket.write("by name\n");
   await socket.flush();
-  assert.equal(await socket.readLine({ timeout: 5000 }), "echo by name");
+  assert.equal(await socket.readLine({ timeout: 2000 }), "echo by name");
 });
 
 tlsTest(
@@ -303,7 +303,7 @@ tlsTest(
         hostname: "localhost",
         port: server.port,
         tls: { caCerts },
-        timeout: 5000,
+        timeout: 2000,
       }).catch((e) => e);
       assert.ok(error instanceof CertificateError, String(error));
       assert.equal(error.reason, reason);
@@ -364,12 +364,12 @@ tlsTest("TLS: connect()'s signal aborts the handshake", async () => {
 tlsTest("TLS: a TLS client at a plain port gets one TlsError", async () => {
   // A plain server that reads and closes, and one that greets first.
   const readsAndCloses = serve(async (socket) => {
-    await socket.read(new Uint8Array(4096), { timeout: 5000 });
+    await socket.read(new Uint8Array(4096), { timeout: 2000 });
   }, { port: 0 });
   const greets = serve(async (socket) => {
     await socket.write("220 hello\r\n");
     await socket.flush();
-    await socket.read(new Uint8Array(4096), { timeout: 5000 }).catch(() => {});
+    await socket.read(new Uint8Array(4096), { timeout: 2000 }).catch(() => {});
   }, { port: 0 });
   await using _a = readsAndCloses;
   await using _b = greets;
@@ -382,7 +382,7 @@ tlsTest("TLS: a TLS client at a plain port gets one TlsError", async () => {
       [greets.port, /sent bytes that are not TLS/],
     ] as const
   ) {
-    const error = await connect({ port, tls: {}, timeout: 5000 }).catch((e) =>
+    const error = await connect({ port, tls: {}, timeout: 2000 }).catch((e) =>
       e
     );
     assert.ok(error instanceof TlsError, String(error));
@@ -397,11 +397,11 @@ tlsTest(
     const { server, reported } = echoServer(c);
     await using _ = server;
     {
-      await using plain = await connect({ port: server.port, timeout: 5000 });
+      await using plain = await connect({ port: server.port, timeout: 2000 });
       await plain.write("1 2 \n");
       await plain.flush();
       // What comes back is a TLS alert record, then the end.
-      const reply = await plain.readAll({ timeout: 5000 });
+      const reply = await plain.readAll({ timeout: 2000 });
       assert.equal(reply[0], 0x15);
       assert.equal(reply[1], 0x03);
     }
@@ -453,8 +453,8 @@ tlsTest(
     let failure: unknown;
     const server = serve(async (socket) => {
       try {
-        assert.equal(await socket.readLine({ timeout: 5000 }), "first");
-        seen = await socket.readLine({ timeout: 5000 });
+        assert.equal(await socket.readLine({ timeout: 2000 }), "first");
+        seen = await socket.readLine({ timeout: 2000 });
       } catch (error) {
         failure = error;
       }
@@ -677,7 +677,7 @@ tlsTest("TLS: a refused connect says it was over TLS", async (c) => {
   const { port } = probe.addr;
   probe.close();
   await assert.rejects(
-    connect({ port, tls: { caCerts: [c.caCert] }, timeout: 5000 }),
+    connect({ port, tls: { caCerts: [c.caCert] }, timeout: 2000 }),
     (error: Error) => {
       assert.equal(error.name, "ConnectionRefusedError");
       assert.match(
@@ -716,23 +716,23 @@ tlsTest(
       port: 0,
       tls: { cert: c.serverCert, key: c.serverKey },
     });
-    const accepted = listener.accept({ timeout: 5000 });
-    await using client = await connect({ port: listener.port, timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
+    await using client = await connect({ port: listener.port, timeout: 2000 });
     await using server = await accepted;
     const [, info] = await Promise.all([
       client.startTls({
         hostname: "localhost",
         caCerts: [c.caCert],
-        timeout: 5000,
+        timeout: 2000,
       }),
-      server.handshake({ timeout: 5000 }),
+      server.handshake({ timeout: 2000 }),
     ]);
     assert.deepEqual(info, { alpnProtocol: null });
     assert.equal(client.tls, true);
     await assert.rejects(client.startTls(), /it is TLS already/);
     await client.write("over TLS\n");
     await client.flush();
-    assert.equal(await server.readLine({ timeout: 5000 }), "over TLS");
+    assert.equal(await server.readLine({ timeout: 2000 }), "over TLS");
     assert.match(
       String(client),
       /connected from 127\.0\.0\.1\/\d+ to 127\.0\.0\.1\//,
@@ -740,8 +740,8 @@ tlsTest(
 
     // A plain server that never answers the ClientHello.
     await using silent = listen({ port: 0 });
-    const held = silent.accept({ timeout: 5000 });
-    await using plain = await connect({ port: silent.port, timeout: 5000 });
+    const held = silent.accept({ timeout: 2000 });
+    await using plain = await connect({ port: silent.port, timeout: 2000 });
     await using heldSocket = await held;
     const error = await plain.startTls({ hostname: "localhost", timeout: 150 })
       .catch((e) => e);
@@ -793,14 +793,14 @@ tlsTest(
       inner.close();
       outer.close();
     })();
-    const accepted = listener.accept({ timeout: 5000 });
-    const client = await connect({ port: relay.addr.port, timeout: 5000 });
+    const accepted = listener.accept({ timeout: 2000 });
+    const client = await connect({ port: relay.addr.port, timeout: 2000 });
     await using server = await accepted;
-    const shaking = server.handshake({ timeout: 5000 });
+    const shaking = server.handshake({ timeout: 2000 });
     const upgrading = client.startTls({
       hostname: "localhost",
       caCerts: [c.caCert],
-      timeout: 5000,
+      timeout: 2000,
     }).then(() => "upgraded", (error) => error);
     await delay(100);
     await client.close();
@@ -810,7 +810,7 @@ tlsTest(
     assert.match(outcome.message, /the socket is closed/);
     await shaking;
     // The upgraded connection was closed too: the server reads the end.
-    assert.equal(await server.readLine({ timeout: 5000 }), null);
+    assert.equal(await server.readLine({ timeout: 2000 }), null);
     await server.close();
     relay.close();
     await relaying;

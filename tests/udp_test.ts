@@ -666,10 +666,10 @@ test("connectDatagram() binds on 127.0.0.1 for any 127.x peer, and on the wildca
 
 test("receive() with a timeout on a closed socket, and a receive pending at close, reject with ConnectionClosedError", async () => {
   const socket = listenDatagram({ port: 0 });
-  const pending = socket.receive({ timeout: 5000 });
+  const pending = socket.receive({ timeout: 2000 });
   socket.close();
   await assert.rejects(pending, ConnectionClosedError);
-  await assert.rejects(socket.receive({ timeout: 5000 }), {
+  await assert.rejects(socket.receive({ timeout: 2000 }), {
     name: "ConnectionClosedError",
     message: `Cannot receive on 127.0.0.1:${socket.port}: the socket is closed`,
   });

@@ -65,18 +65,18 @@ unixTest(
         String(listener),
         `#<passive socket waiting for connection at ${path}>`,
       );
-      await using client = await connect({ path, timeout: 5000 });
-      await using server = await listener.accept({ timeout: 5000 });
+      await using client = await connect({ path, timeout: 2000 });
+      await using server = await listener.accept({ timeout: 2000 });
       assert.equal(client.remoteAddr.path, path);
       assert.equal(server.localAddr.path, path);
       await client.write("1 3 ");
       await client.closeWrite();
-      assert.equal(await server.readLine({ timeout: 5000 }), "1 3 ");
+      assert.equal(await server.readLine({ timeout: 2000 }), "1 3 ");
       await server.write("4");
       await server.flush();
       await server.close();
-      assert.equal(await client.readLine({ timeout: 5000 }), "4");
-      assert.equal(await client.readLine({ timeout: 5000 }), null);
+      assert.equal(await client.readLine({ timeout: 2000 }), "4");
+      assert.equal(await client.readLine({ timeout: 2000 }), null);
       assert.throws(() => client.setOption("noDelay", true), /Unix socket/);
       await assert.rejects(
         client.startTls(),
@@ -94,17 +94,17 @@ unixTest(
   async () => {
     const path = `${base}/echo.sock`;
     const server = await serve(async (socket) => {
-      const line = await socket.readLine({ timeout: 5000 });
+      const line = await socket.readLine({ timeout: 2000 });
       await socket.write(`echo ${line}\n`);
     }, { path });
     assert.equal(server.path, path);
     assert.equal(server.port, undefined);
     const replies = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
-        await using client = await connect({ path, timeout: 5000 });
+        await using client = await connect({ path, timeout: 2000 });
         await client.write(`${i}\n`);
         await client.flush();
-        return await client.readLine({ timeout: 5000 });
+        return await client.readLine({ timeout: 2000 });
       }),
     );
     assert.deepEqual(
@@ -121,8 +121,8 @@ unixTest("Unix: a stale socket file is removed and listened on", async () => {
   staleSocketFile(path);
   await assert.rejects(connect({ path }), ConnectionRefusedError);
   using listener = await listen({ path });
-  await using _client = await connect({ path, timeout: 5000 });
-  await using server = await listener.accept({ timeout: 5000 });
+  await using _client = await connect({ path, timeout: 2000 });
+  await using server = await listener.accept({ timeout: 2000 });
   assert.equal(server.localAddr.path, path);
 });
 
@@ -138,13 +138,13 @@ unixTest(
       `Cannot listen on ${path}: a running program's socket is bound there (stop it first, or choose another path)`,
     );
     // The probe's connection is the only one the first server saw.
-    await using probe = await first.accept({ timeout: 5000 });
-    assert.equal(await probe.readLine({ timeout: 5000 }), null);
-    await using client = await connect({ path, timeout: 5000 });
-    await using server = await first.accept({ timeout: 5000 });
+    await using probe = await first.accept({ timeout: 2000 });
+    assert.equal(await probe.readLine({ timeout: 2000 }), null);
+    await using client = await connect({ path, timeout: 2000 });
+    await using server = await first.accept({ timeout: 2000 });
     await client.write("still here\n");
     await client.flush();
-    assert.equal(await server.readLine({ timeout: 5000 }), "still here");
+    assert.equal(await server.readLine({ timeout: 2000 }), "still here");
   },
 );
 
@@ -195,14 +195,14 @@ unixTest(
       assert.equal(a.addr.transport, "unixpacket");
       await a.send("one", b.path);
       await a.send(new Uint8Array([1, 2, 3]), b.addr);
-      const first = await b.receive({ timeout: 5000 });
-      const second = await b.receive({ timeout: 5000 });
+      const first = await b.receive({ timeout: 2000 });
+      const second = await b.receive({ timeout: 2000 });
       assert.equal(new TextDecoder().decode(first.data), "one");
       assert.deepEqual(second.data, new Uint8Array([1, 2, 3]));
       assert.equal(first.remoteAddr.path, a.path);
       await b.send("back", first.remoteAddr);
       assert.equal(
-        new TextDecoder().decode((await a.receive({ timeout: 5000 })).data),
+        new TextDecoder().decode((await a.receive({ timeout: 2000 })).data),
         "back",
       );
       assert.equal(String(b), `#<datagram socket at ${b.path}>`);
@@ -223,7 +223,7 @@ unixTest("Unix datagrams: a timed-out receive loses nothing", async () => {
   await delay(20);
   assert.equal(b.hasInput, true);
   assert.equal(
-    new TextDecoder().decode((await b.receive({ timeout: 5000 })).data),
+    new TextDecoder().decode((await b.receive({ timeout: 2000 })).data),
     "late",
   );
 });

@@ -51,6 +51,8 @@ test(
       args: [
         "test",
         `--lock=${LOCK}`,
+        // Type-checked with the rest by `deno task check`.
+        "--no-check",
         "--unstable-net",
         `--allow-read=${tmp.dir}`,
         `--allow-write=${tmp.dir}`,

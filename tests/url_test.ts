@@ -10,6 +10,7 @@ import {
   startExample,
   useSource,
 } from "../tools/examples.ts";
+import { test } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -58,7 +59,7 @@ function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
   );
 }
 
-Deno.test("the examples run by URL with their documented flags", async (t) => {
+test("the examples run by URL with their documented flags", async (t) => {
   const http = serveRepository();
   // Outside the repository, so no deno.json or lock file applies: as for a stranger.
   useSource({ base: `http://127.0.0.1:${http.addr.port}/`, cwd: "/" });

@@ -12,6 +12,14 @@ import {
   shebangFlags,
   startExample,
 } from "./examples.ts";
+import { denoTooOld } from "../examples/_common/cli.ts";
+
+// An older Deno fails the Unix socket flow with a panic: say so in one line.
+const tooOld = denoTooOld("the demo");
+if (tooOld !== undefined) {
+  console.error(`error: ${tooOld}`);
+  Deno.exit(1);
+}
 
 let failures = 0;
 

@@ -68,6 +68,35 @@ function bindUdp(port: number): { port: number } {
   }
 }
 
+/** A wait that ran out of time; a program it waited for was killed. */
+export class DeadlineError extends Error {
+  override name = "DeadlineError";
+}
+
+/** The programs started here that have not ended yet. */
+const running = new Set<Deno.ChildProcess>();
+
+/** Notes `child` as running until it ends, for {@linkcode killRunning}. */
+export function track(child: Deno.ChildProcess): Deno.ChildProcess {
+  running.add(child);
+  child.status.finally(() => running.delete(child)).catch(() => {});
+  return child;
+}
+
+/**
+ * Kills every program started here that is still running: for a test that
+ * has run out of time, so that nothing it started outlives it.
+ */
+export function killRunning(): void {
+  for (const child of running) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already ended.
+    }
+  }
+}
+
 /** What a finished run printed. */
 export interface RunResult {
   code: number;
@@ -116,23 +145,34 @@ function command(name: string, args: string[], flags: string[]): Deno.Command {
   });
 }
 
+/**
+ * How long a run of an example may take: a Deno start on a busy machine,
+ * and a few exchanges on loopback.
+ */
+export const RUN_TIMEOUT = 5_000;
+
 /** Runs an example to its end, with at most `timeout` ms. */
 export function runExample(
   name: string,
   args: string[] = [],
   flags: string[] = shebangFlags(name),
-  timeout = 20_000,
+  timeout: number = RUN_TIMEOUT,
 ): Promise<RunResult> {
   return runToEnd(command(name, args, flags), timeout);
 }
 
-/** Runs any program to its end, killing it after `timeout` ms. */
+/**
+ * Runs any program to its end. After `timeout` ms it is killed, and this
+ * throws a {@linkcode DeadlineError} with what it printed.
+ */
 export async function runToEnd(
   program: Deno.Command,
   timeout: number,
 ): Promise<RunResult> {
-  const child = program.spawn();
+  const child = track(program.spawn());
+  let late = false;
   const timer = setTimeout(() => {
+    late = true;
     try {
       child.kill("SIGKILL");
     } catch {
@@ -142,11 +182,19 @@ export async function runToEnd(
   try {
     const { code, stdout, stderr } = await child.output();
     const decoder = new TextDecoder();
-    return {
+    const result = {
       code,
       stdout: decoder.decode(stdout),
       stderr: decoder.decode(stderr),
     };
+    if (late) {
+      throw new DeadlineError(
+        `the program did not end within ${timeout} ms; stdout ${
+          JSON.stringify(result.stdout)
+        }, stderr ${JSON.stringify(result.stderr)}`,
+      );
+    }
+    return result;
   } finally {
     clearTimeout(timer);
   }
@@ -160,7 +208,7 @@ export class RunningExample {
   readonly #seen: string[] = [];
 
   constructor(child: Deno.ChildProcess) {
-    this.#child = child;
+    this.#child = track(child);
     this.#lines = child.stdout
       .pipeThrough(new TextDecoderStream())
       .pipeThrough(new LineSplitter())
@@ -179,13 +227,16 @@ export class RunningExample {
   }
 
   /** Reads stdout lines until one matches, with at most `timeout` ms. */
-  async waitForLine(pattern: RegExp, timeout = 20_000): Promise<string> {
+  async waitForLine(
+    pattern: RegExp,
+    timeout: number = RUN_TIMEOUT,
+  ): Promise<string> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(
-            new Error(
+            new DeadlineError(
               `no line matching ${pattern} within ${timeout} ms; got ${
                 JSON.stringify(this.#seen)
               }`,
@@ -230,9 +281,16 @@ export class RunningExample {
     }
   }
 
-  /** Waits for the end, reading the rest of stdout; kills it after `timeout` ms. */
-  async finish(timeout = 20_000): Promise<RunResult> {
-    const timer = setTimeout(() => this.kill("SIGKILL"), timeout);
+  /**
+   * Waits for the end, reading the rest of stdout. After `timeout` ms it is
+   * killed, and this throws a {@linkcode DeadlineError}.
+   */
+  async finish(timeout: number = RUN_TIMEOUT): Promise<RunResult> {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      this.kill("SIGKILL");
+    }, timeout);
     try {
       for (;;) {
         const { value, done } = await this.#lines.read();
@@ -240,11 +298,19 @@ export class RunningExample {
         this.#seen.push(value);
       }
       const { code } = await this.#child.status;
-      return {
+      const result = {
         code,
         stdout: this.#seen.map((line) => `${line}\n`).join(""),
         stderr: await this.#stderr,
       };
+      if (late) {
+        throw new DeadlineError(
+          `the program did not end within ${timeout} ms; stdout ${
+            JSON.stringify(result.stdout)
+          }, stderr ${JSON.stringify(result.stderr)}`,
+        );
+      }
+      return result;
     } finally {
       clearTimeout(timer);
     }

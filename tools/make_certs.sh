@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes a throwaway CA and a certificate for localhost signed by it, in the
-# directory given (default: the current one), for `deno task demo` and for
-# trying the TLS examples by hand:
+# directory given (default: the current one; made when it does not exist),
+# for `deno task demo` and for trying the TLS examples by hand:
 #
 #   sh tools/make_certs.sh DIR
 #   -> DIR/ca.crt  DIR/server.crt  DIR/server.key   (valid for 30 days)
@@ -10,6 +10,7 @@
 # Deno's TLS (rustls) ignores the CN.
 set -eu
 dir=${1:-.}
+mkdir -p "$dir"
 cd "$dir"
 openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
   -keyout ca.key -out ca.crt -subj "/CN=sock demo CA" \

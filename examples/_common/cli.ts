@@ -226,13 +226,34 @@ export function proxyOptions(
   return { proxyProtocol: true, trustedProxies };
 }
 
+/**
+ * The library's advice on a TLS client's options, as the flag a client
+ * example takes for it: a user of the program cannot set `tls.caCerts`.
+ */
+const FLAG_ADVICE: [RegExp, string][] = [
+  [
+    /pass the CA's certificate in tls\.caCerts/,
+    "give the CA's certificate with --ca-cert FILE",
+  ],
+  [
+    /pass the CA that did in tls\.caCerts/,
+    "give the CA that did with --ca-cert FILE",
+  ],
+];
+
 /** One line for an error a user can fix; a stack trace only for a bug. */
 export function describe(error: unknown): string {
   const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ");
+  if (error instanceof SocketError) {
+    let message = error.message;
+    for (const [option, flag] of FLAG_ADVICE) {
+      message = message.replace(option, flag);
+    }
+    return oneLine(message);
+  }
   if (
-    error instanceof SocketError || error instanceof UsageError ||
-    error instanceof Failure || error instanceof LispReadError ||
-    error instanceof LispArithmeticError
+    error instanceof UsageError || error instanceof Failure ||
+    error instanceof LispReadError || error instanceof LispArithmeticError
   ) {
     return oneLine(error.message);
   }
@@ -272,6 +293,32 @@ export async function run(
     console.error(`error: ${describe(error)}`);
     Deno.exit(1);
   }
+}
+
+/** The oldest Deno that runs every flow: older ones fail the Unix socket flows. */
+export const LEAST_DENO = "2.9.6";
+
+/**
+ * One line saying that `version` (this Deno's by default) is older than
+ * {@linkcode LEAST_DENO} and how to run a new enough one; undefined when
+ * it is new enough.
+ */
+export function denoTooOld(
+  program: string,
+  version: string = Deno.version.deno,
+): string | undefined {
+  const parts = (text: string) =>
+    text.split(/[-+]/, 1)[0]!.split(".").map(Number);
+  const have = parts(version);
+  const need = parts(LEAST_DENO);
+  for (let i = 0; i < need.length; i++) {
+    const a = have[i] ?? 0, b = need[i]!;
+    if (Number.isNaN(a) || a > b) return undefined;
+    if (a < b) {
+      return `${program} needs Deno ${LEAST_DENO} or later, and this is Deno ${version}: run \`deno upgrade ${LEAST_DENO}\`, or prefix the command with \`npx -y deno@${LEAST_DENO}\``;
+    }
+  }
+  return undefined;
 }
 
 /** Calls `stop` on the first SIGINT or SIGTERM; dispose it to stop listening for them. */
