@@ -83,6 +83,8 @@ export interface TestOptions {
   deadline?: number;
   /** Skip the test (Deno counts it as ignored). */
   ignore?: boolean;
+  /** The test's permissions, as `Deno.test` takes them ("none" for a test of pure code). */
+  permissions?: Deno.PermissionOptions;
 }
 
 /**
@@ -115,6 +117,9 @@ export function test(
   const deadline = options.deadline ?? TEST_DEADLINE;
   Deno.test({
     name,
+    ...(options.permissions === undefined
+      ? {}
+      : { permissions: options.permissions }),
     ignore: (options.ignore ?? false) || (skipPattern?.test(name) ?? false),
     async fn(t) {
       if (hung !== undefined) {
