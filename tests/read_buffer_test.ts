@@ -1059,3 +1059,47 @@ test(
   },
   PURE,
 );
+
+test(
+  "small reads are served from the buffer, not from a read of the source each",
+  async () => {
+    const data = new Uint8Array(1000).map((_, i) => i % 256);
+    const { buffer, source } = over([data]);
+    for (let at = 0; at < 1000; at += 10) {
+      const into = new Uint8Array(10);
+      await drive(buffer, fullStep(buffer, into, false));
+      assertBytes(into, data.subarray(at, at + 10));
+    }
+    assert.equal(source.reads, 1, "one read of the source brought them all");
+    assert.ok(source.given.every((array) => array.length >= 1000));
+    // A read just under the direct size goes through the buffer too.
+    const { buffer: b2, source: s2 } = over([new Uint8Array(20_000)]);
+    const into = new Uint8Array(16 * 1024 - 1);
+    await drive(b2, fullStep(b2, into, false));
+    assert.ok(s2.given.every((array) => array.buffer !== into.buffer));
+  },
+  PURE,
+);
+
+test(
+  "a source whose read throws at once fails the read the same way",
+  async () => {
+    const cause = new Deno.errors.BadResource("closed under it");
+    const buffer = new ReadBuffer(
+      {
+        read(): Promise<number | null> {
+          throw cause;
+        },
+      },
+      BIG,
+      peer,
+    );
+    await assert.rejects(
+      drive(buffer, lineStep(buffer, 100)),
+      (error: unknown) =>
+        error instanceof ConnectionClosedError && error.cause === cause,
+    );
+    assert.equal(buffer.pending, undefined, "no read is left in flight");
+  },
+  PURE,
+);

@@ -6,7 +6,7 @@ import type { WaitOptions } from "../lib/_deadline.ts";
 import { IdleClock } from "../lib/_idle.ts";
 import { NEED, ReadBuffer } from "../lib/_read_buffer.ts";
 import { ReadQueue } from "../lib/_read_queue.ts";
-import { exactStep, someStep } from "../lib/_read_steps.ts";
+import { exactStep, fullStep, someStep } from "../lib/_read_steps.ts";
 import {
   ConnectionClosedError,
   ConnectionResetError,
@@ -16,7 +16,13 @@ import {
   TimeoutError,
 } from "../lib/errors.ts";
 import { test } from "./_helpers.ts";
-import { cutAt, drive, lineStep, MemorySource } from "./_memory.ts";
+import {
+  assertBytes,
+  cutAt,
+  drive,
+  lineStep,
+  MemorySource,
+} from "./_memory.ts";
 
 const PURE = { permissions: "none" } as const;
 const encoder = new TextEncoder();
@@ -392,6 +398,128 @@ test(
         },
       ),
       { numRuns: 200 },
+    );
+  },
+  PURE,
+);
+
+test(
+  "property: large and small reads together, direct or not, take every byte once, in order",
+  async () => {
+    type Big =
+      | { kind: "full"; n: number; deadline: boolean }
+      | { kind: "exact"; n: number; deadline: boolean }
+      | { kind: "some"; k: number; deadline: boolean };
+    const size = fc.oneof(
+      fc.integer({ min: 1, max: 64 }),
+      fc.integer({ min: 16 * 1024, max: 40 * 1024 }),
+    );
+    const big: fc.Arbitrary<Big> = fc.oneof(
+      fc.record({
+        kind: fc.constant("full" as const),
+        n: size,
+        deadline: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant("exact" as const),
+        n: size,
+        deadline: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant("some" as const),
+        k: size,
+        deadline: fc.boolean(),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 120_000 }),
+        fc.array(fc.integer({ min: 1, max: 30_000 }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.array(big, { minLength: 1, maxLength: 8 }),
+        async (length, sizes, reads) => {
+          const input = new Uint8Array(length).map((_, i) =>
+            (i * 31 + 7) % 256
+          );
+          const { source, buffer, queue } = queued();
+          const intos: Uint8Array[] = [];
+          const started = reads.map((r) => {
+            const options = r.deadline ? { timeout: 5000 } : undefined;
+            if (r.kind === "full") {
+              const into = new Uint8Array(r.n);
+              intos.push(into);
+              return settled(queue.run(
+                fullStep(buffer, into, r.deadline),
+                options,
+                "read",
+              ));
+            }
+            if (r.kind === "exact") {
+              return settled(queue.run(
+                exactStep(buffer, r.n, r.deadline),
+                options,
+                "read",
+              ));
+            }
+            const into = new Uint8Array(r.k);
+            const direct = !r.deadline && r.k >= 16 * 1024;
+            return settled(
+              queue.run(someStep(buffer, into, direct), options, "read").then(
+                (n) => n === null ? null : into.subarray(0, n),
+              ),
+            );
+          });
+          for (let at = 0, i = 0; at < input.length; i++) {
+            const cut = sizes[i % sizes.length]!;
+            source.push(input.subarray(at, at + cut));
+            at += cut;
+          }
+          source.end();
+          const got = await Promise.all(started);
+          let cursor = 0;
+          for (const [i, result] of got.entries()) {
+            const r = reads[i]!;
+            const rest = input.length - cursor;
+            if ("error" in result) {
+              // Only a read of counted bytes fails, and only at the end.
+              assert.ok(
+                result.error instanceof EndOfStreamError,
+                String(result.error),
+              );
+              assert.notEqual(r.kind, "some");
+              assertBytes(
+                result.error.partial,
+                input.subarray(cursor),
+                `read ${i}'s partial`,
+              );
+              cursor = input.length;
+              continue;
+            }
+            const bytes = result.value;
+            if (bytes === null) {
+              assert.equal(r.kind, "some");
+              assert.equal(rest, 0, "null only at the end");
+              continue;
+            }
+            if (r.kind === "some") {
+              assert.ok(bytes.length >= 1 && bytes.length <= r.k);
+            } else {
+              assert.equal(bytes.length, r.n);
+              assert.ok(r.n <= rest);
+            }
+            assertBytes(
+              bytes,
+              input.subarray(cursor, cursor + bytes.length),
+              `read ${i}`,
+            );
+            cursor += bytes.length;
+          }
+          assert.equal(source.overlapped, false);
+        },
+      ),
+      { numRuns: 25 },
     );
   },
   PURE,
