@@ -336,7 +336,7 @@ test(
       assert.equal(out.error, error);
       assert.equal(out.length, 0, "what was buffered is dropped");
       const writes = sink.writes;
-      await out.append("more");
+      await assert.rejects(out.append("more"), (e) => e === error);
       await assert.rejects(out.flush(), (e) => e === error);
       assert.equal(sink.writes, writes, "the failed sink is not written again");
       assert.equal(resets.resetSeen, isReset ? cause : undefined);
@@ -484,3 +484,26 @@ test("the watcher hears of each write, and traffic counts them", async () => {
   await out.flush();
   assert.equal(sink.writes, 3, "an empty flush writes nothing");
 }, PURE);
+
+test(
+  "a write after a failure fails with it, small or large, and leaves the sink alone",
+  async () => {
+    const sink = new MemorySink();
+    const { out } = into(sink);
+    await out.append("x");
+    sink.fail(new Deno.errors.BrokenPipe("gone"));
+    const error = await out.flush().then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof ConnectionResetError);
+    const writes = sink.writes;
+    await assert.rejects(out.append("small"), (e) => e === error);
+    await assert.rejects(out.append(new Uint8Array(100)), (e) => e === error);
+    await assert.rejects(
+      out.append(new Uint8Array(WRITE_HIGH_WATER + 1)),
+      (e) => e === error,
+    );
+    assert.equal(sink.writes, writes, "the failed sink is not written again");
+    assert.equal(out.error, error, "the first failure is the one kept");
+    assert.equal(out.length, 0, "nothing piles up behind the failure");
+  },
+  PURE,
+);
