@@ -257,6 +257,9 @@ function check(
     }
     case "all":
       if (rest.length > op.max) {
+        // With a deadline the bytes wait in the buffer, so none is lost;
+        // without one they were taken as they came.
+        if (op.deadline) return limited(op.max, cursor);
         assert.deepEqual(got, { error: "LimitExceededError", limit: op.max });
         return undefined;
       }
@@ -1100,6 +1103,24 @@ test(
         error instanceof ConnectionClosedError && error.cause === cause,
     );
     assert.equal(buffer.pending, undefined, "no read is left in flight");
+  },
+  PURE,
+);
+
+test(
+  "peek for more fails when the source fails instead of more coming",
+  async () => {
+    const cause = new Deno.errors.ConnectionReset("reset");
+    const source = new MemorySource([bytesOf("ab")]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await drive(buffer, peekStep(buffer, false));
+    source.fail(cause);
+    await assert.rejects(
+      drive(buffer, peekStep(buffer, true)),
+      (error: unknown) =>
+        error instanceof ConnectionResetError && error.cause === cause,
+    );
+    assert.equal(buffer.size, 2, "what was buffered stays");
   },
   PURE,
 );
