@@ -69,9 +69,11 @@ export class WriteBuffer {
   /**
    * Appends `data`: a string as UTF-8, bytes copied (a large array with
    * nothing buffered is sent from where it is). Starts a flush once 64 KiB
-   * wait, and returns it; otherwise a settled promise.
+   * wait, and returns it; otherwise a settled promise. Once a write of the
+   * sink has failed, fails with that error and buffers nothing.
    */
   append(data: Uint8Array | string): Promise<void> {
+    if (this.error !== undefined) return handled(this.error);
     if (typeof data === "string") {
       const length = data.length;
       this.#reserve(length * 3);
