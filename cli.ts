@@ -28,9 +28,14 @@
  * @module
  */
 import { run } from "./examples/_common/cli.ts";
-import { HELP, main } from "./cli/main.ts";
+import { HELP, main, tooOldDeno } from "./cli/main.ts";
 
 if (import.meta.main) {
+  const old = tooOldDeno(Deno.version.deno);
+  if (old !== undefined) {
+    console.error(`error: ${old}`);
+    Deno.exit(1);
+  }
   await run(() => main(Deno.args), HELP);
   // A read of stdin may still be waiting: the work is done, so stop.
   Deno.exit(0);

@@ -40,12 +40,41 @@ export class Input {
     this.#next = undefined;
     if (chunk === null) this.#ended = true;
   }
+
+  /**
+   * Gives back a chunk that was taken but reached no one: the next
+   * `peek()` gives it again. Only while no read is waiting.
+   */
+  untake(chunk: Uint8Array): void {
+    if (this.#next !== undefined) return;
+    this.#next = Promise.resolve(chunk);
+  }
 }
 
-/** Writes every byte to stdout. */
+/** What stdout's reader going away (`sock … | head`) ends the program with. */
+export class StdoutClosed extends Error {
+  /** Makes the error. */
+  constructor() {
+    super("stdout was closed by its reader");
+    this.name = "StdoutClosed";
+  }
+}
+
+/**
+ * Writes every byte to stdout.
+ *
+ * @throws {StdoutClosed} when its reader has gone away.
+ */
 export async function writeOut(bytes: Uint8Array): Promise<void> {
   let view = bytes;
-  while (view.length > 0) view = view.subarray(await Deno.stdout.write(view));
+  try {
+    while (view.length > 0) {
+      view = view.subarray(await Deno.stdout.write(view));
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) throw new StdoutClosed();
+    throw error;
+  }
 }
 
 /** Writes a line of text to stdout. */

@@ -1,8 +1,8 @@
 // `sock`'s main program: the options decide between a stream (connect or
 // listen, bytes or Lisp) and datagrams; Ctrl-C ends it with status 0.
-import { PermissionError, type Socket } from "../mod.ts";
+import { PermissionError, type Socket, TimeoutError } from "../mod.ts";
 import { hostPort, onStopSignal } from "../examples/_common/cli.ts";
-import { Input, note, warn } from "./io.ts";
+import { Input, note, StdoutClosed, warn } from "./io.ts";
 import { type Options, parseOptions } from "./options.ts";
 import { missingGrant } from "./permissions.ts";
 import { runSession } from "./session.ts";
@@ -22,12 +22,17 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   let stopped!: () => void;
   const stop = new Promise<void>((resolve) => stopped = resolve);
   using _signals = onStopSignal(() => stopped());
+  // What a stop must close (a listener removes its socket file).
+  using open = new DisposableStack();
   try {
     await Promise.race([
-      options.udp ? runDatagrams(options, input) : runStream(options, input),
+      options.udp
+        ? runDatagrams(options, input)
+        : runStream(options, input, open),
       stop,
     ]);
   } catch (error) {
+    if (error instanceof StdoutClosed) return;
     if (error instanceof PermissionError) {
       throw missingGrant(
         error.message.replace(/^Cannot (.*?): permission denied.*$/, "$1"),
@@ -38,24 +43,84 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   }
 }
 
+/** The oldest Deno `sock` runs on. */
+const OLDEST_DENO = [2, 9, 6] as const;
+
+/**
+ * The one line to print when Deno `version` is older than `sock` needs,
+ * else undefined.
+ */
+export function tooOldDeno(version: string): string | undefined {
+  const parts = version.split(/[.+-]/).slice(0, 3).map(Number);
+  for (let i = 0; i < OLDEST_DENO.length; i++) {
+    const part = parts[i] ?? 0;
+    if (part > OLDEST_DENO[i]!) return undefined;
+    if (part < OLDEST_DENO[i]!) {
+      return `sock needs Deno ${
+        OLDEST_DENO.join(".")
+      } or later, and this is Deno ${version}: upgrade with deno upgrade (or npm install -g deno@${
+        OLDEST_DENO.join(".")
+      })`;
+    }
+  }
+  return undefined;
+}
+
 /** `sock connect` or `sock listen` over a stream. */
-async function runStream(options: Options, input: Input): Promise<void> {
+async function runStream(
+  options: Options,
+  input: Input,
+  open: DisposableStack,
+): Promise<void> {
   const transport = chooseTransport(options);
   if (options.mode === "connect") {
     await using socket = await transport.connect();
-    await runSession(socket, input, options);
+    await runSession(socket, input, options, {
+      received: 0,
+      sent: 0,
+      ...(options.unix === undefined && !options.tls
+        ? { plainTo: transport.address }
+        : {}),
+    });
     return;
   }
   let acceptor: Acceptor | undefined = await transport.listen();
+  const close = () => {
+    acceptor?.[Symbol.dispose]();
+    acceptor = undefined;
+  };
+  open.defer(close);
   note(options.quiet, `listening on ${acceptor.address}`);
   try {
     do {
       await using socket = await acceptor.accept();
+      if (!options.keepOpen && options.unix !== undefined) {
+        // Another listener checks whether the path is in use by connecting
+        // and closing at once: a connection that ends before a byte goes
+        // either way is not the one client, and the path stays bound.
+        // Its close is seen before anything is sent to it, so what stdin
+        // has is kept for the client.
+        await socket.peek(false, { timeout: CHECK_WAIT }).catch((error) => {
+          if (!(error instanceof TimeoutError)) throw error;
+        });
+        const traffic = await runSession(socket, input, options, {
+          received: 0,
+          sent: 0,
+          onFirst() {
+            note(options.quiet, `connection from ${peerOf(socket)}`);
+            close();
+          },
+        }).catch((error) => {
+          if (acceptor === undefined) throw error;
+          return undefined;
+        });
+        if (traffic !== undefined && acceptor === undefined) return;
+        continue;
+      }
       note(options.quiet, `connection from ${peerOf(socket)}`);
       if (!options.keepOpen) {
         // One connection: no one else may connect meanwhile.
-        acceptor[Symbol.dispose]();
-        acceptor = undefined;
+        close();
         await handshake(socket);
         await runSession(socket, input, options);
         return;
@@ -69,9 +134,12 @@ async function runStream(options: Options, input: Input): Promise<void> {
       }
     } while (acceptor !== undefined);
   } finally {
-    acceptor?.[Symbol.dispose]();
+    close();
   }
 }
+
+/** How long a Unix connection may take to show it was only a check. */
+const CHECK_WAIT = 100;
 
 /** How long a TLS client may take over its handshake. */
 const HANDSHAKE_TIMEOUT = 10_000;

@@ -34,6 +34,50 @@ const LF = 10;
  */
 const LINGER = 500;
 
+/** What a session moved, and who wants to know when it starts moving. */
+export interface Traffic {
+  /** Bytes received from the peer. */
+  received: number;
+  /** Bytes sent to the peer. */
+  sent: number;
+  /** Called once, when the first byte goes either way. */
+  onFirst?: () => void;
+  /**
+   * Connect: the address, when a plain connection should fail in one line
+   * if the server answers with a TLS record.
+   */
+  plainTo?: string;
+}
+
+/** Counts `n` bytes moved one way, calling `onFirst` on the first. */
+function count(traffic: Traffic, way: "received" | "sent", n: number): void {
+  if (n === 0) return;
+  if (traffic.received === 0 && traffic.sent === 0) traffic.onFirst?.();
+  traffic[way] += n;
+}
+
+/** A TLS record's first bytes: an alert (21) of TLS 1.x. */
+function isTlsAlert(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x15 && bytes[1] === 0x03;
+}
+
+/**
+ * Fails when a plain connection's first bytes are a TLS alert: the
+ * server speaks TLS.
+ */
+async function refuseTls(
+  socket: Socket,
+  address: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { bytes } = await socket.peek(false, { signal });
+  if (isTlsAlert(bytes)) {
+    throw new Failure(
+      `${address} looks like a TLS server: add --tls (and --ca-cert FILE for a private CA)`,
+    );
+  }
+}
+
 /** The two loops of a session. */
 interface Loops {
   /** Sends what `next()` gives until it ends. */
@@ -45,12 +89,15 @@ interface Loops {
 /**
  * Runs one connection to its end: the peer's end of stream (then stdin is
  * sent on for a moment, see LINGER), or a failure, or the idle timeout.
+ *
+ * @returns What moved each way.
  */
 export async function runSession(
   socket: Socket,
   input: Input,
   options: Options,
-): Promise<void> {
+  traffic: Traffic = { received: 0, sent: 0 },
+): Promise<Traffic> {
   const idleStop = new AbortController();
   using idle = new IdleTimer(options.idleTimeout, () =>
     idleStop.abort(
@@ -59,8 +106,11 @@ export async function runSession(
       ),
     ));
   const make = options.lisp ? lispLoops : byteLoops;
-  const loops = make(socket, options, idle, idleStop.signal);
-  const receiving = loops.receive();
+  const loops = make(socket, options, idle, idleStop.signal, traffic, input);
+  const { plainTo } = traffic;
+  const receiving = plainTo === undefined || socket.tls
+    ? loops.receive()
+    : refuseTls(socket, plainTo, idleStop.signal).then(() => loops.receive());
   let ended = false;
   let failed = false;
   const over = receiving.then((): typeof OVER => {
@@ -95,6 +145,7 @@ export async function runSession(
     }),
   ]);
   await sent;
+  return traffic;
 }
 
 /** A timer that resolves `done` (with undefined) after `ms`, unless cancelled. */
@@ -111,6 +162,8 @@ function byteLoops(
   options: Options,
   idle: IdleTimer,
   signal: AbortSignal,
+  traffic: Traffic,
+  input: Input,
 ): Loops {
   return {
     async send(next) {
@@ -123,8 +176,19 @@ function byteLoops(
           return;
         }
         idle.touch();
-        await socket.write(crlf ? crlf.convert(chunk) : chunk);
-        await socket.flush({ signal });
+        const bytes = crlf ? crlf.convert(chunk) : chunk;
+        try {
+          await socket.write(bytes);
+          await socket.flush({ signal });
+        } catch (error) {
+          // A peer gone before any byte went either way had none of it:
+          // the chunk is the next peer's.
+          if (traffic.received === 0 && traffic.sent === 0) {
+            input.untake(chunk);
+          }
+          throw error;
+        }
+        count(traffic, "sent", bytes.length);
       }
     },
     async receive() {
@@ -133,6 +197,7 @@ function byteLoops(
       for (;;) {
         const n = await socket.read(buffer, { signal });
         if (n === null) return;
+        count(traffic, "received", n);
         idle.touch();
         const bytes = buffer.subarray(0, n);
         await writeOut(hex ? encoder.encode(hex.format(bytes)) : bytes);
@@ -151,6 +216,7 @@ function lispLoops(
   _options: Options,
   idle: IdleTimer,
   signal: AbortSignal,
+  traffic: Traffic,
 ): Loops {
   return {
     async send(next) {
@@ -163,6 +229,7 @@ function lispLoops(
           idle.touch();
           await socket.write(forms);
           await socket.flush({ signal });
+          count(traffic, "sent", forms.length);
         }
         if (chunk === null) {
           await socket.closeWrite();
@@ -182,6 +249,7 @@ function lispLoops(
           await skipLine(socket, signal);
           continue;
         }
+        count(traffic, "received", 1);
         idle.touch();
         await printLine(formatLisp(datum));
       }

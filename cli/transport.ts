@@ -113,10 +113,24 @@ function unixSocket(
       return {
         address: listener.path,
         accept: () => listener.accept(),
-        [Symbol.dispose]: () => listener.close(),
+        [Symbol.dispose]() {
+          listener.close();
+          // With an accept waiting, the file goes a turn later, and sock
+          // may be exiting: remove it now.
+          removeSocketFile(path);
+        },
       };
     },
   };
+}
+
+/** Removes the socket file at `path`, if a socket file is still there. */
+function removeSocketFile(path: string): void {
+  try {
+    if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
+  } catch {
+    // Gone already.
+  }
 }
 
 /** The library's advice on TLS options, as the flags that give them. */
