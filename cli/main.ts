@@ -1,10 +1,15 @@
 // `sock`'s main program: the options decide between a stream (connect or
 // listen, bytes or Lisp) and datagrams; Ctrl-C ends it with status 0.
-import { PermissionError, type Socket, TimeoutError } from "../mod.ts";
+import {
+  lookupHostname,
+  PermissionError,
+  type Socket,
+  TimeoutError,
+} from "../mod.ts";
 import { hostPort, onStopSignal } from "../examples/_common/cli.ts";
 import { Input, note, StdoutClosed, warn } from "./io.ts";
 import { type Options, parseOptions } from "./options.ts";
-import { missingGrant } from "./permissions.ts";
+import { missingGrant, needGrants } from "./permissions.ts";
 import { runSession } from "./session.ts";
 import { type Acceptor, chooseTransport } from "./transport.ts";
 import { runDatagrams } from "./udp.ts";
@@ -18,6 +23,9 @@ export { HELP } from "./options.ts";
  */
 export async function main(args: string[] = Deno.args): Promise<void> {
   const options = parseOptions(args);
+  if (options.family !== undefined && options.unix === undefined) {
+    options.host = await addressOf(options.host, options.family);
+  }
   const input = new Input();
   let stopped!: () => void;
   const stop = new Promise<void>((resolve) => stopped = resolve);
@@ -41,6 +49,17 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     }
     throw error;
   }
+}
+
+/**
+ * `-4`/`-6`: the first address of the family for a host name (an IP
+ * address is itself). Looking a name up needs `--allow-net=NAME`.
+ */
+async function addressOf(host: string, family: 4 | 6): Promise<string> {
+  if (host.includes(":") || /^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+  await needGrants([{ name: "net", host }], `look up ${host}`);
+  const [first] = await lookupHostname(host, { family });
+  return first!;
 }
 
 /** The oldest Deno `sock` runs on. */
@@ -75,6 +94,7 @@ async function runStream(
   const transport = chooseTransport(options);
   if (options.mode === "connect") {
     await using socket = await transport.connect();
+    if (options.verbose) note(false, `connected to ${transport.address}`);
     await runSession(socket, input, options, {
       received: 0,
       sent: 0,

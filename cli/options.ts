@@ -23,6 +23,10 @@ export interface Options {
   tls: boolean;
   /** Connect: the PEM file of the CA to trust (else the CAs Deno trusts). */
   caCert: string | undefined;
+  /** Connect over TLS: a client certificate's PEM file (mutual TLS)... */
+  clientCert: string | undefined;
+  /** ...and its PEM private key file. */
+  clientKey: string | undefined;
   /** Listen: over TLS, with this PEM certificate file... */
   tlsCert: string | undefined;
   /** ...and this PEM private key file. */
@@ -43,12 +47,19 @@ export interface Options {
   hex: boolean;
   /** No notes on stderr, only errors. */
   quiet: boolean;
+  /** Connect: a note once connected, as `nc -v` gives. */
+  verbose: boolean;
+  /** Only IPv4 (4) or only IPv6 (6) addresses; undefined: either. */
+  family: 4 | 6 | undefined;
+  /** After the end of stdin, quit this many milliseconds later (`-q`). */
+  quitAfter: number | undefined;
 }
 
 export const HELP =
-  `usage: sock connect [flags] [--tls [--ca-cert FILE]] HOST PORT
+  `usage: sock connect [flags] [--tls [--ca-cert F] [--cert F --key F]] HOST PORT
        sock listen [flags] [--host H] [--tls-cert FILE --tls-key FILE] PORT
        sock connect|listen [flags] --unix PATH
+       sock [flags] HOST PORT, sock HOST:PORT, sock -l [-k] [-u] [HOST] PORT
 
 A netcat that knows Deno's permissions: stdin goes to the socket and what
 arrives goes to stdout. The end of stdin (Ctrl-D in a terminal) half-closes
@@ -63,40 +74,99 @@ closes, or on Ctrl-C.
   --tls              connect: over TLS, trusting the CAs Deno trusts
                      (DENO_TLS_CA_STORE=system: the system's)
   --ca-cert FILE     connect: over TLS, trusting the CA in this PEM file
+  --cert FILE        connect: over TLS, with this PEM client certificate
+  --key FILE         ...and its PEM private key (mutual TLS)
   --tls-cert FILE    listen: over TLS, with this PEM certificate...
   --tls-key FILE     ...and this PEM private key
   --unix PATH        a Unix domain socket instead of HOST PORT
-  --keep-open        listen: take one connection after another
+  -k, --keep-open    listen: take one connection after another
   --host H           listen: the address to listen on (default 127.0.0.1)
   --timeout MS       connect: give up connecting after MS milliseconds
   --idle-timeout MS  close after MS milliseconds with no data either way
+  -q SECS            after the end of stdin, quit SECS seconds later (0: at
+                     once) instead of waiting for the peer to close
+  -4, -6             IPv4 only, IPv6 only (listen: 127.0.0.1 or ::1)
   --crlf             send each line end as CRLF
   --hex              print what arrives as a hex dump
   --quiet            no "listening on" or "connection from" notes on stderr
+                     (-q is netcat's -q SECS now)
+  -v                 connect: say when connected, as netcat does
   -h, --help         show this help
+
+netcat's spellings work too: -l listens (sock -l 9000, sock -l -k 9000),
+sock HOST PORT and sock HOST:PORT connect, -u is --udp, -w SECS gives up
+connecting and closes an idle connection after SECS seconds, -z scans.
 
 Grants: connect needs --allow-net=HOST:PORT, listen --allow-net=H:PORT
 (127.0.0.1:0 for port 0); --udp also needs --unstable-net, and a UDP
 listener the whole host of its peers (--allow-net=127.0.0.1). --ca-cert F
-adds --allow-read=F, --tls-cert C --tls-key K --allow-read=C,K; --unix P
-needs --allow-read=P --allow-write=P --allow-net=unix:P (P absolute).`;
+adds --allow-read=F, --tls-cert C --tls-key K (and --cert C --key K)
+--allow-read=C,K; --unix P needs --allow-read=P --allow-write=P
+--allow-net=unix:P (P absolute). -4/-6 with a host name look it up:
+--allow-net=NAME, and the address it gives with the port.`;
 
 const FLAGS = {
   lisp: { type: "boolean" },
-  udp: { type: "boolean" },
-  "keep-open": { type: "boolean" },
+  udp: { type: "boolean", short: "u" },
+  "keep-open": { type: "boolean", short: "k" },
   host: { type: "string" },
   timeout: { type: "string" },
   "idle-timeout": { type: "string" },
   crlf: { type: "boolean" },
   hex: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
+  quiet: { type: "boolean" },
   tls: { type: "boolean" },
   "ca-cert": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   unix: { type: "string" },
+  // netcat's
+  listen: { type: "boolean", short: "l" },
+  wait: { type: "string", short: "w" },
+  quit: { type: "string", short: "q" },
+  verbose: { type: "boolean", short: "v" },
+  zero: { type: "boolean", short: "z" },
+  ipv4: { type: "boolean", short: "4" },
+  ipv6: { type: "boolean", short: "6" },
 } as const;
+
+/** The netcat spelling of a command line, as sock's own words. */
+function netcatCommand(
+  values: { listen?: boolean; zero?: boolean },
+  positionals: string[],
+): [mode: string | undefined, rest: string[]] {
+  const [first, ...rest] = positionals;
+  if (values.listen) {
+    if (COMMANDS.includes(first ?? "")) {
+      throw new UsageError(`-l is netcat's listen: leave out ${first}`);
+    }
+    return ["listen", positionals];
+  }
+  if (values.zero) {
+    if (first === "scan") return ["scan", rest];
+    if (COMMANDS.includes(first ?? "")) {
+      throw new UsageError(`-z is netcat's scan: leave out ${first}`);
+    }
+    return ["scan", positionals];
+  }
+  if (first === undefined || COMMANDS.includes(first)) return [first, rest];
+  // sock HOST PORT, sock HOST:PORT
+  if (positionals.length === 1) {
+    const match = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(first);
+    if (match) return ["connect", [match[1] ?? match[2]!, match[3]!]];
+    throw new UsageError(
+      `unknown command ${
+        JSON.stringify(first)
+      }: it is connect, listen, forward or scan (or HOST PORT, HOST:PORT)`,
+    );
+  }
+  return ["connect", positionals];
+}
+
+/** sock's commands. */
+const COMMANDS = ["connect", "listen", "forward", "scan"];
 
 /**
  * Reads the command line.
@@ -105,14 +175,29 @@ const FLAGS = {
  */
 export function parseOptions(args: string[]): Options {
   const { values, positionals } = parseFlags(FLAGS, true, args);
-  const [mode, ...rest] = positionals;
+  const [mode, rest] = netcatCommand(values, positionals);
   if (mode === undefined) {
     throw new UsageError("say connect HOST PORT or listen PORT");
+  }
+  if (mode === "forward" || mode === "scan") {
+    throw new UsageError(
+      `${mode} comes first: sock ${mode} [flags] ${
+        mode === "forward" ? "PORT HOST TARGET_PORT" : "HOST PORTS"
+      }`,
+    );
   }
   if (mode !== "connect" && mode !== "listen") {
     throw new UsageError(
       `unknown command ${JSON.stringify(mode)}: it is connect or listen`,
     );
+  }
+  const family = values.ipv4
+    ? values.ipv6 ? badFamilies() : 4
+    : values.ipv6
+    ? 6
+    : undefined;
+  if (values.quiet && values.verbose) {
+    throw new UsageError("--quiet and -v ask for opposite things: give one");
   }
   const tls = tlsFlags(mode, values);
   const udp = values.udp ?? false;
@@ -132,6 +217,19 @@ export function parseOptions(args: string[]): Options {
     throw new UsageError(
       "--timeout is the connect timeout; listen waits until Ctrl-C",
     );
+  } else if (values.verbose) {
+    throw new UsageError(
+      "-v is for connect: listen says where it listens and who connects unless --quiet",
+    );
+  }
+  const wait = values.wait === undefined
+    ? undefined
+    : secondsFlag("-w", values.wait, 1);
+  if (wait !== undefined && values.timeout !== undefined) {
+    throw new UsageError("-w and --timeout both give the connect timeout");
+  }
+  if (wait !== undefined && values["idle-timeout"] !== undefined) {
+    throw new UsageError("-w and --idle-timeout both give the idle timeout");
   }
   const unix = values.unix === undefined ? undefined : unixArg(values.unix);
   let host = "127.0.0.1";
@@ -163,13 +261,24 @@ export function parseOptions(args: string[]): Options {
     }
     host = hostArg(rest[0]!);
     port = portArg(rest[1]!, 1);
+    checkFamily(family, host, "HOST");
   } else {
+    let listenHost = values.host;
+    if (values.listen && rest.length === 2) {
+      // nc -l HOST PORT
+      if (listenHost !== undefined) {
+        throw new UsageError("give the address once: --host H or -l H PORT");
+      }
+      listenHost = rest.shift();
+    }
     if (rest.length !== 1) {
       throw new UsageError(
         `listen takes PORT, got ${describeArgs(rest)}`,
       );
     }
-    if (values.host !== undefined) host = hostFlag(values.host);
+    if (listenHost !== undefined) host = hostFlag(listenHost);
+    else if (family === 6) host = "::1";
+    checkFamily(family, host, "--host");
     port = portArg(rest[0]!, 0);
   }
   const lisp = values.lisp ?? false;
@@ -181,6 +290,9 @@ export function parseOptions(args: string[]): Options {
       `--${values.hex ? "hex" : "crlf"} is for bytes: --lisp prints data`,
     );
   }
+  if (family !== undefined && unix !== undefined) {
+    throw new UsageError(`-${family} is for IP: leave it out with --unix`);
+  }
   return {
     mode,
     host,
@@ -188,21 +300,66 @@ export function parseOptions(args: string[]): Options {
     unix,
     tls: tls.client,
     caCert: tls.caCert,
+    clientCert: tls.clientCert,
+    clientKey: tls.clientKey,
     tlsCert: tls.cert,
     tlsKey: tls.key,
     udp,
     lisp,
     keepOpen: values["keep-open"] ?? false,
     timeout: values.timeout === undefined
-      ? undefined
+      ? mode === "connect" ? wait : undefined
       : millisecondsFlag("--timeout", values.timeout),
     idleTimeout: values["idle-timeout"] === undefined
-      ? undefined
+      ? wait
       : millisecondsFlag("--idle-timeout", values["idle-timeout"]),
     crlf: values.crlf ?? false,
     hex: values.hex ?? false,
     quiet: values.quiet ?? false,
+    verbose: values.verbose ?? false,
+    family,
+    quitAfter: values.quit === undefined
+      ? undefined
+      : secondsFlag("-q", values.quit, 0),
   };
+}
+
+function badFamilies(): never {
+  throw new UsageError("-4 and -6 ask for opposite things: give one");
+}
+
+/** Refuses an IP address of the other family than `-4`/`-6` asks for. */
+function checkFamily(
+  family: 4 | 6 | undefined,
+  host: string,
+  what: string,
+): void {
+  if (family === undefined) return;
+  const v6 = host.includes(":");
+  const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(host);
+  if ((family === 4 && v6) || (family === 6 && v4)) {
+    throw new UsageError(
+      `${what} ${host} is an IPv${
+        v6 ? 6 : 4
+      } address, and -${family} asks for IPv${family}`,
+    );
+  }
+}
+
+/** The longest wait a timer can hold, in whole seconds. */
+const LONGEST_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** netcat's seconds (`-w 5`, `-q 0`), as milliseconds. */
+export function secondsFlag(name: string, value: string, low: number): number {
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds < low || seconds > LONGEST_SECONDS) {
+    throw new UsageError(
+      `${name} must be a whole number of seconds from ${low} to ${LONGEST_SECONDS}, not ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return seconds * 1000;
 }
 
 /** The TLS flags, checked against the mode; `flag` names the one given. */
@@ -211,6 +368,8 @@ function tlsFlags(
   values: {
     tls?: boolean;
     "ca-cert"?: string;
+    cert?: string;
+    key?: string;
     "tls-cert"?: string;
     "tls-key"?: string;
   },
@@ -218,10 +377,14 @@ function tlsFlags(
   flag: string | undefined;
   client: boolean;
   caCert: string | undefined;
+  clientCert: string | undefined;
+  clientKey: string | undefined;
   cert: string | undefined;
   key: string | undefined;
 } {
   const caCert = fileArg("--ca-cert", values["ca-cert"]);
+  const clientCert = fileArg("--cert", values.cert);
+  const clientKey = fileArg("--key", values.key);
   const cert = fileArg("--tls-cert", values["tls-cert"]);
   const key = fileArg("--tls-key", values["tls-key"]);
   if (mode === "connect") {
@@ -229,21 +392,36 @@ function tlsFlags(
       throw new UsageError(
         `${
           cert !== undefined ? "--tls-cert" : "--tls-key"
-        } is for listen; connect takes --tls [--ca-cert FILE]`,
+        } is for listen; connect takes --tls [--ca-cert FILE] [--cert FILE --key FILE]`,
       );
     }
-    const client = values.tls === true || caCert !== undefined;
+    if ((clientCert === undefined) !== (clientKey === undefined)) {
+      throw new UsageError("--cert and --key go together");
+    }
+    const client = values.tls === true || caCert !== undefined ||
+      clientCert !== undefined;
     return {
       flag: values.tls
         ? "--tls"
         : caCert !== undefined
         ? "--ca-cert"
+        : clientCert !== undefined
+        ? "--cert"
         : undefined,
       client,
       caCert,
+      clientCert,
+      clientKey,
       cert,
       key,
     };
+  }
+  if (clientCert !== undefined || clientKey !== undefined) {
+    throw new UsageError(
+      `${
+        clientCert !== undefined ? "--cert" : "--key"
+      } is a client certificate for connect; listen serves TLS with --tls-cert FILE --tls-key FILE`,
+    );
   }
   if (values.tls) {
     throw new UsageError(
@@ -262,6 +440,8 @@ function tlsFlags(
     flag: cert !== undefined ? "--tls-cert" : undefined,
     client: false,
     caCert,
+    clientCert,
+    clientKey,
     cert,
     key,
   };

@@ -24,6 +24,9 @@ import type { Options } from "./options.ts";
 /** What the loop sending stdin sees once the other loop has finished. */
 const OVER: unique symbol = Symbol("over");
 
+/** The reason a session stops when `-q` says it is time. */
+const QUIT: unique symbol = Symbol("quit");
+
 const encoder = new TextEncoder();
 const LF = 10;
 
@@ -105,12 +108,25 @@ export async function runSession(
         `no data either way for ${options.idleTimeout} ms: closed the connection (--idle-timeout)`,
       ),
     ));
+  // -q: once stdin has ended, the session ends this much later.
+  const quit = new AbortController();
+  let quitTimer: ReturnType<typeof setTimeout> | undefined;
+  const quitLater = () => {
+    if (options.quitAfter === undefined) return;
+    quitTimer = setTimeout(() => quit.abort(QUIT), options.quitAfter);
+  };
+  using _quitTimer = { [Symbol.dispose]: () => clearTimeout(quitTimer) };
   const make = options.lisp ? lispLoops : byteLoops;
-  const loops = make(socket, options, idle, idleStop.signal, traffic, input);
+  const signal = AbortSignal.any([idleStop.signal, quit.signal]);
+  const loops = make(socket, options, idle, signal, traffic, input);
   const { plainTo } = traffic;
-  const receiving = plainTo === undefined || socket.tls
-    ? loops.receive()
-    : refuseTls(socket, plainTo, idleStop.signal).then(() => loops.receive());
+  const receiving =
+    (plainTo === undefined || socket.tls
+      ? loops.receive()
+      : refuseTls(socket, plainTo, signal).then(() => loops.receive()))
+      .catch((error) => {
+        if (error !== QUIT) throw error;
+      });
   let ended = false;
   let failed = false;
   const over = receiving.then((): typeof OVER => {
@@ -131,6 +147,7 @@ export async function runSession(
       }
       if (chunk === undefined) return OVER;
       input.take(chunk);
+      if (chunk === null) quitLater();
       return chunk;
     }
   };

@@ -41,6 +41,7 @@ export function chooseTransport(options: Options): StreamTransport {
 /** TCP, or TLS over TCP, to or on `host:port`. */
 function tcp(options: Options): StreamTransport {
   const { host: hostname, port, timeout, caCert, tlsCert, tlsKey } = options;
+  const { clientCert, clientKey } = options;
   const address = hostPort(hostname, port);
   const read = (...files: string[]): Grant[] =>
     files.map((path) => ({ name: "read", path }));
@@ -48,13 +49,19 @@ function tcp(options: Options): StreamTransport {
     address,
     async connect() {
       const what = `connect to ${address}${options.tls ? " over TLS" : ""}`;
-      const files = caCert === undefined ? [] : [caCert];
+      const files = [caCert, clientCert, clientKey].filter((file) =>
+        file !== undefined
+      );
       await needGrants([...read(...files), netGrant(hostname, port)], what);
-      const tls = !options.tls
-        ? undefined
-        : caCert === undefined
-        ? {}
-        : { caCerts: [await readPemFlag("--ca-cert", caCert)] };
+      const tls = !options.tls ? undefined : {
+        ...(caCert === undefined
+          ? {}
+          : { caCerts: [await readPemFlag("--ca-cert", caCert)] }),
+        ...(clientCert === undefined || clientKey === undefined ? {} : {
+          cert: await readPemFlag("--cert", clientCert),
+          key: await readPemFlag("--key", clientKey),
+        }),
+      };
       try {
         return await connect({
           hostname,

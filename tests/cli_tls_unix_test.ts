@@ -492,7 +492,7 @@ test(
       ],
       [
         ["connect", "--tls-cert", "c", "--tls-key", "k", "h", "1"],
-        "--tls-cert is for listen; connect takes --tls [--ca-cert FILE]",
+        "--tls-cert is for listen; connect takes --tls [--ca-cert FILE] [--cert FILE --key FILE]",
       ],
       [
         ["connect", "--tls", "--unix", "/tmp/s.sock"],
