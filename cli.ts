@@ -3,8 +3,8 @@
  * permission model and speaks Lisp. `sock connect HOST PORT` sends stdin to
  * the socket and writes what arrives to stdout; the end of stdin (Ctrl-D)
  * half-closes the connection, and `sock` exits 0 when the peer closes.
- * `sock listen PORT` waits for one connection (`--keep-open`: one after
- * another) and does the same. `--lisp` makes it a REPL on the wire: each
+ * `sock listen PORT` waits for one connection (`--keep-open`: serves every
+ * client at once; `--broker`: a chat among them) and does the same. `--lisp` makes it a REPL on the wire: each
  * form typed is sent as Lisp's `~s` prints it, and each datum that arrives
  * is printed, one a line. `--udp` sends each line as a datagram; `--tls
  * [--ca-cert FILE]` connects over TLS, `--tls-cert FILE --tls-key FILE`

@@ -6,11 +6,12 @@ import {
   type Socket,
   TimeoutError,
 } from "../mod.ts";
-import { hostPort, onStopSignal } from "../examples/_common/cli.ts";
-import { Input, note, StdoutClosed, warn } from "./io.ts";
+import { onStopSignal } from "../examples/_common/cli.ts";
+import { Input, note, StdoutClosed } from "./io.ts";
 import { type Options, parseOptions } from "./options.ts";
 import { missingGrant, needGrants } from "./permissions.ts";
 import { runSession } from "./session.ts";
+import { peerOf, runHub } from "./hub.ts";
 import { type Acceptor, chooseTransport } from "./transport.ts";
 import { runDatagrams } from "./udp.ts";
 
@@ -111,10 +112,14 @@ async function runStream(
   };
   open.defer(close);
   note(options.quiet, `listening on ${acceptor.address}`);
+  if (options.keepOpen) {
+    await runHub(acceptor, input, options);
+    return;
+  }
   try {
     do {
       await using socket = await acceptor.accept();
-      if (!options.keepOpen && options.unix !== undefined) {
+      if (options.unix !== undefined) {
         // Another listener checks whether the path is in use by connecting
         // and closing at once: a connection that ends before a byte goes
         // either way is not the one client, and the path stays bound.
@@ -138,20 +143,11 @@ async function runStream(
         continue;
       }
       note(options.quiet, `connection from ${peerOf(socket)}`);
-      if (!options.keepOpen) {
-        // One connection: no one else may connect meanwhile.
-        close();
-        await handshake(socket);
-        await runSession(socket, input, options);
-        return;
-      }
-      try {
-        await handshake(socket);
-        await runSession(socket, input, options);
-      } catch (error) {
-        if (error instanceof PermissionError) throw error;
-        warn(error instanceof Error ? error.message : String(error));
-      }
+      // One connection: no one else may connect meanwhile.
+      close();
+      await handshake(socket);
+      await runSession(socket, input, options);
+      return;
     } while (acceptor !== undefined);
   } finally {
     close();
@@ -167,15 +163,4 @@ const HANDSHAKE_TIMEOUT = 10_000;
 /** Completes an accepted TLS connection's handshake, so a failure is its own. */
 async function handshake(socket: Socket): Promise<void> {
   if (socket.tls) await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
-}
-
-/** The peer's address, as the user would type it. */
-function peerOf(socket: Socket): string {
-  const addr = socket.remoteAddr;
-  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
-  if ("path" in addr && addr.path) return addr.path;
-  const local = socket.localAddr;
-  return "path" in local && local.path
-    ? `a client of ${local.path}`
-    : addr.transport;
 }

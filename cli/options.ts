@@ -35,8 +35,10 @@ export interface Options {
   udp: boolean;
   /** A Lisp REPL on the wire. */
   lisp: boolean;
-  /** Listen: serve one connection after another. */
+  /** Listen: serve every client at once, not only the first. */
   keepOpen: boolean;
+  /** Listen: what a client sends goes to the other clients too. */
+  broker: boolean;
   /** Connect: give up after this many milliseconds. */
   timeout: number | undefined;
   /** Close after this many milliseconds with no data either way. */
@@ -79,7 +81,12 @@ closes, or on Ctrl-C.
   --tls-cert FILE    listen: over TLS, with this PEM certificate...
   --tls-key FILE     ...and this PEM private key
   --unix PATH        a Unix domain socket instead of HOST PORT
-  -k, --keep-open    listen: take one connection after another
+  -k, --keep-open    listen: serve every client at once (not one after
+                     another, as before): what each sends is printed as it
+                     comes, and stdin goes to every client connected when it
+                     is read (none connected: stdin waits)
+  --broker           listen: a chat; what a client sends goes to the
+                     others too (and to stdout); implies --keep-open
   --host H           listen: the address to listen on (default 127.0.0.1)
   --timeout MS       connect: give up connecting after MS milliseconds
   --idle-timeout MS  close after MS milliseconds with no data either way
@@ -109,6 +116,7 @@ const FLAGS = {
   lisp: { type: "boolean" },
   udp: { type: "boolean", short: "u" },
   "keep-open": { type: "boolean", short: "k" },
+  broker: { type: "boolean" },
   host: { type: "string" },
   timeout: { type: "string" },
   "idle-timeout": { type: "string" },
@@ -210,8 +218,10 @@ export function parseOptions(args: string[]): Options {
     if (values.host !== undefined) {
       throw new UsageError("--host is for listen; connect takes HOST PORT");
     }
-    if (values["keep-open"]) {
-      throw new UsageError("--keep-open is for listen");
+    if (values["keep-open"] || values.broker) {
+      throw new UsageError(
+        `--${values.broker ? "broker" : "keep-open"} is for listen`,
+      );
     }
   } else if (values.timeout !== undefined) {
     throw new UsageError(
@@ -285,6 +295,13 @@ export function parseOptions(args: string[]): Options {
   if (lisp && udp) {
     throw new UsageError("--lisp works over TCP: leave out --udp");
   }
+  if (values.broker && (lisp || udp)) {
+    throw new UsageError(
+      `--broker passes bytes between TCP clients: leave out --${
+        lisp ? "lisp" : "udp"
+      }`,
+    );
+  }
   if (lisp && (values.hex || values.crlf)) {
     throw new UsageError(
       `--${values.hex ? "hex" : "crlf"} is for bytes: --lisp prints data`,
@@ -306,7 +323,8 @@ export function parseOptions(args: string[]): Options {
     tlsKey: tls.key,
     udp,
     lisp,
-    keepOpen: values["keep-open"] ?? false,
+    keepOpen: (values["keep-open"] || values.broker) ?? false,
+    broker: values.broker ?? false,
     timeout: values.timeout === undefined
       ? mode === "connect" ? wait : undefined
       : millisecondsFlag("--timeout", values.timeout),

@@ -1,0 +1,234 @@
+// `sock listen --keep-open`: every client served at once. What each client
+// sends goes to stdout as it comes; stdin goes to every client connected
+// when it is read, and is not read while none is. With `--broker`, what a
+// client sends goes to the other clients too: a chat, with sock's own
+// stdin and stdout as one more member.
+import {
+  EndOfStreamError,
+  formatLisp,
+  LispLimitError,
+  LispReadError,
+  PermissionError,
+  readLisp,
+  type Socket,
+} from "../mod.ts";
+import { hostPort } from "../examples/_common/cli.ts";
+import {
+  CrlfWriter,
+  HexDump,
+  IdleTimer,
+  type Input,
+  note,
+  warn,
+  writeOut,
+} from "./io.ts";
+import type { Options } from "./options.ts";
+import { TypedForms } from "./session.ts";
+import type { Acceptor } from "./transport.ts";
+
+const encoder = new TextEncoder();
+
+/** How long a TLS client may take over its handshake. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** One connected client. */
+interface Client {
+  readonly socket: Socket;
+  readonly name: string;
+  /** Writes `bytes` and flushes; a failure drops the client. */
+  send(bytes: Uint8Array | string): Promise<void>;
+}
+
+/** Runs the listener until Ctrl-C (or `-q` after the end of stdin). */
+export async function runHub(
+  acceptor: Acceptor,
+  input: Input,
+  options: Options,
+): Promise<void> {
+  const clients = new Set<Client>();
+  let someone: (() => void) | undefined;
+  // stdout is written by every client's loop: one write at a time.
+  let printing: Promise<void> = Promise.resolve();
+  const hex = options.hex ? new HexDump() : undefined;
+  const print = (bytes: Uint8Array | string): Promise<void> => {
+    const data = typeof bytes === "string"
+      ? encoder.encode(bytes)
+      : hex
+      ? encoder.encode(hex.format(bytes))
+      : bytes.slice();
+    printing = printing.then(() => writeOut(data));
+    return printing;
+  };
+  let failed: (error: unknown) => void;
+  const failure = new Promise<never>((_, reject) => failed = reject);
+
+  let count = 0;
+  const serveClient = async (socket: Socket): Promise<void> => {
+    count++;
+    const name = "path" in socket.remoteAddr
+      ? `${peerOf(socket)} #${count}`
+      : peerOf(socket);
+    try {
+      if (socket.tls) {
+        await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
+      }
+    } catch (error) {
+      warn(`${name}: ${messageOf(error)}`);
+      await socket.close({ abort: true });
+      return;
+    }
+    const stop = new AbortController();
+    let idled = false;
+    using idle = new IdleTimer(options.idleTimeout, () => {
+      idled = true;
+      stop.abort();
+    });
+    const client: Client = {
+      socket,
+      name,
+      async send(bytes) {
+        try {
+          await socket.write(bytes);
+          await socket.flush({ signal: stop.signal });
+          idle.touch();
+        } catch (error) {
+          if (!stop.signal.aborted) {
+            warn(`${name}: ${messageOf(error)}`);
+            stop.abort();
+          }
+        }
+      },
+    };
+    clients.add(client);
+    note(options.quiet, `connection from ${name}`);
+    if (input.ended) await socket.closeWrite().catch(() => {});
+    someone?.();
+    try {
+      await receive(socket, stop.signal, async (bytes) => {
+        idle.touch();
+        if (options.broker) {
+          const others = [...clients].filter((other) => other !== client);
+          await Promise.all([
+            print(bytes),
+            ...others.map((other) => other.send(bytes)),
+          ]);
+        } else await print(bytes);
+      });
+    } catch (error) {
+      if (error instanceof PermissionError) failed(error);
+      else if (!stop.signal.aborted) warn(`${name}: ${messageOf(error)}`);
+      else if (idled) {
+        warn(
+          `${name}: no data either way for ${options.idleTimeout} ms: closed the connection (--idle-timeout)`,
+        );
+      }
+    } finally {
+      clients.delete(client);
+      stop.abort();
+      await socket.close({ abort: true }).catch(() => {});
+      note(options.quiet, `${name} closed`);
+    }
+  };
+
+  const receive = options.lisp ? receiveLisp : receiveBytes;
+
+  const accepting = (async () => {
+    for (;;) {
+      const socket = await acceptor.accept();
+      serveClient(socket).catch((error) => failed(error));
+    }
+  })();
+
+  const sending = (async () => {
+    const crlf = options.crlf ? new CrlfWriter() : undefined;
+    const typed = options.lisp ? new TypedForms() : undefined;
+    for (;;) {
+      if (clients.size === 0) {
+        await new Promise<void>((resolve) => someone = resolve);
+        someone = undefined;
+        continue;
+      }
+      const chunk = await input.peek();
+      if (clients.size === 0 && chunk !== null) continue; // The next one's.
+      input.take(chunk);
+      if (chunk === null) {
+        const last = typed?.add(null);
+        await Promise.all(
+          [...clients].map(async (client) => {
+            if (last) await client.send(last);
+            await client.socket.closeWrite().catch(() => {});
+          }),
+        );
+        return;
+      }
+      const bytes = typed
+        ? typed.add(chunk)
+        : crlf
+        ? crlf.convert(chunk)
+        : chunk;
+      if (bytes.length === 0) continue;
+      await Promise.all([...clients].map((client) => client.send(bytes)));
+    }
+  })();
+
+  const quit = sending.then(() =>
+    options.quitAfter === undefined
+      ? new Promise<never>(() => {})
+      : new Promise<void>((resolve) => setTimeout(resolve, options.quitAfter))
+  );
+  await Promise.race([accepting, quit, failure]);
+}
+
+/** Hands each chunk that arrives to `got`, until the end of stream. */
+async function receiveBytes(
+  socket: Socket,
+  signal: AbortSignal,
+  got: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await socket.read(buffer, { signal });
+    if (n === null) return;
+    await got(buffer.subarray(0, n));
+  }
+}
+
+/** Hands each Lisp datum that arrives to `got`, one a line. */
+async function receiveLisp(
+  socket: Socket,
+  signal: AbortSignal,
+  got: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  for (;;) {
+    let datum;
+    try {
+      datum = await readLisp(socket, { signal });
+    } catch (error) {
+      if (error instanceof EndOfStreamError) return;
+      if (error instanceof LispReadError || error instanceof LispLimitError) {
+        warn(`the peer sent what Lisp cannot read: ${error.message}`);
+        const { bytes } = await socket.peek(false, { signal });
+        const lf = bytes.indexOf(10);
+        socket.consume(lf >= 0 ? lf + 1 : bytes.length);
+        continue;
+      }
+      throw error;
+    }
+    await got(encoder.encode(`${formatLisp(datum)}\n`));
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The peer's address, as the user would type it. */
+export function peerOf(socket: Socket): string {
+  const addr = socket.remoteAddr;
+  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
+  if ("path" in addr && addr.path) return addr.path;
+  const local = socket.localAddr;
+  return "path" in local && local.path
+    ? `a client of ${local.path}`
+    : addr.transport;
+}
