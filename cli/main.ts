@@ -14,8 +14,13 @@ import { runSession } from "./session.ts";
 import { peerOf, runHub } from "./hub.ts";
 import { type Acceptor, chooseTransport } from "./transport.ts";
 import { runDatagrams } from "./udp.ts";
+import { parseForward, runForward } from "./forward.ts";
 
-export { HELP } from "./options.ts";
+import { HELP as STREAM_HELP } from "./options.ts";
+import { FORWARD_HELP } from "./forward.ts";
+
+/** `sock --help`. */
+export const HELP = `${STREAM_HELP}\n\n${FORWARD_HELP}`;
 
 /**
  * Runs `sock` with `args`. It returns when the work is done or on Ctrl-C
@@ -23,29 +28,37 @@ export { HELP } from "./options.ts";
  * error.
  */
 export async function main(args: string[] = Deno.args): Promise<void> {
-  const options = parseOptions(args);
-  if (options.family !== undefined && options.unix === undefined) {
-    options.host = await addressOf(options.host, options.family);
+  let work: (open: DisposableStack) => Promise<void>;
+  let udp = false;
+  if (args[0] === "forward") {
+    const options = parseForward(args.slice(1));
+    work = (open) => runForward(options, open);
+  } else {
+    const options = parseOptions(args);
+    udp = options.udp;
+    work = async (open) => {
+      if (options.family !== undefined && options.unix === undefined) {
+        options.host = await addressOf(options.host, options.family);
+      }
+      const input = new Input();
+      await (options.udp
+        ? runDatagrams(options, input)
+        : runStream(options, input, open));
+    };
   }
-  const input = new Input();
   let stopped!: () => void;
   const stop = new Promise<void>((resolve) => stopped = resolve);
   using _signals = onStopSignal(() => stopped());
   // What a stop must close (a listener removes its socket file).
   using open = new DisposableStack();
   try {
-    await Promise.race([
-      options.udp
-        ? runDatagrams(options, input)
-        : runStream(options, input, open),
-      stop,
-    ]);
+    await Promise.race([work(open), stop]);
   } catch (error) {
     if (error instanceof StdoutClosed) return;
     if (error instanceof PermissionError) {
       throw missingGrant(
         error.message.replace(/^Cannot (.*?): permission denied.*$/, "$1"),
-        `${options.udp ? "--unstable-net " : ""}${error.flag}`,
+        `${udp ? "--unstable-net " : ""}${error.flag}`,
       );
     }
     throw error;

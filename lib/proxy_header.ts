@@ -47,9 +47,9 @@ export interface ProxyHeaderInit {
    * socket's path (v2 only). Leave it out, with `destination`, for a
    * connection whose addresses are unknown (`UNKNOWN` in v1).
    */
-  source?: Deno.NetAddr | Deno.UnixAddr;
+  source?: Deno.Addr;
   /** The address the client connected to, of the same kind as `source`. */
-  destination?: Deno.NetAddr | Deno.UnixAddr;
+  destination?: Deno.Addr;
   /**
    * v2 type-length-value fields to send after the addresses, in order
    * (e.g. `{ type: 0x05, value: uniqueId }`).
@@ -171,17 +171,14 @@ type Pair =
   }
   | { kind: "unix" | "unixpacket"; source: string; destination: string };
 
-function pairOf(
-  source: Deno.NetAddr | Deno.UnixAddr,
-  destination: Deno.NetAddr | Deno.UnixAddr,
-): Pair {
+function pairOf(source: Deno.Addr, destination: Deno.Addr): Pair {
   if (source.transport !== destination.transport) {
     throw new TypeError(
       `Cannot format a PROXY header from ${source.transport} to ${destination.transport}: both addresses must be of one kind`,
     );
   }
   if ("path" in source || "path" in destination) {
-    const path = (addr: Deno.NetAddr | Deno.UnixAddr, which: string) => {
+    const path = (addr: Deno.Addr, which: string) => {
       if (!("path" in addr) || typeof addr.path !== "string") {
         throw new TypeError(
           `Cannot format a PROXY header: the ${which} is a Unix address without a path`,
@@ -195,7 +192,10 @@ function pairOf(
       destination: path(destination, "destination"),
     };
   }
-  if (source.transport !== "tcp" && source.transport !== "udp") {
+  if (
+    (source.transport !== "tcp" && source.transport !== "udp") ||
+    !("hostname" in source) || !("hostname" in destination)
+  ) {
     throw new TypeError(
       `Cannot format a PROXY header for the transport ${
         JSON.stringify(source.transport)
@@ -203,7 +203,7 @@ function pairOf(
     );
   }
   let from = ipOf(source, "source");
-  let to = ipOf(destination as Deno.NetAddr, "destination");
+  let to = ipOf(destination, "destination");
   if (from.length !== to.length) {
     from = mapped(from);
     to = mapped(to);
@@ -214,7 +214,7 @@ function pairOf(
     destination: to,
     ports: [
       portOf(source, "source"),
-      portOf(destination as Deno.NetAddr, "destination"),
+      portOf(destination, "destination"),
     ],
   };
 }
