@@ -36,7 +36,10 @@ if (import.meta.main) {
     console.error(`error: ${old}`);
     Deno.exit(1);
   }
-  await run(() => main(Deno.args), HELP);
+  let status = 0;
+  await run(async () => {
+    status = await main(Deno.args);
+  }, HELP);
   // A read of stdin may still be waiting: the work is done, so stop.
-  Deno.exit(0);
+  Deno.exit(status);
 }

@@ -15,24 +15,30 @@ import { peerOf, runHub } from "./hub.ts";
 import { type Acceptor, chooseTransport } from "./transport.ts";
 import { runDatagrams } from "./udp.ts";
 import { parseForward, runForward } from "./forward.ts";
+import { parseScan, runScan, SCAN_HELP } from "./scan.ts";
 
 import { HELP as STREAM_HELP } from "./options.ts";
 import { FORWARD_HELP } from "./forward.ts";
 
 /** `sock --help`. */
-export const HELP = `${STREAM_HELP}\n\n${FORWARD_HELP}`;
+export const HELP = `${STREAM_HELP}\n\n${FORWARD_HELP}\n\n${SCAN_HELP}`;
 
 /**
  * Runs `sock` with `args`. It returns when the work is done or on Ctrl-C
  * (or SIGTERM); a mistake in `args` is a UsageError, a failure a one-line
  * error.
+ *
+ * @returns The exit status: 0, or 1 when a scan found no port open.
  */
-export async function main(args: string[] = Deno.args): Promise<void> {
-  let work: (open: DisposableStack) => Promise<void>;
+export async function main(args: string[] = Deno.args): Promise<number> {
+  let work: (open: DisposableStack) => Promise<number | void>;
   let udp = false;
   if (args[0] === "forward") {
     const options = parseForward(args.slice(1));
     work = (open) => runForward(options, open);
+  } else if (args[0] === "scan" || args.some((arg) => /^-[^-]*z/.test(arg))) {
+    const options = parseScan(args[0] === "scan" ? args.slice(1) : args);
+    work = async () => (await runScan(options)) ? 0 : 1;
   } else {
     const options = parseOptions(args);
     udp = options.udp;
@@ -52,9 +58,9 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   // What a stop must close (a listener removes its socket file).
   using open = new DisposableStack();
   try {
-    await Promise.race([work(open), stop]);
+    return (await Promise.race([work(open), stop])) ?? 0;
   } catch (error) {
-    if (error instanceof StdoutClosed) return;
+    if (error instanceof StdoutClosed) return 0;
     if (error instanceof PermissionError) {
       throw missingGrant(
         error.message.replace(/^Cannot (.*?): permission denied.*$/, "$1"),

@@ -135,14 +135,13 @@ const FLAGS = {
   wait: { type: "string", short: "w" },
   quit: { type: "string", short: "q" },
   verbose: { type: "boolean", short: "v" },
-  zero: { type: "boolean", short: "z" },
   ipv4: { type: "boolean", short: "4" },
   ipv6: { type: "boolean", short: "6" },
 } as const;
 
 /** The netcat spelling of a command line, as sock's own words. */
 function netcatCommand(
-  values: { listen?: boolean; zero?: boolean },
+  values: { listen?: boolean },
   positionals: string[],
 ): [mode: string | undefined, rest: string[]] {
   const [first, ...rest] = positionals;
@@ -151,13 +150,6 @@ function netcatCommand(
       throw new UsageError(`-l is netcat's listen: leave out ${first}`);
     }
     return ["listen", positionals];
-  }
-  if (values.zero) {
-    if (first === "scan") return ["scan", rest];
-    if (COMMANDS.includes(first ?? "")) {
-      throw new UsageError(`-z is netcat's scan: leave out ${first}`);
-    }
-    return ["scan", positionals];
   }
   if (first === undefined || COMMANDS.includes(first)) return [first, rest];
   // sock HOST PORT, sock HOST:PORT
