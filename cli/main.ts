@@ -6,10 +6,16 @@ import {
   type Socket,
   TimeoutError,
 } from "../mod.ts";
-import { onStopSignal } from "../examples/_common/cli.ts";
-import { Input, note, StdoutClosed } from "./io.ts";
+import { hostPort, onStopSignal, UsageError } from "../examples/_common/cli.ts";
+import { Input, note, StdoutClosed, warn } from "./io.ts";
+import { type Exec, execGrant, runExec, splitExec } from "./exec.ts";
 import { type Options, parseOptions } from "./options.ts";
-import { missingGrant, needGrants } from "./permissions.ts";
+import {
+  missingGrant,
+  needGrants,
+  netGrant,
+  unixGrants,
+} from "./permissions.ts";
 import { runSession } from "./session.ts";
 import { peerOf, runHub } from "./hub.ts";
 import { type Acceptor, chooseTransport } from "./transport.ts";
@@ -33,6 +39,11 @@ export const HELP = `${STREAM_HELP}\n\n${FORWARD_HELP}\n\n${SCAN_HELP}`;
 export async function main(args: string[] = Deno.args): Promise<number> {
   let work: (open: DisposableStack) => Promise<number | void>;
   let udp = false;
+  const [own, exec] = splitExec(args);
+  if (exec !== undefined && (own[0] === "forward" || own[0] === "scan")) {
+    throw new UsageError(`--exec is for connect and listen, not ${own[0]}`);
+  }
+  args = own;
   if (args[0] === "forward") {
     const options = parseForward(args.slice(1));
     work = (open) => runForward(options, open);
@@ -40,16 +51,33 @@ export async function main(args: string[] = Deno.args): Promise<number> {
     const options = parseScan(args[0] === "scan" ? args.slice(1) : args);
     work = async () => (await runScan(options)) ? 0 : 1;
   } else {
-    const options = parseOptions(args);
+    const options = parseOptions(args, exec);
     udp = options.udp;
     work = async (open) => {
+      if (options.exec) {
+        await needGrants(
+          [
+            execGrant(options.exec),
+            ...(options.unix !== undefined
+              ? unixGrants(options.unix)
+              : options.family === undefined
+              ? [netGrant(options.host, options.port)]
+              : []),
+          ],
+          `run ${options.exec.program} for ${
+            options.unix ?? hostPort(options.host, options.port)
+          }`,
+        );
+      }
       if (options.family !== undefined && options.unix === undefined) {
         options.host = await addressOf(options.host, options.family);
       }
+      if (options.exec) return await runExecStream(options, options.exec, open);
       const input = new Input();
       await (options.udp
         ? runDatagrams(options, input)
         : runStream(options, input, open));
+      return 0;
     };
   }
   let stopped!: () => void;
@@ -171,6 +199,55 @@ async function runStream(
   } finally {
     close();
   }
+}
+
+/**
+ * `--exec`: connect, or listen for one client (`--keep-open`: every
+ * client, at once), each connection given to its own run of the program.
+ *
+ * @returns The program's exit status (for one connection).
+ */
+async function runExecStream(
+  options: Options,
+  exec: Exec,
+  open: DisposableStack,
+): Promise<number> {
+  const transport = chooseTransport(options);
+  if (options.mode === "connect") {
+    await using socket = await transport.connect();
+    if (options.verbose) note(false, `connected to ${transport.address}`);
+    return await runExec(socket, exec);
+  }
+  const acceptor = await transport.listen();
+  open.defer(() => acceptor[Symbol.dispose]());
+  note(options.quiet, `listening on ${acceptor.address}`);
+  if (!options.keepOpen) {
+    await using socket = await acceptor.accept();
+    note(options.quiet, `connection from ${peerOf(socket)}`);
+    acceptor[Symbol.dispose]();
+    await handshake(socket);
+    return await runExec(socket, exec);
+  }
+  let failed!: (error: unknown) => void;
+  const failure = new Promise<never>((_, reject) => failed = reject);
+  const serveOne = async (socket: Socket) => {
+    const name = peerOf(socket);
+    note(options.quiet, `connection from ${name}`);
+    try {
+      await handshake(socket);
+      const code = await runExec(socket, exec);
+      if (code !== 0) warn(`${exec.program} for ${name} exited with ${code}`);
+    } catch (error) {
+      if (error instanceof PermissionError) failed(error);
+      else warn(`${name}: ${error instanceof Error ? error.message : error}`);
+    } finally {
+      await socket.close({ abort: true }).catch(() => {});
+    }
+  };
+  const accepting = (async () => {
+    for (;;) serveOne(await acceptor.accept());
+  })();
+  return await Promise.race([accepting, failure]);
 }
 
 /** How long a Unix connection may take to show it was only a check. */

@@ -2,6 +2,7 @@
 // anything is opened. Every mistake is one UsageError line.
 import { checkHostname } from "../lib/_validate.ts";
 import { checkSocketPath } from "../lib/unix.ts";
+import type { Exec } from "./exec.ts";
 import {
   hostFlag,
   millisecondsFlag,
@@ -55,6 +56,8 @@ export interface Options {
   family: 4 | 6 | undefined;
   /** After the end of stdin, quit this many milliseconds later (`-q`). */
   quitAfter: number | undefined;
+  /** A program to run with the socket as its stdin and stdout. */
+  exec: Exec | undefined;
 }
 
 export const HELP =
@@ -98,6 +101,10 @@ closes, or on Ctrl-C.
   --quiet            no "listening on" or "connection from" notes on stderr
                      (-q is netcat's -q SECS now)
   -v                 connect: say when connected, as netcat does
+  --exec PROGRAM [ARGS...]
+                     last on the line: run PROGRAM with the connection as
+                     its stdin and stdout (listen: one for each client;
+                     with -k, at once); needs --allow-run=PROGRAM
   -h, --help         show this help
 
 netcat's spellings work too: -l listens (sock -l 9000, sock -l -k 9000),
@@ -173,7 +180,7 @@ const COMMANDS = ["connect", "listen", "forward", "scan"];
  *
  * @throws {UsageError} for any mistake in it, as one line.
  */
-export function parseOptions(args: string[]): Options {
+export function parseOptions(args: string[], exec?: Exec): Options {
   const { values, positionals } = parseFlags(FLAGS, true, args);
   const [mode, rest] = netcatCommand(values, positionals);
   if (mode === undefined) {
@@ -287,6 +294,26 @@ export function parseOptions(args: string[]): Options {
   if (lisp && udp) {
     throw new UsageError("--lisp works over TCP: leave out --udp");
   }
+  if (exec !== undefined) {
+    const other = lisp
+      ? "--lisp"
+      : udp
+      ? "--udp"
+      : values.broker
+      ? "--broker"
+      : values.hex
+      ? "--hex"
+      : values.crlf
+      ? "--crlf"
+      : values.quit !== undefined
+      ? "-q"
+      : undefined;
+    if (other !== undefined) {
+      throw new UsageError(
+        `--exec gives the connection to the program: leave out ${other}`,
+      );
+    }
+  }
   if (values.broker && (lisp || udp)) {
     throw new UsageError(
       `--broker passes bytes between TCP clients: leave out --${
@@ -331,6 +358,7 @@ export function parseOptions(args: string[]): Options {
     quitAfter: values.quit === undefined
       ? undefined
       : secondsFlag("-q", values.quit, 0),
+    exec,
   };
 }
 

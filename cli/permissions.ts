@@ -18,10 +18,11 @@ function quote(word: string): string {
     : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
-/** A permission sock may need: a file to read or write, or an address. */
+/** A permission sock may need: a file to read or write, an address, a program. */
 export type Grant =
   | { name: "read" | "write"; path: string }
-  | { name: "net"; host: string };
+  | { name: "net"; host: string }
+  | { name: "run"; command: string };
 
 /** The grants `--unix PATH` needs, for listening and for connecting alike. */
 export function unixGrants(path: string): Grant[] {
@@ -35,10 +36,16 @@ export function unixGrants(path: string): Grant[] {
 /** The `deno run` flags for `grants`, and `--unstable-net` for datagrams. */
 function grantFlags(grants: Grant[], unstable: boolean): string {
   const flags = unstable ? ["--unstable-net"] : [];
-  for (const name of ["read", "write", "net"] as const) {
+  for (const name of ["read", "write", "net", "run"] as const) {
     const values = grants.filter((grant) => grant.name === name).map((
       grant,
-    ) => "path" in grant ? grant.path : grant.host);
+    ) =>
+      "path" in grant
+        ? grant.path
+        : "host" in grant
+        ? grant.host
+        : grant.command
+    );
     if (values.length > 0) flags.push(`--allow-${name}=${values.join(",")}`);
   }
   return flags.join(" ");
