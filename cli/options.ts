@@ -58,6 +58,8 @@ export interface Options {
   quitAfter: number | undefined;
   /** A program to run with the socket as its stdin and stdout. */
   exec: Exec | undefined;
+  /** A line on stderr with the bytes each way and the rate. */
+  progress: boolean;
 }
 
 export const HELP =
@@ -101,6 +103,9 @@ closes, or on Ctrl-C.
   --quiet            no "listening on" or "connection from" notes on stderr
                      (-q is netcat's -q SECS now)
   -v                 connect: say when connected, as netcat does
+  --progress         one line on stderr, rewritten as bytes move: sent,
+                     received, rate (without it: shown when stderr is a
+                     terminal, stdin or stdout is not, and it runs a second)
   --exec PROGRAM [ARGS...]
                      last on the line: run PROGRAM with the connection as
                      its stdin and stdout (listen: one for each client;
@@ -130,6 +135,7 @@ const FLAGS = {
   crlf: { type: "boolean" },
   hex: { type: "boolean" },
   quiet: { type: "boolean" },
+  progress: { type: "boolean" },
   tls: { type: "boolean" },
   "ca-cert": { type: "string" },
   cert: { type: "string" },
@@ -294,6 +300,25 @@ export function parseOptions(args: string[], exec?: Exec): Options {
   if (lisp && udp) {
     throw new UsageError("--lisp works over TCP: leave out --udp");
   }
+  if (
+    values.progress &&
+    (lisp || udp || exec !== undefined || values["keep-open"] ||
+      values.broker)
+  ) {
+    throw new UsageError(
+      `--progress counts the bytes of one stream: leave out ${
+        lisp
+          ? "--lisp"
+          : udp
+          ? "--udp"
+          : exec !== undefined
+          ? "--exec"
+          : values.broker
+          ? "--broker"
+          : "--keep-open"
+      }`,
+    );
+  }
   if (exec !== undefined) {
     const other = lisp
       ? "--lisp"
@@ -359,6 +384,7 @@ export function parseOptions(args: string[], exec?: Exec): Options {
       ? undefined
       : secondsFlag("-q", values.quit, 0),
     exec,
+    progress: values.progress ?? false,
   };
 }
 

@@ -20,6 +20,7 @@ import {
   writeOut,
 } from "./io.ts";
 import type { Options } from "./options.ts";
+import { Progress, progressMode } from "./progress.ts";
 
 /** What the loop sending stdin sees once the other loop has finished. */
 const OVER: unique symbol = Symbol("over");
@@ -116,6 +117,10 @@ export async function runSession(
     quitTimer = setTimeout(() => quit.abort(QUIT), options.quitAfter);
   };
   using _quitTimer = { [Symbol.dispose]: () => clearTimeout(quitTimer) };
+  using _progress = new Progress(
+    traffic,
+    options.lisp ? "off" : progressMode(options.progress),
+  );
   const make = options.lisp ? lispLoops : byteLoops;
   const signal = AbortSignal.any([idleStop.signal, quit.signal]);
   const loops = make(socket, options, idle, signal, traffic, input);
