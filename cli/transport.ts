@@ -5,7 +5,9 @@ import {
   CertificateError,
   connect,
   listen,
+  lookupHostname,
   type Socket,
+  SocketError,
   TlsError,
 } from "../mod.ts";
 import { Failure, hostPort, readPemFlag } from "../examples/_common/cli.ts";
@@ -70,7 +72,11 @@ function tcp(options: Options): StreamTransport {
           ...(tls === undefined ? {} : { tls }),
         });
       } catch (error) {
-        throw forTheCommandLine(error);
+        throw await withAddressesTried(
+          forTheCommandLine(error),
+          hostname,
+          port,
+        );
       }
     },
     async listen() {
@@ -129,6 +135,40 @@ function unixSocket(
       };
     },
   };
+}
+
+/**
+ * A refused connection to a name with more than one address names each
+ * address tried (Deno tries them in turn). Looking the name up needs
+ * `--allow-net=NAME`; without it the error stays as it is.
+ */
+async function withAddressesTried(
+  error: unknown,
+  hostname: string,
+  port: number,
+): Promise<unknown> {
+  if (
+    !(error instanceof SocketError) || error.name !== "ConnectionRefusedError"
+  ) {
+    return error;
+  }
+  if (hostname.includes(":") || /^[\d.]+$/.test(hostname)) return error;
+  const grant = await Deno.permissions.query({ name: "net", host: hostname });
+  if (grant.state !== "granted") return error;
+  let addresses: string[];
+  try {
+    addresses = await lookupHostname(hostname, { timeout: 2000 });
+  } catch {
+    return error;
+  }
+  if (addresses.length < 2) return error;
+  return new Failure(
+    `Cannot connect to ${
+      hostPort(hostname, port)
+    }: each of its addresses refused the connection (${
+      addresses.map((address) => hostPort(address, port)).join(", ")
+    }; is a server listening there?)`,
+  );
 }
 
 /** Removes the socket file at `path`, if a socket file is still there. */
