@@ -31,6 +31,9 @@ const QUIT: unique symbol = Symbol("quit");
 const encoder = new TextEncoder();
 const LF = 10;
 
+/** The most one read from the socket takes, straight into one array. */
+const RECEIVE_CHUNK = 256 * 1024;
+
 /**
  * How long stdin may still be sent after the peer has ended its stream,
  * counted from the last chunk: the peer may have only half-closed, and
@@ -199,6 +202,9 @@ function byteLoops(
         }
         idle.touch();
         const bytes = crlf ? crlf.convert(chunk) : chunk;
+        // The next read of stdin goes on while this chunk is sent (not
+        // before a first chunk has gone: that one may be given back).
+        if (traffic.sent > 0) input.peek().catch(() => {});
         try {
           await socket.write(bytes);
           await socket.flush({ signal });
@@ -214,15 +220,26 @@ function byteLoops(
       }
     },
     async receive() {
-      const buffer = new Uint8Array(64 * 1024);
+      // Two arrays in turn: the next read fills one while stdout takes
+      // the other.
+      let buffer = new Uint8Array(RECEIVE_CHUNK);
+      let spare = new Uint8Array(RECEIVE_CHUNK);
       const hex = options.hex ? new HexDump() : undefined;
-      for (;;) {
-        const n = await socket.read(buffer, { signal });
-        if (n === null) return;
-        count(traffic, "received", n);
-        idle.touch();
-        const bytes = buffer.subarray(0, n);
-        await writeOut(hex ? encoder.encode(hex.format(bytes)) : bytes);
+      let reading = socket.read(buffer, { signal });
+      try {
+        for (;;) {
+          const n = await reading;
+          if (n === null) return;
+          count(traffic, "received", n);
+          idle.touch();
+          const bytes = buffer.subarray(0, n);
+          [buffer, spare] = [spare, buffer];
+          reading = socket.read(buffer, { signal });
+          await writeOut(hex ? encoder.encode(hex.format(bytes)) : bytes);
+        }
+      } finally {
+        // A read still waiting when stdout failed: its end is no one's.
+        reading.catch(() => {});
       }
     },
   };
