@@ -3,10 +3,11 @@
 # the same tool: sock, nc (OpenBSD) or socat. The listener writes what it
 # gets to /dev/null. Used by `hyperfine` in BENCHMARKS.md:
 #   sh bench/transfer.sh sock|nc|socat FILE
+# SOCK_ROOT names another checkout whose cli.ts to time (an older one).
 set -eu
 tool=$1
 file=$2
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=${SOCK_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 # A port that is free now: the kernel picks one, which is then released.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 case $tool in

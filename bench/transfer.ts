@@ -4,10 +4,17 @@
 // round, so a machine that slows down slows each alike. Prints the median,
 // the range and each tool's median against nc's.
 //
-//   deno run --allow-run=hyperfine,sh --allow-read --allow-write=/tmp bench/transfer.ts [SIZE_MB] [ROUNDS]
+//   deno run --allow-run=hyperfine,sh --allow-read --allow-write=/tmp bench/transfer.ts [SIZE_MB] [ROUNDS] [NAME=CHECKOUT ...]
+//
+// Each NAME=CHECKOUT adds the sock of another checkout (an older commit,
+// from `git archive`) under NAME.
 const size = Number(Deno.args[0] ?? 200);
 const rounds = Number(Deno.args[1] ?? 10);
-const tools = ["nc", "socat", "sock"] as const;
+const others = Deno.args.slice(2).map((arg) =>
+  arg.split("=", 2) as [string, string]
+);
+const tools = ["nc", "socat", "sock", ...others.map(([name]) => name)];
+const roots = new Map(others);
 const script = new URL("./transfer.sh", import.meta.url).pathname;
 
 const dir = await Deno.makeTempDir({ prefix: "sock-transfer-" });
@@ -27,7 +34,14 @@ try {
       while (view.length > 0) view = view.subarray(await out.write(view));
     }
   }
-  const times: Record<string, number[]> = { nc: [], socat: [], sock: [] };
+  const times: Record<string, number[]> = Object.fromEntries(
+    tools.map((tool) => [tool, []]),
+  );
+  // Processor time (user and system) of both ends, which the machine's
+  // other work disturbs less than the wall clock.
+  const cpu: Record<string, number[]> = Object.fromEntries(
+    tools.map((tool) => [tool, []]),
+  );
   for (let round = 0; round < rounds; round++) {
     const json = `${dir}/round.json`;
     const { success, stderr } = await new Deno.Command("hyperfine", {
@@ -37,16 +51,28 @@ try {
         "1",
         "--export-json",
         json,
-        ...tools.map((tool) => `sh ${script} ${tool} ${file}`),
+        ...tools.map((tool) =>
+          roots.has(tool)
+            ? `env SOCK_ROOT=${roots.get(tool)} sh ${script} sock ${file}`
+            : `sh ${script} ${tool} ${file}`
+        ),
       ],
       stdout: "null",
       stderr: "piped",
     }).output();
     if (!success) throw new Error(new TextDecoder().decode(stderr));
     const { results } = JSON.parse(await Deno.readTextFile(json)) as {
-      results: { command: string; times: number[] }[];
+      results: {
+        command: string;
+        times: number[];
+        user: number;
+        system: number;
+      }[];
     };
-    results.forEach((result, i) => times[tools[i]!]!.push(...result.times));
+    results.forEach((result, i) => {
+      times[tools[i]!]!.push(...result.times);
+      cpu[tools[i]!]!.push(result.user + result.system);
+    });
   }
   const median = (values: number[]) => {
     const sorted = [...values].sort((a, b) => a - b);
@@ -56,16 +82,21 @@ try {
       : (sorted[mid - 1]! + sorted[mid]!) / 2;
   };
   const nc = median(times.nc!);
+  const ncCpu = median(cpu.nc!);
   console.log(`${size} MB, ${rounds} rounds, one run of each tool a round`);
-  console.log("| tool | median | min – max | median / nc's |");
-  console.log("| --- | --- | --- | --- |");
+  console.log(
+    "| tool | wall, median | min – max | / nc's | processor, median | / nc's |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
   for (const tool of tools) {
     const all = times[tool]!;
     const ms = (s: number) => `${Math.round(s * 1000)} ms`;
     console.log(
       `| ${tool} | ${ms(median(all))} | ${ms(Math.min(...all))} – ${
         ms(Math.max(...all))
-      } | ${(median(all) / nc).toFixed(2)}× |`,
+      } | ${(median(all) / nc).toFixed(2)}× | ${ms(median(cpu[tool]!))} | ${
+        (median(cpu[tool]!) / ncCpu).toFixed(2)
+      }× |`,
     );
   }
 } finally {
