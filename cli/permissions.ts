@@ -52,11 +52,14 @@ function grantFlags(grants: Grant[], unstable: boolean): string {
 }
 
 /**
- * The one-line advice for a missing grant: the flags, and where to put them.
+ * The one-line advice for a missing grant: the flags, the command that runs
+ * this one with them, and, for a `sock` installed with `deno install`, the
+ * edit of its launcher that adds them to the grants it has (Deno joins
+ * repeated `--allow-*` flags), so that a reinstall loses none.
  *
  * @param what What was refused, e.g. `connect to 127.0.0.1:9231`.
  * @param flags The flags that grant it, e.g. `--allow-net=127.0.0.1:9231`.
- * @param all Every flag the command needs, for the commands that run it
+ * @param all Every flag the command needs, for the command that runs it
  * (the same as `flags` unless some grants were there already).
  */
 export function missingGrant(
@@ -64,10 +67,13 @@ export function missingGrant(
   flags: string,
   all: string = flags,
 ): Failure {
+  const edit = `s|^exec deno run |&${flags} |`;
   return new Failure(
     `sock may not ${what}: add ${flags} (deno run ${all} ${program()} ${
       Deno.args.map(quote).join(" ")
-    }, or deno install -g -f -n sock ${all} ${program()})`,
+    }; an installed sock keeps its grants and gains these with sed -i ${
+      quote(edit)
+    } "$(command -v sock)")`,
   );
 }
 
