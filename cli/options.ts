@@ -102,7 +102,8 @@ closes, or on Ctrl-C.
   --hex              print what arrives as a hex dump
   --quiet            no "listening on" or "connection from" notes on stderr
                      (-q is netcat's -q SECS now)
-  -v                 connect: say when connected, as netcat does
+  -v                 connect: say when connected, as netcat does (listen
+                     says where it listens and who connects anyway)
   --progress         one line on stderr, rewritten as bytes move: sent,
                      received, rate (without it: shown when stderr is a
                      terminal, stdin or stdout is not, and it runs a second)
@@ -112,9 +113,10 @@ closes, or on Ctrl-C.
                      with -k, at once); needs --allow-run=PROGRAM
   -h, --help         show this help
 
-netcat's spellings work too: -l listens (sock -l 9000, sock -l -k 9000),
-sock HOST PORT and sock HOST:PORT connect, -u is --udp, -w SECS gives up
-connecting and closes an idle connection after SECS seconds, -z scans.
+netcat's spellings work too: -l listens (sock -l 9000, sock -l -k 9000,
+sock -lvnp 9000), sock HOST PORT and sock HOST:PORT connect, -u is --udp,
+-w SECS gives up connecting and closes an idle connection after SECS
+seconds, -n takes IP addresses only, -z scans.
 
 Grants: connect needs --allow-net=HOST:PORT, listen --allow-net=H:PORT
 (127.0.0.1:0 for port 0); --udp also needs --unstable-net, and a UDP
@@ -148,6 +150,8 @@ const FLAGS = {
   wait: { type: "string", short: "w" },
   quit: { type: "string", short: "q" },
   verbose: { type: "boolean", short: "v" },
+  port: { type: "string", short: "p" },
+  numeric: { type: "boolean", short: "n" },
   ipv4: { type: "boolean", short: "4" },
   ipv6: { type: "boolean", short: "6" },
 } as const;
@@ -228,13 +232,14 @@ export function parseOptions(args: string[], exec?: Exec): Options {
         `--${values.broker ? "broker" : "keep-open"} is for listen`,
       );
     }
+    if (values.port !== undefined) {
+      throw new UsageError(
+        "-p is the port to listen on, with -l: Deno cannot choose a connection's own port",
+      );
+    }
   } else if (values.timeout !== undefined) {
     throw new UsageError(
       "--timeout is the connect timeout; listen waits until Ctrl-C",
-    );
-  } else if (values.verbose) {
-    throw new UsageError(
-      "-v is for connect: listen says where it listens and who connects unless --quiet",
     );
   }
   const wait = values.wait === undefined
@@ -277,8 +282,30 @@ export function parseOptions(args: string[], exec?: Exec): Options {
     host = hostArg(rest[0]!);
     port = portArg(rest[1]!, 1);
     checkFamily(family, host, "HOST");
+    if (values.numeric && !isIp(host)) {
+      throw new UsageError(
+        `-n takes HOST as an IP address, not the name ${host}: leave out -n to look it up`,
+      );
+    }
   } else {
     let listenHost = values.host;
+    if (values.port !== undefined) {
+      // nc -l -p PORT, as traditional netcat spells it
+      if (rest.length > 1) {
+        throw new UsageError(
+          `-p PORT takes the place of PORT: leave out ${describeArgs(rest)}`,
+        );
+      }
+      if (rest.length === 1) {
+        if (listenHost !== undefined) {
+          throw new UsageError(
+            "give the address once: --host H or -l H -p PORT",
+          );
+        }
+        listenHost = rest.shift();
+      }
+      rest.push(values.port);
+    }
     if (values.listen && rest.length === 2) {
       // nc -l HOST PORT
       if (listenHost !== undefined) {
@@ -386,6 +413,10 @@ export function parseOptions(args: string[], exec?: Exec): Options {
     exec,
     progress: values.progress ?? false,
   };
+}
+
+function isIp(host: string): boolean {
+  return host.includes(":") || /^\d+\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function badFamilies(): never {

@@ -49,6 +49,27 @@ test(
   SLOW,
 );
 
+test(
+  "sock -lvnp 0 listens as traditional netcat's spelling does; -nv connects",
+  async () => {
+    await using listener = new SockProcess(["--allow-net=127.0.0.1:0"], [
+      "-lvnp",
+      "0",
+    ]);
+    const port = await listener.listening();
+    const client = await runSock([`--allow-net=127.0.0.1:${port}`], [
+      "-nv",
+      "127.0.0.1",
+      String(port),
+    ], "numeric\n");
+    assert.deepEqual([client.code, errorLines(client.stderr)], [0, [
+      `connected to 127.0.0.1:${port}`,
+    ]]);
+    await listener.waitFor(/numeric\n/);
+  },
+  SLOW,
+);
+
 test("sock HOST:PORT and sock [::1]:PORT connect", async () => {
   await using v4 = echoServer();
   await using v6 = echoServer("::1");
@@ -207,7 +228,12 @@ test("netcat spellings' mistakes are one line, exit 2", async () => {
     [["127.0.0.1"], 'unknown command "127.0.0.1"'],
     [["--cert", "c.pem", "127.0.0.1", "1"], "--cert and --key go together"],
     [["-l", "--cert", "c.pem", "0"], "--cert is a client certificate for"],
-    [["listen", "-v", "0"], "-v is for connect"],
+    [["-n", "localhost", "1"], "-n takes HOST as an IP address"],
+    [["-p", "5", "127.0.0.1", "1"], "-p is the port to listen on, with -l"],
+    [
+      ["-l", "--host", "127.0.0.1", "-p", "5", "127.0.0.2"],
+      "give the address once",
+    ],
     [["-w", "1", "--timeout", "5", "127.0.0.1", "1"], "-w and --timeout"],
   ];
   for (const [args, message] of cases) {
