@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { connect, serve, type Server, type Socket } from "../mod.ts";
 import { handleSum } from "../examples/sum_server.ts";
-import { startExample } from "../tools/examples.ts";
+import { freePort, startExample } from "../tools/examples.ts";
 import { haveOpenssl, makeCerts } from "./_certs.ts";
 import { bounded, canRun, test } from "./_helpers.ts";
 import { errorLines, runSock, SockProcess } from "./_sock.ts";
@@ -268,6 +268,78 @@ test(
     assert.equal(new TextDecoder().decode(out.stdout), "42");
   },
   { ...SLOW, ignore: !haveNc },
+);
+
+const haveHaproxy = await canRun("haproxy", ["-v"]);
+
+test(
+  "HAProxy (send-proxy-v2) in front of sock forward --proxy-protocol --send-proxy: the sum server sees the real client",
+  async () => {
+    const { server, clients } = sumServer({ proxyProtocol: true });
+    await using _server = server;
+    const { sock, port } = await forward(
+      [`--allow-net=127.0.0.1:0,127.0.0.1:${server.port}`],
+      [
+        "--proxy-protocol",
+        "--send-proxy",
+        "0",
+        "127.0.0.1",
+        String(server.port),
+      ],
+    );
+    await using _sock = sock;
+    const dir = await Deno.makeTempDir({ prefix: "sock-forward-haproxy-" });
+    const front = freePort("tcp");
+    await Deno.writeTextFile(
+      `${dir}/haproxy.cfg`,
+      [
+        "defaults",
+        "  mode tcp",
+        "  timeout connect 5s",
+        "  timeout client 30s",
+        "  timeout server 30s",
+        "frontend front",
+        `  bind 127.0.0.1:${front}`,
+        "  default_backend forwarder",
+        "backend forwarder",
+        `  server sock 127.0.0.1:${port} send-proxy-v2`,
+        "",
+      ].join("\n"),
+    );
+    const haproxy = new Deno.Command("haproxy", {
+      args: ["-db", "-f", `${dir}/haproxy.cfg`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = haproxy.output();
+    try {
+      // Listening: seen by the system, not by a connection of ours.
+      await bounded(
+        (async () => {
+          for (;;) {
+            const { stdout } = await new Deno.Command("ss", {
+              args: ["-Hltn", `sport = :${front}`],
+              stdout: "piped",
+              stderr: "null",
+            }).output();
+            if (stdout.length > 0) return;
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })(),
+        10_000,
+        "haproxy's listener",
+      );
+      await using client = await connect({ port: front, timeout: 5000 });
+      assert.equal(await sum(client, "19 23 "), "42");
+      assert.deepEqual(clients, [`127.0.0.1:${client.localAddr.port}`]);
+    } finally {
+      haproxy.kill("SIGTERM");
+      await output;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { ...SLOW, ignore: !haveHaproxy },
 );
 
 test("sock forward's grant error names both ends, exactly", async () => {
