@@ -33,7 +33,8 @@
  * @module
  */
 import { run } from "./examples/_common/cli.ts";
-import { HELP, main, tooOldDeno } from "./cli/main.ts";
+import { HELP, main } from "./cli/main.ts";
+import { tooOldDeno } from "./cli/version.ts";
 
 if (import.meta.main) {
   const old = tooOldDeno(Deno.version.deno);

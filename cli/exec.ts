@@ -2,33 +2,11 @@
 // socket, as ncat's --sh-exec and socat's EXEC give; its stderr stays the
 // terminal's. The peer's end of stream closes the program's stdin; the end
 // of its stdout half-closes the connection.
-import type { Socket } from "../mod.ts";
-import { UsageError } from "../examples/_common/cli.ts";
+import { PermissionError, type Socket } from "../mod.ts";
+import { note, warn } from "./io.ts";
+import type { Exec, Options } from "./options.ts";
 import type { Grant } from "./permissions.ts";
-
-/** The program to run for each connection, and its arguments. */
-export interface Exec {
-  program: string;
-  args: string[];
-}
-
-/**
- * Splits `--exec PROGRAM [ARGS…]` (always last: every word after PROGRAM
- * is its) from sock's own arguments.
- *
- * @throws {UsageError} when PROGRAM is missing.
- */
-export function splitExec(args: string[]): [own: string[], exec?: Exec] {
-  const at = args.indexOf("--exec");
-  if (at < 0) return [args];
-  const program = args[at + 1];
-  if (program === undefined || program === "") {
-    throw new UsageError(
-      "--exec needs a PROGRAM, and comes last: sock listen 9000 --exec cat -n",
-    );
-  }
-  return [args.slice(0, at), { program, args: args.slice(at + 2) }];
-}
+import { chooseTransport, handshake, peerOf } from "./transport.ts";
 
 /** The grant that running `exec` needs. */
 export function execGrant(exec: Exec): Grant {
@@ -92,4 +70,53 @@ export async function runExec(socket: Socket, exec: Exec): Promise<number> {
   await socket.close({ abort: true });
   await toProgram;
   return status.code;
+}
+
+/**
+ * `--exec`: connect, or listen for one client (`--keep-open`: every
+ * client, at once), each connection given to its own run of the program.
+ *
+ * @returns The program's exit status (for one connection).
+ */
+export async function runExecStream(
+  options: Options,
+  exec: Exec,
+  open: DisposableStack,
+): Promise<number> {
+  const transport = chooseTransport(options);
+  if (options.mode === "connect") {
+    await using socket = await transport.connect();
+    if (options.verbose) note(false, `connected to ${transport.address}`);
+    return await runExec(socket, exec);
+  }
+  const acceptor = await transport.listen();
+  open.defer(() => acceptor[Symbol.dispose]());
+  note(options.quiet, `listening on ${acceptor.address}`);
+  if (!options.keepOpen) {
+    await using socket = await acceptor.accept();
+    note(options.quiet, `connection from ${peerOf(socket)}`);
+    acceptor[Symbol.dispose]();
+    await handshake(socket);
+    return await runExec(socket, exec);
+  }
+  let failed!: (error: unknown) => void;
+  const failure = new Promise<never>((_, reject) => failed = reject);
+  const serveOne = async (socket: Socket) => {
+    const name = peerOf(socket);
+    note(options.quiet, `connection from ${name}`);
+    try {
+      await handshake(socket);
+      const code = await runExec(socket, exec);
+      if (code !== 0) warn(`${exec.program} for ${name} exited with ${code}`);
+    } catch (error) {
+      if (error instanceof PermissionError) failed(error);
+      else warn(`${name}: ${error instanceof Error ? error.message : error}`);
+    } finally {
+      await socket.close({ abort: true }).catch(() => {});
+    }
+  };
+  const accepting = (async () => {
+    for (;;) serveOne(await acceptor.accept());
+  })();
+  return await Promise.race([accepting, failure]);
 }

@@ -26,6 +26,7 @@ import {
 import { checkSocketPath } from "../lib/unix.ts";
 import { note, warn } from "./io.ts";
 import { type Grant, needGrants, netGrant, unixGrants } from "./permissions.ts";
+import { handshake } from "./transport.ts";
 
 /** What `sock forward` was asked to do. */
 export interface ForwardOptions {
@@ -95,9 +96,6 @@ const FLAGS = {
   timeout: { type: "string" },
   quiet: { type: "boolean" },
 } as const;
-
-/** How long a TLS client may take over its handshake. */
-const HANDSHAKE_TIMEOUT = 10_000;
 
 /**
  * Reads `sock forward`'s command line (after the word `forward`).
@@ -315,7 +313,7 @@ export async function runForward(
     const name = peerName(client);
     let target: Socket | undefined;
     try {
-      if (client.tls) await client.handshake({ timeout: HANDSHAKE_TIMEOUT });
+      await handshake(client);
       target = await connectTarget();
       note(options.quiet, `${name} to ${describeEnd(to)}`);
       if (options.sendProxy) {

@@ -12,7 +12,6 @@ import {
   readLisp,
   type Socket,
 } from "../mod.ts";
-import { hostPort } from "../examples/_common/cli.ts";
 import {
   CrlfWriter,
   HexDump,
@@ -24,12 +23,9 @@ import {
 } from "./io.ts";
 import type { Options } from "./options.ts";
 import { TypedForms } from "./session.ts";
-import type { Acceptor } from "./transport.ts";
+import { type Acceptor, handshake, peerOf } from "./transport.ts";
 
 const encoder = new TextEncoder();
-
-/** How long a TLS client may take over its handshake. */
-const HANDSHAKE_TIMEOUT = 10_000;
 
 /** One connected client. */
 interface Client {
@@ -69,9 +65,7 @@ export async function runHub(
       ? `${peerOf(socket)} #${count}`
       : peerOf(socket);
     try {
-      if (socket.tls) {
-        await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
-      }
+      await handshake(socket);
     } catch (error) {
       warn(`${name}: ${messageOf(error)}`);
       await socket.close({ abort: true });
@@ -220,15 +214,4 @@ async function receiveLisp(
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The peer's address, as the user would type it. */
-export function peerOf(socket: Socket): string {
-  const addr = socket.remoteAddr;
-  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
-  if ("path" in addr && addr.path) return addr.path;
-  const local = socket.localAddr;
-  return "path" in local && local.path
-    ? `a client of ${local.path}`
-    : addr.transport;
 }

@@ -2,7 +2,6 @@
 // anything is opened. Every mistake is one UsageError line.
 import { checkHostname } from "../lib/_validate.ts";
 import { checkSocketPath } from "../lib/unix.ts";
-import type { Exec } from "./exec.ts";
 import {
   hostFlag,
   millisecondsFlag,
@@ -591,4 +590,28 @@ function portArg(value: string, low: number): number {
     );
   }
   return port;
+}
+
+/** The program to run for each connection, and its arguments. */
+export interface Exec {
+  program: string;
+  args: string[];
+}
+
+/**
+ * Splits `--exec PROGRAM [ARGS…]` (always last: every word after PROGRAM
+ * is its) from sock's own arguments.
+ *
+ * @throws {UsageError} when PROGRAM is missing.
+ */
+export function splitExec(args: string[]): [own: string[], exec?: Exec] {
+  const at = args.indexOf("--exec");
+  if (at < 0) return [args];
+  const program = args[at + 1];
+  if (program === undefined || program === "") {
+    throw new UsageError(
+      "--exec needs a PROGRAM, and comes last: sock listen 9000 --exec cat -n",
+    );
+  }
+  return [args.slice(0, at), { program, args: args.slice(at + 2) }];
 }

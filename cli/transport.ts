@@ -205,3 +205,22 @@ function forTheCommandLine(error: unknown): unknown {
     ? new CertificateError(message, error.reason, { cause: error })
     : new Failure(message);
 }
+
+/** How long a TLS client may take over its handshake. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** Completes an accepted TLS connection's handshake, so a failure is its own. */
+export async function handshake(socket: Socket): Promise<void> {
+  if (socket.tls) await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
+}
+
+/** The peer's address, as the user would type it. */
+export function peerOf(socket: Socket): string {
+  const addr = socket.remoteAddr;
+  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
+  if ("path" in addr && addr.path) return addr.path;
+  const local = socket.localAddr;
+  return "path" in local && local.path
+    ? `a client of ${local.path}`
+    : addr.transport;
+}

@@ -3,7 +3,7 @@
 // TLS server, and a Deno too old for it.
 import assert from "node:assert/strict";
 import { listen, serve } from "../mod.ts";
-import { tooOldDeno } from "../cli/main.ts";
+import { tooOldDeno } from "../cli/version.ts";
 import { haveOpenssl } from "./_certs.ts";
 import { canRun, test } from "./_helpers.ts";
 import { errorLines, SockProcess } from "./_sock.ts";
