@@ -18,6 +18,7 @@ import {
   IdleTimer,
   type Input,
   note,
+  StdoutClosed,
   warn,
   writeOut,
 } from "./io.ts";
@@ -109,8 +110,10 @@ export async function runHub(
         } else await print(bytes);
       });
     } catch (error) {
-      if (error instanceof PermissionError) failed(error);
-      else if (!stop.signal.aborted) warn(`${name}: ${messageOf(error)}`);
+      // A missing grant, or stdout's reader gone: the end for everyone.
+      if (error instanceof PermissionError || error instanceof StdoutClosed) {
+        failed(error);
+      } else if (!stop.signal.aborted) warn(`${name}: ${messageOf(error)}`);
       else if (idled) {
         warn(
           `${name}: no data either way for ${options.idleTimeout} ms: closed the connection (--idle-timeout)`,

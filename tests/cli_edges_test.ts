@@ -2,7 +2,7 @@
 // listener stopped by a signal, a closed stdout, a plain connection to a
 // TLS server, and a Deno too old for it.
 import assert from "node:assert/strict";
-import { listen, serve } from "../mod.ts";
+import { connect, listen, serve } from "../mod.ts";
 import { tooOldDeno } from "../cli/version.ts";
 import { haveOpenssl } from "./_certs.ts";
 import { canRun, test } from "./_helpers.ts";
@@ -180,6 +180,52 @@ test(
     const text = new TextDecoder();
     assert.equal(text.decode(stdout), "status 0\n");
     assert.deepEqual(errorLines(text.decode(stderr)), []);
+  },
+  SLOW,
+);
+
+test(
+  "sock listen -k … | head -c 10 ends quietly too, once head has its bytes",
+  async () => {
+    await using tmp = await tempDir();
+    const sock = sockCommand(["--allow-net=127.0.0.1:0"], [
+      "listen",
+      "-k",
+      "0",
+    ]);
+    const shell = new Deno.Command("bash", {
+      args: [
+        "-c",
+        `${sock} < /dev/null 2> "${tmp.dir}/err" | head -c 10 > /dev/null; echo "status \${PIPESTATUS[0]}"`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const output = shell.output();
+    let port: number | undefined;
+    for (let i = 0; port === undefined && i < 400; i++) {
+      const err = await Deno.readTextFile(`${tmp.dir}/err`).catch(() => "");
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (match) port = Number(match[1]);
+      else await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(port, "sock listened");
+    await using client = await connect({ port, timeout: 5000 });
+    const chunk = new Uint8Array(64 * 1024).fill(0x62);
+    try {
+      for (let i = 0; i < 64; i++) await client.write(chunk);
+      await client.flush();
+    } catch {
+      // sock went away: that is the test.
+    }
+    const { stdout } = await output;
+    assert.equal(new TextDecoder().decode(stdout), "status 0\n");
+    const err = await Deno.readTextFile(`${tmp.dir}/err`);
+    assert.deepEqual(
+      errorLines(err).filter((line) => line.startsWith("error")),
+      [],
+    );
   },
   SLOW,
 );
