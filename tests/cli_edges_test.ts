@@ -6,7 +6,7 @@ import { connect, listen, serve } from "../mod.ts";
 import { tooOldDeno } from "../cli/version.ts";
 import { haveOpenssl } from "./_certs.ts";
 import { canRun, test } from "./_helpers.ts";
-import { errorLines, SockProcess } from "./_sock.ts";
+import { CLI_PATH, errorLines, SockProcess } from "./_sock.ts";
 import { sockCommand, Terminals } from "./_terminals.ts";
 
 const SLOW = { deadline: 40_000 };
@@ -288,3 +288,41 @@ test("sock on this Deno says nothing about its version", async () => {
   assert.match(result.stdout, /^usage: sock/);
   assert.doesNotMatch(result.stderr, /needs Deno/);
 });
+
+// An older Deno to run sock with, when one is at hand (e.g. from
+// `npm install deno@2.4`): SOCK_OLD_DENO=/path/to/deno.
+const oldDeno = Deno.env.get("SOCK_OLD_DENO");
+
+test(
+  "sock run by an older Deno says so in one line, exit 1",
+  async () => {
+    // Its own cache: an older Deno's files stay out of this one's.
+    await using cache = await tempDir();
+    const { code, stdout, stderr } = await new Deno.Command(oldDeno!, {
+      args: ["run", "--allow-net=127.0.0.1:0", CLI_PATH, "listen", "0"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", DENO_DIR: cache.dir },
+    }).output();
+    const text = new TextDecoder();
+    const version = /^deno (\S+)/.exec(
+      text.decode(
+        (await new Deno.Command(oldDeno!, { args: ["--version"] }).output())
+          .stdout,
+      ),
+    )?.[1];
+    assert.deepEqual([
+      code,
+      text.decode(stdout),
+      errorLines(text.decode(stderr)),
+    ], [
+      1,
+      "",
+      [
+        `error: sock needs Deno 2.9.6 or later, and this is Deno ${version}: upgrade with deno upgrade (or npm install -g deno@2.9.6)`,
+      ],
+    ]);
+  },
+  { ...SLOW, ignore: oldDeno === undefined },
+);
