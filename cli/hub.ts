@@ -28,12 +28,20 @@ import { type Acceptor, handshake, peerOf } from "./transport.ts";
 
 const encoder = new TextEncoder();
 
+/**
+ * How long a client that has ended its stream stays connected with
+ * nothing sent to it (a single session's linger).
+ */
+const LINGER = 500;
+
 /** One connected client. */
 interface Client {
   readonly socket: Socket;
   readonly name: string;
   /** Writes `bytes` and flushes; a failure drops the client. */
   send(bytes: Uint8Array | string): Promise<void>;
+  /** Half-closes the connection: stdin has ended. */
+  end(): Promise<void>;
 }
 
 /** Runs the listener until Ctrl-C (or `-q` after the end of stdin). */
@@ -78,14 +86,25 @@ export async function runHub(
       idled = true;
       stop.abort();
     });
+    // The client's end of stream does not end the connection at once:
+    // stdin may still have lines for it. It ends when stdin has, or after
+    // LINGER with nothing sent to it, as a single session's does.
+    const ended = Promise.withResolvers<void>();
+    let lastSent = 0;
+    stop.signal.addEventListener("abort", () => ended.resolve());
     const client: Client = {
       socket,
       name,
+      async end() {
+        await socket.closeWrite().catch(() => {});
+        ended.resolve();
+      },
       async send(bytes) {
         try {
           await socket.write(bytes);
           await socket.flush({ signal: stop.signal });
           idle.touch();
+          lastSent = performance.now();
         } catch (error) {
           if (!stop.signal.aborted) {
             warn(`${name}: ${messageOf(error)}`);
@@ -96,7 +115,7 @@ export async function runHub(
     };
     clients.add(client);
     note(options.quiet, `connection from ${name}`);
-    if (input.ended) await socket.closeWrite().catch(() => {});
+    if (input.ended) await client.end();
     someone?.();
     try {
       await receive(socket, stop.signal, async (bytes) => {
@@ -109,6 +128,20 @@ export async function runHub(
           ]);
         } else await print(bytes);
       });
+      lastSent = performance.now();
+      for (;;) {
+        const left = LINGER - (performance.now() - lastSent);
+        if (left <= 0) break;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const over = await Promise.race([
+          ended.promise.then(() => true),
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), left);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (over) break;
+      }
     } catch (error) {
       // A missing grant, or stdout's reader gone: the end for everyone.
       if (error instanceof PermissionError || error instanceof StdoutClosed) {
@@ -153,7 +186,7 @@ export async function runHub(
         await Promise.all(
           [...clients].map(async (client) => {
             if (last) await client.send(last);
-            await client.socket.closeWrite().catch(() => {});
+            await client.end();
           }),
         );
         return;

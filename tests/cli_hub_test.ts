@@ -110,6 +110,84 @@ test(
   SLOW,
 );
 
+test(
+  "sock listen -k --lisp: each client's data printed as Lisp, forms typed go to both",
+  async () => {
+    await using sock = new SockProcess(["--allow-net=127.0.0.1:0"], [
+      "listen",
+      "-k",
+      "--lisp",
+      "0",
+    ]);
+    const port = await sock.listening();
+    await using a = await connect({ port, timeout: 5000 });
+    await using b = await connect({ port, timeout: 5000 });
+    await sock.waitFor(/(connection from .*\n){2}/, "stderr");
+    await a.write("hello ");
+    await a.flush();
+    await sock.waitFor(/^HELLO\n/);
+    await b.write('"from b" ');
+    await b.flush();
+    await sock.waitFor(/^HELLO\n"from b"\n$/);
+    await sock.type("(+ 1 2)\n");
+    for (const client of [a, b]) {
+      assert.equal(
+        new TextDecoder().decode(
+          await client.readExactly(8, { timeout: 5000 }),
+        ),
+        "(+ 1 2) ",
+      );
+    }
+    sock.kill("SIGTERM");
+    assert.equal((await sock.finish()).code, 0);
+  },
+  SLOW,
+);
+
+const haveSocat = await canRun("socat", ["-V"]);
+
+test(
+  "socat clients of sock listen -k: both served at once, the end of each one's input ends it",
+  async () => {
+    await using sock = new SockProcess(["--allow-net=127.0.0.1:0"], [
+      "listen",
+      "-k",
+      "0",
+    ]);
+    const port = await sock.listening();
+    const socat = (text: string) => {
+      const child = new Deno.Command("socat", {
+        args: ["-t", "5", "-", `TCP:127.0.0.1:${port}`],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      return { child, writer, text };
+    };
+    const one = socat("from socat one\n");
+    const two = socat("from socat two\n");
+    await sock.waitFor(/(connection from .*\n){2}/, "stderr");
+    for (const { writer, text } of [one, two]) {
+      await writer.write(new TextEncoder().encode(text));
+    }
+    await sock.waitFor(/from socat one\n/);
+    await sock.waitFor(/from socat two\n/);
+    await sock.type("to both socats\n");
+    // Each socat ends its input: sock sees the half-close and ends the
+    // connection a moment later.
+    for (const { writer } of [one, two]) await writer.close();
+    await sock.waitFor(/(closed\n[^]*){2}/, "stderr");
+    const outputs = await Promise.all([one.child.output(), two.child.output()]);
+    for (const out of outputs) {
+      assert.equal(new TextDecoder().decode(out.stdout), "to both socats\n");
+    }
+    sock.kill("SIGTERM");
+    assert.equal((await sock.finish()).code, 0);
+  },
+  { ...SLOW, ignore: !haveSocat },
+);
+
 const haveTmux = await canRun("tmux", ["-V"]);
 const TERMINAL = { deadline: 60_000, ignore: !haveTmux };
 
