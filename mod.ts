@@ -84,6 +84,7 @@ export type {
   ProxyProtocolOptions,
   ProxyTlv,
 } from "./lib/proxy.ts";
+export { formatProxyHeader, type ProxyHeaderInit } from "./lib/proxy_header.ts";
 export {
   connectDatagram,
   type ConnectDatagramOptions,

@@ -5,18 +5,35 @@ const encoder = new TextEncoder();
 const LF = 10;
 const CR = 13;
 
+/** How much one read of stdin may take. */
+const INPUT_CHUNK = 1024 * 1024;
+
+/** Something to read from as `Deno.stdin` is read. */
+export interface Readable {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
 /**
  * Standard input, read one chunk at a time. The read in progress is kept
  * when a connection ends, so with `--keep-open` the next connection gets
  * what was typed meanwhile, and nothing typed is lost.
+ *
+ * Each read goes straight into one of two arrays, used in turn: a chunk
+ * is valid until the read after the next one, which is as long as a
+ * sender holds it (it sends a chunk before it asks for the next).
  */
 export class Input {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #source: Readable;
+  readonly #buffers = [
+    new Uint8Array(INPUT_CHUNK),
+    new Uint8Array(INPUT_CHUNK),
+  ];
+  #turn = 0;
   #next: Promise<Uint8Array | null> | undefined;
   #ended = false;
 
-  constructor(stream: ReadableStream<Uint8Array> = Deno.stdin.readable) {
-    this.#reader = stream.getReader();
+  constructor(source: Readable = Deno.stdin) {
+    this.#source = source;
   }
 
   /** Whether stdin has ended (and that end was taken). */
@@ -30,9 +47,21 @@ export class Input {
    */
   peek(): Promise<Uint8Array | null> {
     if (this.#ended) return Promise.resolve(null);
-    return this.#next ??= this.#reader.read().then((result) =>
-      result.done ? null : result.value
-    );
+    if (this.#next === undefined) {
+      const buffer = this.#buffers[this.#turn]!;
+      this.#turn ^= 1;
+      this.#next = this.#read(buffer);
+    }
+    return this.#next;
+  }
+
+  async #read(buffer: Uint8Array): Promise<Uint8Array | null> {
+    for (;;) {
+      const n = await this.#source.read(buffer);
+      if (n === null) return null;
+      // A read of 0 bytes is not the end.
+      if (n > 0) return buffer.subarray(0, n);
+    }
   }
 
   /** Marks the chunk `peek()` gave as used. */
@@ -40,12 +69,41 @@ export class Input {
     this.#next = undefined;
     if (chunk === null) this.#ended = true;
   }
+
+  /**
+   * Gives back a chunk that was taken but reached no one: the next
+   * `peek()` gives it again. Only while no read is waiting.
+   */
+  untake(chunk: Uint8Array): void {
+    if (this.#next !== undefined) return;
+    this.#next = Promise.resolve(chunk);
+  }
 }
 
-/** Writes every byte to stdout. */
+/** What stdout's reader going away (`sock … | head`) ends the program with. */
+export class StdoutClosed extends Error {
+  /** Makes the error. */
+  constructor() {
+    super("stdout was closed by its reader");
+    this.name = "StdoutClosed";
+  }
+}
+
+/**
+ * Writes every byte to stdout.
+ *
+ * @throws {StdoutClosed} when its reader has gone away.
+ */
 export async function writeOut(bytes: Uint8Array): Promise<void> {
   let view = bytes;
-  while (view.length > 0) view = view.subarray(await Deno.stdout.write(view));
+  try {
+    while (view.length > 0) {
+      view = view.subarray(await Deno.stdout.write(view));
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) throw new StdoutClosed();
+    throw error;
+  }
 }
 
 /** Writes a line of text to stdout. */

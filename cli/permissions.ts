@@ -18,10 +18,11 @@ function quote(word: string): string {
     : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
-/** A permission sock may need: a file to read or write, or an address. */
+/** A permission sock may need: a file to read or write, an address, a program. */
 export type Grant =
   | { name: "read" | "write"; path: string }
-  | { name: "net"; host: string };
+  | { name: "net"; host: string }
+  | { name: "run"; command: string };
 
 /** The grants `--unix PATH` needs, for listening and for connecting alike. */
 export function unixGrants(path: string): Grant[] {
@@ -35,21 +36,30 @@ export function unixGrants(path: string): Grant[] {
 /** The `deno run` flags for `grants`, and `--unstable-net` for datagrams. */
 function grantFlags(grants: Grant[], unstable: boolean): string {
   const flags = unstable ? ["--unstable-net"] : [];
-  for (const name of ["read", "write", "net"] as const) {
+  for (const name of ["read", "write", "net", "run"] as const) {
     const values = grants.filter((grant) => grant.name === name).map((
       grant,
-    ) => "path" in grant ? grant.path : grant.host);
+    ) =>
+      "path" in grant
+        ? grant.path
+        : "host" in grant
+        ? grant.host
+        : grant.command
+    );
     if (values.length > 0) flags.push(`--allow-${name}=${values.join(",")}`);
   }
   return flags.join(" ");
 }
 
 /**
- * The one-line advice for a missing grant: the flags, and where to put them.
+ * The one-line advice for a missing grant: the flags, the command that runs
+ * this one with them, and, for a `sock` installed with `deno install`, the
+ * edit of its launcher that adds them to the grants it has (Deno joins
+ * repeated `--allow-*` flags), so that a reinstall loses none.
  *
  * @param what What was refused, e.g. `connect to 127.0.0.1:9231`.
  * @param flags The flags that grant it, e.g. `--allow-net=127.0.0.1:9231`.
- * @param all Every flag the command needs, for the commands that run it
+ * @param all Every flag the command needs, for the command that runs it
  * (the same as `flags` unless some grants were there already).
  */
 export function missingGrant(
@@ -57,10 +67,13 @@ export function missingGrant(
   flags: string,
   all: string = flags,
 ): Failure {
+  const edit = `s|^exec deno run |&${flags} |`;
   return new Failure(
     `sock may not ${what}: add ${flags} (deno run ${all} ${program()} ${
       Deno.args.map(quote).join(" ")
-    }, or deno install -g -f -n sock ${all} ${program()})`,
+    }; an installed sock keeps its grants and gains these with sed -i ${
+      quote(edit)
+    } "$(command -v sock)")`,
   );
 }
 

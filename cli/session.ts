@@ -20,12 +20,19 @@ import {
   writeOut,
 } from "./io.ts";
 import type { Options } from "./options.ts";
+import { Progress, progressMode } from "./progress.ts";
 
 /** What the loop sending stdin sees once the other loop has finished. */
 const OVER: unique symbol = Symbol("over");
 
+/** The reason a session stops when `-q` says it is time. */
+const QUIT: unique symbol = Symbol("quit");
+
 const encoder = new TextEncoder();
 const LF = 10;
+
+/** The most one read from the socket takes, straight into one array. */
+const RECEIVE_CHUNK = 256 * 1024;
 
 /**
  * How long stdin may still be sent after the peer has ended its stream,
@@ -33,6 +40,50 @@ const LF = 10;
  * input already on its way (a pipe) should reach it. Like socat's `-t`.
  */
 const LINGER = 500;
+
+/** What a session moved, and who wants to know when it starts moving. */
+export interface Traffic {
+  /** Bytes received from the peer. */
+  received: number;
+  /** Bytes sent to the peer. */
+  sent: number;
+  /** Called once, when the first byte goes either way. */
+  onFirst?: () => void;
+  /**
+   * Connect: the address, when a plain connection should fail in one line
+   * if the server answers with a TLS record.
+   */
+  plainTo?: string;
+}
+
+/** Counts `n` bytes moved one way, calling `onFirst` on the first. */
+function count(traffic: Traffic, way: "received" | "sent", n: number): void {
+  if (n === 0) return;
+  if (traffic.received === 0 && traffic.sent === 0) traffic.onFirst?.();
+  traffic[way] += n;
+}
+
+/** A TLS record's first bytes: an alert (21) of TLS 1.x. */
+function isTlsAlert(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x15 && bytes[1] === 0x03;
+}
+
+/**
+ * Fails when a plain connection's first bytes are a TLS alert: the
+ * server speaks TLS.
+ */
+async function refuseTls(
+  socket: Socket,
+  address: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { bytes } = await socket.peek(false, { signal });
+  if (isTlsAlert(bytes)) {
+    throw new Failure(
+      `${address} looks like a TLS server: add --tls (and --ca-cert FILE for a private CA)`,
+    );
+  }
+}
 
 /** The two loops of a session. */
 interface Loops {
@@ -45,12 +96,15 @@ interface Loops {
 /**
  * Runs one connection to its end: the peer's end of stream (then stdin is
  * sent on for a moment, see LINGER), or a failure, or the idle timeout.
+ *
+ * @returns What moved each way.
  */
 export async function runSession(
   socket: Socket,
   input: Input,
   options: Options,
-): Promise<void> {
+  traffic: Traffic = { received: 0, sent: 0 },
+): Promise<Traffic> {
   const idleStop = new AbortController();
   using idle = new IdleTimer(options.idleTimeout, () =>
     idleStop.abort(
@@ -58,9 +112,29 @@ export async function runSession(
         `no data either way for ${options.idleTimeout} ms: closed the connection (--idle-timeout)`,
       ),
     ));
+  // -q: once stdin has ended, the session ends this much later.
+  const quit = new AbortController();
+  let quitTimer: ReturnType<typeof setTimeout> | undefined;
+  const quitLater = () => {
+    if (options.quitAfter === undefined) return;
+    quitTimer = setTimeout(() => quit.abort(QUIT), options.quitAfter);
+  };
+  using _quitTimer = { [Symbol.dispose]: () => clearTimeout(quitTimer) };
+  using _progress = new Progress(
+    traffic,
+    options.lisp ? "off" : progressMode(options.progress),
+  );
   const make = options.lisp ? lispLoops : byteLoops;
-  const loops = make(socket, options, idle, idleStop.signal);
-  const receiving = loops.receive();
+  const signal = AbortSignal.any([idleStop.signal, quit.signal]);
+  const loops = make(socket, options, idle, signal, traffic, input);
+  const { plainTo } = traffic;
+  const receiving =
+    (plainTo === undefined || socket.tls
+      ? loops.receive()
+      : refuseTls(socket, plainTo, signal).then(() => loops.receive()))
+      .catch((error) => {
+        if (error !== QUIT) throw error;
+      });
   let ended = false;
   let failed = false;
   const over = receiving.then((): typeof OVER => {
@@ -81,6 +155,7 @@ export async function runSession(
       }
       if (chunk === undefined) return OVER;
       input.take(chunk);
+      if (chunk === null) quitLater();
       return chunk;
     }
   };
@@ -95,6 +170,7 @@ export async function runSession(
     }),
   ]);
   await sent;
+  return traffic;
 }
 
 /** A timer that resolves `done` (with undefined) after `ms`, unless cancelled. */
@@ -111,6 +187,8 @@ function byteLoops(
   options: Options,
   idle: IdleTimer,
   signal: AbortSignal,
+  traffic: Traffic,
+  input: Input,
 ): Loops {
   return {
     async send(next) {
@@ -123,19 +201,45 @@ function byteLoops(
           return;
         }
         idle.touch();
-        await socket.write(crlf ? crlf.convert(chunk) : chunk);
-        await socket.flush({ signal });
+        const bytes = crlf ? crlf.convert(chunk) : chunk;
+        // The next read of stdin goes on while this chunk is sent (not
+        // before a first chunk has gone: that one may be given back).
+        if (traffic.sent > 0) input.peek().catch(() => {});
+        try {
+          await socket.write(bytes);
+          await socket.flush({ signal });
+        } catch (error) {
+          // A peer gone before any byte went either way had none of it:
+          // the chunk is the next peer's.
+          if (traffic.received === 0 && traffic.sent === 0) {
+            input.untake(chunk);
+          }
+          throw error;
+        }
+        count(traffic, "sent", bytes.length);
       }
     },
     async receive() {
-      const buffer = new Uint8Array(64 * 1024);
+      // Two arrays in turn: the next read fills one while stdout takes
+      // the other.
+      let buffer = new Uint8Array(RECEIVE_CHUNK);
+      let spare = new Uint8Array(RECEIVE_CHUNK);
       const hex = options.hex ? new HexDump() : undefined;
-      for (;;) {
-        const n = await socket.read(buffer, { signal });
-        if (n === null) return;
-        idle.touch();
-        const bytes = buffer.subarray(0, n);
-        await writeOut(hex ? encoder.encode(hex.format(bytes)) : bytes);
+      let reading = socket.read(buffer, { signal });
+      try {
+        for (;;) {
+          const n = await reading;
+          if (n === null) return;
+          count(traffic, "received", n);
+          idle.touch();
+          const bytes = buffer.subarray(0, n);
+          [buffer, spare] = [spare, buffer];
+          reading = socket.read(buffer, { signal });
+          await writeOut(hex ? encoder.encode(hex.format(bytes)) : bytes);
+        }
+      } finally {
+        // A read still waiting when stdout failed: its end is no one's.
+        reading.catch(() => {});
       }
     },
   };
@@ -151,6 +255,7 @@ function lispLoops(
   _options: Options,
   idle: IdleTimer,
   signal: AbortSignal,
+  traffic: Traffic,
 ): Loops {
   return {
     async send(next) {
@@ -163,6 +268,7 @@ function lispLoops(
           idle.touch();
           await socket.write(forms);
           await socket.flush({ signal });
+          count(traffic, "sent", forms.length);
         }
         if (chunk === null) {
           await socket.closeWrite();
@@ -182,6 +288,7 @@ function lispLoops(
           await skipLine(socket, signal);
           continue;
         }
+        count(traffic, "received", 1);
         idle.touch();
         await printLine(formatLisp(datum));
       }

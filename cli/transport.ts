@@ -5,7 +5,9 @@ import {
   CertificateError,
   connect,
   listen,
+  lookupHostname,
   type Socket,
+  SocketError,
   TlsError,
 } from "../mod.ts";
 import { Failure, hostPort, readPemFlag } from "../examples/_common/cli.ts";
@@ -41,6 +43,7 @@ export function chooseTransport(options: Options): StreamTransport {
 /** TCP, or TLS over TCP, to or on `host:port`. */
 function tcp(options: Options): StreamTransport {
   const { host: hostname, port, timeout, caCert, tlsCert, tlsKey } = options;
+  const { clientCert, clientKey } = options;
   const address = hostPort(hostname, port);
   const read = (...files: string[]): Grant[] =>
     files.map((path) => ({ name: "read", path }));
@@ -48,13 +51,19 @@ function tcp(options: Options): StreamTransport {
     address,
     async connect() {
       const what = `connect to ${address}${options.tls ? " over TLS" : ""}`;
-      const files = caCert === undefined ? [] : [caCert];
+      const files = [caCert, clientCert, clientKey].filter((file) =>
+        file !== undefined
+      );
       await needGrants([...read(...files), netGrant(hostname, port)], what);
-      const tls = !options.tls
-        ? undefined
-        : caCert === undefined
-        ? {}
-        : { caCerts: [await readPemFlag("--ca-cert", caCert)] };
+      const tls = !options.tls ? undefined : {
+        ...(caCert === undefined
+          ? {}
+          : { caCerts: [await readPemFlag("--ca-cert", caCert)] }),
+        ...(clientCert === undefined || clientKey === undefined ? {} : {
+          cert: await readPemFlag("--cert", clientCert),
+          key: await readPemFlag("--key", clientKey),
+        }),
+      };
       try {
         return await connect({
           hostname,
@@ -63,7 +72,11 @@ function tcp(options: Options): StreamTransport {
           ...(tls === undefined ? {} : { tls }),
         });
       } catch (error) {
-        throw forTheCommandLine(error);
+        throw await withAddressesTried(
+          forTheCommandLine(error),
+          hostname,
+          port,
+        );
       }
     },
     async listen() {
@@ -113,10 +126,58 @@ function unixSocket(
       return {
         address: listener.path,
         accept: () => listener.accept(),
-        [Symbol.dispose]: () => listener.close(),
+        [Symbol.dispose]() {
+          listener.close();
+          // With an accept waiting, the file goes a turn later, and sock
+          // may be exiting: remove it now.
+          removeSocketFile(path);
+        },
       };
     },
   };
+}
+
+/**
+ * A refused connection to a name with more than one address names each
+ * address tried (Deno tries them in turn). Looking the name up needs
+ * `--allow-net=NAME`; without it the error stays as it is.
+ */
+async function withAddressesTried(
+  error: unknown,
+  hostname: string,
+  port: number,
+): Promise<unknown> {
+  if (
+    !(error instanceof SocketError) || error.name !== "ConnectionRefusedError"
+  ) {
+    return error;
+  }
+  if (hostname.includes(":") || /^[\d.]+$/.test(hostname)) return error;
+  const grant = await Deno.permissions.query({ name: "net", host: hostname });
+  if (grant.state !== "granted") return error;
+  let addresses: string[];
+  try {
+    addresses = await lookupHostname(hostname, { timeout: 2000 });
+  } catch {
+    return error;
+  }
+  if (addresses.length < 2) return error;
+  return new Failure(
+    `Cannot connect to ${
+      hostPort(hostname, port)
+    }: each of its addresses refused the connection (${
+      addresses.map((address) => hostPort(address, port)).join(", ")
+    }; is a server listening there?)`,
+  );
+}
+
+/** Removes the socket file at `path`, if a socket file is still there. */
+function removeSocketFile(path: string): void {
+  try {
+    if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
+  } catch {
+    // Gone already.
+  }
 }
 
 /** The library's advice on TLS options, as the flags that give them. */
@@ -143,4 +204,23 @@ function forTheCommandLine(error: unknown): unknown {
   return error instanceof CertificateError
     ? new CertificateError(message, error.reason, { cause: error })
     : new Failure(message);
+}
+
+/** How long a TLS client may take over its handshake. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** Completes an accepted TLS connection's handshake, so a failure is its own. */
+export async function handshake(socket: Socket): Promise<void> {
+  if (socket.tls) await socket.handshake({ timeout: HANDSHAKE_TIMEOUT });
+}
+
+/** The peer's address, as the user would type it. */
+export function peerOf(socket: Socket): string {
+  const addr = socket.remoteAddr;
+  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
+  if ("path" in addr && addr.path) return addr.path;
+  const local = socket.localAddr;
+  return "path" in local && local.path
+    ? `a client of ${local.path}`
+    : addr.transport;
 }

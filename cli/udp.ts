@@ -109,7 +109,7 @@ export async function runDatagrams(
   const stop = new AbortController();
   let lingering = false;
   using idle = new IdleTimer(
-    options.idleTimeout ?? LINGER,
+    options.idleTimeout ?? options.quitAfter ?? LINGER,
     () => stop.abort(),
     options.idleTimeout === undefined
       ? () => lingering && options.mode === "connect"

@@ -384,7 +384,7 @@ test(
 );
 
 test(
-  "a missing grant is one line naming the flags for deno run and deno install, exit 1",
+  "a missing grant is one line naming the flags for deno run and for an installed sock, exit 1",
   async () => {
     await using server = serve(handleSum, { port: 0 });
     const result = await runSock([], [
@@ -397,9 +397,7 @@ test(
     assert.deepEqual(errorLines(result.stderr), [
       `error: sock may not connect to 127.0.0.1:${server.port}: add ${flag} (deno run ${flag} ${
         new URL("../cli.ts", import.meta.url).pathname
-      } connect 127.0.0.1 ${server.port}, or deno install -g -f -n sock ${flag} ${
-        new URL("../cli.ts", import.meta.url).pathname
-      })`,
+      } connect 127.0.0.1 ${server.port}; an installed sock keeps its grants and gains these with sed -i 's|^exec deno run |&${flag} |' "$(command -v sock)")`,
     ]);
     // A grant for another port is not enough, and asks for nothing more.
     const other = await runSock([`--allow-net=127.0.0.1:1`], [
@@ -616,6 +614,47 @@ test(
         [0, "42"],
         new TextDecoder().decode(out.stderr),
       );
+
+      // Another server: the advice's edit of the launcher adds its grant
+      // and keeps the first one.
+      await using second = serve(handleSum, { port: 0 });
+      const env = {
+        PATH: `${root}/bin:${
+          Deno.execPath().replace(/\/[^/]*$/, "")
+        }:/usr/bin:/bin`,
+        NO_COLOR: "1",
+      };
+      const sum = async (port: number) => {
+        const { code, stdout, stderr } = await bounded(
+          new Deno.Command("sh", {
+            args: ["-c", `printf '1 2 ' | sock connect 127.0.0.1 ${port}`],
+            env,
+            stdout: "piped",
+            stderr: "piped",
+          }).output(),
+          20_000,
+          "the installed sock",
+        );
+        const text = new TextDecoder();
+        return {
+          code,
+          stdout: text.decode(stdout),
+          stderr: text.decode(stderr),
+        };
+      };
+      const refused = await sum(second.port);
+      assert.equal(refused.code, 1);
+      const edit =
+        /; an installed sock keeps its grants and gains these with (sed -i .*)\)$/m
+          .exec(refused.stderr)?.[1];
+      assert.ok(edit, refused.stderr);
+      const edited = await new Deno.Command("sh", { args: ["-c", edit], env })
+        .output();
+      assert.equal(edited.code, 0, new TextDecoder().decode(edited.stderr));
+      for (const port of [server.port, second.port]) {
+        const result = await sum(port);
+        assert.deepEqual([result.code, result.stdout], [0, "3"], result.stderr);
+      }
     } finally {
       await Deno.remove(root, { recursive: true });
     }

@@ -492,7 +492,7 @@ test(
       ],
       [
         ["connect", "--tls-cert", "c", "--tls-key", "k", "h", "1"],
-        "--tls-cert is for listen; connect takes --tls [--ca-cert FILE]",
+        "--tls-cert is for listen; connect takes --tls [--ca-cert FILE] [--cert FILE --key FILE]",
       ],
       [
         ["connect", "--tls", "--unix", "/tmp/s.sock"],
@@ -528,7 +528,7 @@ test(
   async () => {
     await using tmp = await scratch();
     const advice = (what: string, add: string, all: string, args: string) =>
-      `error: sock may not ${what}: add ${add} (deno run ${all} ${CLI_PATH} ${args}, or deno install -g -f -n sock ${all} ${CLI_PATH})`;
+      `error: sock may not ${what}: add ${add} (deno run ${all} ${CLI_PATH} ${args}; an installed sock keeps its grants and gains these with sed -i 's|^exec deno run |&${add} |' "$(command -v sock)")`;
     const ca = `${tmp.dir}/ca.crt`;
     const client = await runSock(
       ["--allow-net=localhost:9"],
