@@ -85,6 +85,39 @@ export function exactStep(
   };
 }
 
+/** One line of text; at the end, what is left as the last line, or null. */
+export function lineStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<string | null> {
+  let scanned = 0;
+  return () => {
+    const line = buffer.line(maxLength, scanned);
+    if (line !== undefined) return line;
+    if (buffer.eof) return buffer.lastLine(maxLength);
+    scanned = buffer.size;
+    return NEED;
+  };
+}
+
+/** Every whole line buffered, at least one; as {@linkcode lineStep}. */
+export function linesStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<string[] | null> {
+  let scanned = 0;
+  return () => {
+    const lines = buffer.lines(maxLength, scanned);
+    if (lines !== undefined) return lines;
+    if (buffer.eof) {
+      const last = buffer.lastLine(maxLength);
+      return last === null ? null : [last];
+    }
+    scanned = buffer.size;
+    return NEED;
+  };
+}
+
 /** Everything to the end of the stream, at most `maxLength` bytes. */
 export function allStep(
   buffer: ReadBuffer,

@@ -3,13 +3,9 @@
  *
  * @module
  */
-import {
-  checkTimeout,
-  Deadline,
-  hasDeadline,
-  type WaitOptions,
-  waitUntil,
-} from "./_deadline.ts";
+import { checkTimeout, type WaitOptions, waitUntil } from "./_deadline.ts";
+import { deadlineOf, Expiry } from "./_expiry.ts";
+import { flushWithin } from "./_flush_limit.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
 import { abortWith, setProxy } from "./_internal.ts";
@@ -25,6 +21,8 @@ import {
   allStep,
   exactStep,
   fullStep,
+  linesStep,
+  lineStep,
   mayReadDirect,
   overBuffer,
   peekStep,
@@ -86,6 +84,23 @@ export interface SocketOptions {
    * @default {30000}
    */
   closeTimeout?: number;
+  /**
+   * The timeout of every read that gives no `timeout` of its own, in
+   * milliseconds: a read waiting longer fails with a `TimeoutError` and,
+   * like any timed-out read, loses nothing. It costs no timer per read
+   * (see {@linkcode Socket.prototype.setDeadline}).
+   *
+   * @default {Infinity}
+   */
+  readTimeout?: number;
+  /**
+   * The timeout of every flush (also one a `write()` starts) that gives no
+   * `timeout` of its own, in milliseconds; a flush that times out aborts
+   * the connection, as `flush()` says.
+   *
+   * @default {Infinity}
+   */
+  writeTimeout?: number;
 }
 
 /**
@@ -272,6 +287,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   readonly #queue: ReadQueue;
   readonly #out: WriteBuffer;
   readonly #clock = new IdleClock();
+  readonly #expiry = new Expiry();
   #writeClosed = false;
   // close() was called (#closing while it flushes); #closed: the
   // connection underneath is closed; #closeError: why, when it was cut.
@@ -308,8 +324,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     this.#closeTimeout = settings.closeTimeout;
     const peer = () => this.#peer();
     this.#in = new ReadBuffer(conn, settings.maxBufferSize, peer);
-    this.#queue = new ReadQueue(this.#in, this.#clock);
-    this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
+    const out = this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
+    this.#expiry.readTimeout = settings.readTimeout;
+    this.#expiry.writeTimeout = settings.writeTimeout;
+    this.#queue = new ReadQueue(
+      this.#in,
+      this.#clock,
+      this.#expiry,
+      () =>
+        out.length > 0 && out.flushing === undefined
+          ? `${out.length} bytes written to it are not flushed (call flush() before waiting for a reply)`
+          : "",
+    );
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
     if ("setNoDelay" in conn) {
@@ -496,7 +522,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
     if (into.length === 0) return Promise.resolve(0);
-    const direct = mayReadDirect(into) && !hasDeadline(options);
+    const direct = mayReadDirect(into) && !this.#queue.limited(options);
     return this.#queue.run(someStep(this.#in, into, direct), options, "read");
   }
 
@@ -535,7 +561,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   readFull(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
-    const deadline = hasDeadline(options);
+    const deadline = this.#queue.limited(options);
     const tooMany = deadline ? overBuffer(this.#in, into.length) : undefined;
     if (tooMany) return Promise.reject(tooMany);
     const step = fullStep(this.#in, into, deadline);
@@ -566,7 +592,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     if (this.#queue.reading === 0 && buffer.size >= n) {
       return Promise.resolve(buffer.take(n));
     }
-    const deadline = hasDeadline(options);
+    const deadline = this.#queue.limited(options);
     const tooMany = deadline ? overBuffer(buffer, n) : undefined;
     if (tooMany) return Promise.reject(tooMany);
     const step = exactStep(buffer, n, deadline);
@@ -594,18 +620,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         return Promise.reject(error);
       }
     }
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const line = buffer.line(maxLength, scanned);
-        if (line !== undefined) return line;
-        if (buffer.eof) return buffer.lastLine(maxLength);
-        scanned = buffer.size;
-        return NEED;
-      },
-      options,
-      "read a line",
-    );
+    return this.#queue.run(lineStep(buffer, maxLength), options, "read a line");
   }
 
   /**
@@ -661,21 +676,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         return Promise.reject(error);
       }
     }
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const lines = buffer.lines(maxLength, scanned);
-        if (lines !== undefined) return lines;
-        if (buffer.eof) {
-          const last = buffer.lastLine(maxLength);
-          return last === null ? null : [last];
-        }
-        scanned = buffer.size;
-        return NEED;
-      },
-      options,
-      "read lines",
-    );
+    return this.#queue.run(linesStep(buffer, maxLength), options, "read lines");
   }
 
   /**
@@ -774,7 +775,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
-    const step = allStep(this.#in, maxLength, hasDeadline(options));
+    const step = allStep(this.#in, maxLength, this.#queue.limited(options));
     return this.#queue.run(step, options, "read to the end");
   }
 
@@ -910,7 +911,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
           ),
       );
     }
-    return out.append(data);
+    const sent = out.append(data);
+    return sent === out.flushing ? this.#bound(sent) : sent;
   }
 
   /**
@@ -953,41 +955,80 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   flush(options?: WaitOptions): Promise<void> {
     const flushed = this.#out.flush();
-    return hasDeadline(options) && flushed === this.#out.flushing
-      ? this.#flushBefore(flushed, options!)
+    return flushed === this.#out.flushing
+      ? this.#bound(flushed, options)
       : flushed;
   }
 
-  async #flushBefore(
-    flushed: Promise<void>,
-    options: WaitOptions,
-  ): Promise<void> {
-    checkTimeout(options.timeout);
-    const deadline = new Deadline(
+  /**
+   * Sets one deadline for every read and flush from now on, like Go's
+   * `SetDeadline`: a request's flush and the read of its reply share it.
+   * A read or flush still waiting when it passes fails with a
+   * `TimeoutError`; a read loses nothing, a flush aborts the connection
+   * (as a flush's `timeout` does). A call's own `timeout` (or the
+   * socket's `readTimeout`/`writeTimeout`) still applies: the earlier of
+   * the two ends the wait. The deadline stays until it is set again; a
+   * time already past makes every wait fail at once, with what is buffered
+   * still served. No deadline costs a timer per call: the socket has one
+   * timer, re-armed only when it fires.
+   *
+   * @param time A `Date`, milliseconds since the epoch (`Date.now() +
+   * 500`), or `null` for none.
+   * @throws {TypeError} when `time` is none of these.
+   *
+   * @example One deadline for a request and its reply
+   * ```ts
+   * import { connect, listen, TimeoutError } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * client.setDeadline(Date.now() + 50);
+   * await client.write("PING\r\n");
+   * await client.flush();
+   * assert.equal(await server.readLine(), "PING");
+   * // The server never answers: the read fails when the deadline passes.
+   * await assert.rejects(client.readLine(), TimeoutError);
+   * client.setDeadline(null);
+   * ```
+   */
+  setDeadline(time: Date | number | null): void {
+    const at = deadlineOf(time);
+    this.#expiry.readDeadline = this.#expiry.writeDeadline = at;
+  }
+
+  /**
+   * Sets the deadline of reads only; see {@linkcode Socket.prototype.setDeadline}.
+   *
+   * @param time A `Date`, milliseconds since the epoch, or `null` for none.
+   */
+  setReadDeadline(time: Date | number | null): void {
+    this.#expiry.readDeadline = deadlineOf(time);
+  }
+
+  /**
+   * Sets the deadline of flushes only; see {@linkcode Socket.prototype.setDeadline}.
+   *
+   * @param time A `Date`, milliseconds since the epoch, or `null` for none.
+   */
+  setWriteDeadline(time: Date | number | null): void {
+    this.#expiry.writeDeadline = deadlineOf(time);
+  }
+
+  /** A flush in progress within the write limits and `options`. */
+  #bound(flushed: Promise<void>, options?: WaitOptions): Promise<void> {
+    if (
+      !this.#expiry.writeLimited(options?.timeout) &&
+      options?.signal === undefined
+    ) return flushed;
+    return flushWithin(
+      flushed,
+      this.#expiry,
       options,
-      () => `Cannot send to ${this.#peer()}`,
+      this.#peer(),
+      (error) => this.#abort(error),
     );
-    try {
-      await deadline.race(flushed);
-    } catch (error) {
-      if (!deadline.expired) throw error;
-      const why = error instanceof TimeoutError
-        ? new TimeoutError(
-          `${error.message}: the peer is not reading; the connection was aborted, since a stream cut in the middle of a write cannot be resumed`,
-          error.timeout,
-        )
-        : error;
-      this.#abort(
-        new ConnectionClosedError(
-          `Cannot use the connection to ${this.#peer()}: it was aborted when a flush ${
-            why instanceof TimeoutError ? "timed out" : "was aborted"
-          }`,
-        ),
-      );
-      throw why;
-    } finally {
-      deadline.clear();
-    }
   }
 
   /**
@@ -1089,6 +1130,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     this.#in.close(this.#closeError);
     this.#out.close(this.#closeError);
+    this.#expiry.stop();
   }
 
   /** Flushes (for at most `closeTimeout`), then closes; this is what `await using` calls. */
