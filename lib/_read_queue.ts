@@ -60,12 +60,14 @@ export class ReadQueue {
    * Runs `step` over the buffer until it returns a result: at once when
    * no read is queued and it can, otherwise in turn, filling the buffer
    * between tries. `what` names the read in a timeout's message ("read a
-   * line"). A step that throws fails the read.
+   * line"). A step that throws fails the read. `partial` gives what a
+   * read that expires had taken (set as the TimeoutError's `partial`).
    */
   run<T>(
     step: () => T | Need,
     options: WaitOptions | undefined,
     what: string,
+    partial?: () => Uint8Array,
   ): Promise<T> {
     const queued = this.reading > 0;
     if (!queued) {
@@ -85,7 +87,7 @@ export class ReadQueue {
       // A read straight into the caller's array is only for a read that
       // cannot be abandoned.
       this.#buffer.noDirect();
-      return this.#limited(step, options, what, queued);
+      return this.#limited(step, options, what, queued, partial);
     }
     // The reads before this one, settled either way; none when it is not
     // queued, since every read before it has settled.
@@ -134,6 +136,7 @@ export class ReadQueue {
     options: WaitOptions | undefined,
     what: string,
     queued: boolean,
+    partial: (() => Uint8Array) | undefined,
   ): Promise<T> {
     const expiry = this.#expiry;
     const signal = options?.signal;
@@ -176,6 +179,7 @@ export class ReadQueue {
         );
         const note = this.#note();
         if (note !== "") error.message += `; ${note}`;
+        if (partial !== undefined) error.partial = partial();
         fail(error);
       },
     };

@@ -16,17 +16,22 @@ import {
   TcpTuning,
   type TuningContext,
 } from "./_tcp_tuning.ts";
-import { NEED, type Parsed, ReadBuffer } from "./_read_buffer.ts";
+import { type Parser, ReadBuffer } from "./_read_buffer.ts";
+import { batchStep, parseStep } from "./_parse_steps.ts";
 import {
   allStep,
+  bodyStep,
   exactStep,
   fullStep,
+  lineBytesStep,
+  linesBytesStep,
   linesStep,
   lineStep,
   mayReadDirect,
   overBuffer,
   peekStep,
   someStep,
+  untilStep,
 } from "./_read_steps.ts";
 import { ReadQueue } from "./_read_queue.ts";
 import { settleSocketOptions, type SocketSettings } from "./_settings.ts";
@@ -47,7 +52,7 @@ import {
 } from "./tls.ts";
 
 export type { WaitOptions } from "./_deadline.ts";
-export type { Parsed } from "./_read_buffer.ts";
+export type { Parsed, Parser } from "./_read_buffer.ts";
 
 /**
  * Options for a {@linkcode Socket}, given to `connect()` or `listen()`.
@@ -542,7 +547,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * of the record, and those bytes are gone from the socket.
    * @throws {LimitExceededError} when a timeout or signal is given and
    * `into` is longer than `maxBufferSize`: with one, the bytes wait in the
-   * buffer until all have come, so that a timeout loses none of them.
+   * buffer until all have come, so that a timeout loses none of them
+   * ({@linkcode Socket.prototype.readBody} reads such a body).
    *
    * @example Fixed-size records into one reused array
    * ```ts
@@ -566,6 +572,49 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     if (tooMany) return Promise.reject(tooMany);
     const step = fullStep(this.#in, into, deadline);
     return this.#queue.run(step, options, `read ${into.length} bytes`);
+  }
+
+  /**
+   * Reads a body of `into.length` bytes into `into` with a timeout, however
+   * large: the bytes are copied out of the socket's buffer as they arrive,
+   * so the body is bound neither by `maxBufferSize` nor by memory for a
+   * second copy. This is how a length-prefixed message larger than the
+   * buffer is read: its header with `readWith()`, its body with this.
+   * Without a timeout or signal it is `readFull()`.
+   *
+   * A timeout loses nothing here either, in its own way: the
+   * `TimeoutError`'s `partial` is the part of `into` already filled (those
+   * bytes have left the socket), so `readBody(into.subarray(partial.length))`
+   * goes on where it stopped. After an abort by a signal the count is not
+   * known: give the message up (close the socket).
+   *
+   * @param into Where to put the body; it is filled completely.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns `into`.
+   * @throws {TimeoutError} when the timeout passes first; see `partial`.
+   * @throws {EndOfStreamError} when the stream ends first; its `partial`
+   * is the part of `into` that was filled.
+   *
+   * @example A body larger than maxBufferSize, with a timeout
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0, maxBufferSize: 1024 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const sent = new Uint8Array(100_000).fill(7);
+   * await client.write(sent);
+   * await client.flush();
+   * const body = await server.readBody(new Uint8Array(100_000), { timeout: 5000 });
+   * assert.deepEqual(body, sent);
+   * ```
+   */
+  readBody(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
+    if (!this.#queue.limited(options)) return this.readFull(into);
+    const { step, partial } = bodyStep(this.#in, into);
+    const what = `read ${into.length} bytes`;
+    return this.#queue.run(step, options, what, partial);
   }
 
   /**
@@ -624,11 +673,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /**
-   * Takes a complete line from the buffer, looking for its end from
-   * `scanned` bytes in; undefined when the line is not all here yet.
-   */
-
-  /**
    * Reads every complete line already buffered, waiting for at least one:
    * the fast way to serve a line protocol, since a whole batch of pipelined
    * requests costs one promise and one decode. Each line is what
@@ -680,9 +724,62 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /**
-   * Takes every complete line from the buffer, looking for line ends from
-   * `scanned` bytes in; undefined when not one line is all here yet.
+   * Reads one line as bytes: {@linkcode Socket.prototype.readLine} for a
+   * protocol that parses bytes, with no decoding and no string, and every
+   * byte as it came (a non-UTF-8 byte is not replaced by U+FFFD).
+   *
+   * The line is a copy the caller owns and may keep, not a view of the
+   * socket's buffer valid until the next read (as Go's `ReadSlice` gives):
+   * in JavaScript a view is an object just as a copy is, so for a line
+   * (at most `maxLength` bytes) the copy costs only the bytes moved, and
+   * nothing can change under a caller that keeps it.
+   *
+   * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
+   * @returns The line without its LF or CRLF, or `null` at the end of the
+   * stream.
+   * @throws {LimitExceededError} when the line is longer than `maxLength`;
+   * its bytes stay buffered.
+   *
+   * @example A byte that is not UTF-8 comes back as it was
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write(new Uint8Array([0x2b, 0xff, 0x0d, 0x0a]));
+   * await client.flush();
+   * assert.deepEqual(await server.readLineBytes({ timeout: 1000 }), new Uint8Array([0x2b, 0xff]));
+   * ```
    */
+  readLineBytes(options?: ReadLineOptions): Promise<Uint8Array | null> {
+    const step = lineBytesStep(
+      this.#in,
+      options?.maxLength ?? DEFAULT_MAX_LINE,
+    );
+    return this.#queue.run(step, options, "read a line");
+  }
+
+  /**
+   * Reads every complete line already buffered as bytes, waiting for at
+   * least one: {@linkcode Socket.prototype.readLines} without decoding.
+   * Each line is a copy, as {@linkcode Socket.prototype.readLineBytes}
+   * gives.
+   *
+   * @param options `maxLength` (of each line), `timeout` in milliseconds
+   * and an abort `signal`.
+   * @returns The lines, at least one; `null` at the end of the stream.
+   * @throws {LimitExceededError} when the first line is longer than
+   * `maxLength`; a long line after others ends the batch before it.
+   */
+  readLinesBytes(options?: ReadLineOptions): Promise<Uint8Array[] | null> {
+    const step = linesBytesStep(
+      this.#in,
+      options?.maxLength ?? DEFAULT_MAX_LINE,
+    );
+    return this.#queue.run(step, options, "read lines");
+  }
 
   /**
    * The lines of the stream, one at a time, until its end: `for await
@@ -726,8 +823,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     };
   }
 
-  /** At the end of the stream: what is left, as the last line, or null. */
-
   /**
    * Reads up to a delimiter, which is consumed but not returned.
    *
@@ -752,17 +847,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       );
     }
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
-    const buffer = this.#in;
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const record = buffer.until(delim, maxLength, scanned);
-        if (record === NEED) scanned = buffer.scanned;
-        return record;
-      },
-      options,
-      "read a record",
-    );
+    const step = untilStep(this.#in, delim, maxLength);
+    return this.#queue.run(step, options, "read a record");
   }
 
   /**
@@ -781,24 +867,39 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   /**
    * Reads with a parser of your own, the way `readLine()` reads with a
-   * line parser: `parse` is called with the buffered bytes (and whether
-   * the stream has ended after them) at once and again each time more
-   * arrive, until it returns a result; the `length` bytes it used are then
-   * consumed. It runs as one read in the socket's queue, so no other read
-   * can take bytes between its looks. This is how the Lisp reader reads.
+   * line parser. It runs as one read in the socket's queue, so no other
+   * read can take bytes between its looks. This is how the Lisp reader
+   * reads. The rules of the parser:
    *
-   * `parse` must not keep `bytes`: it is a view into the buffer, valid
-   * only during the call. Returning `undefined` asks for more bytes; at the
-   * end of the stream that is an `EndOfStreamError` holding what was left.
-   * Bytes beyond `maxBufferSize` cannot be buffered: a parser that needs
-   * more gets a `LimitExceededError`.
+   * - It is called with the buffered bytes and whether the stream has
+   *   ended after them: at once, then again each time more bytes arrive,
+   *   until it returns a result. Each call sees the message from its first
+   *   byte.
+   * - `bytes` is a view into the buffer, valid only during the call: copy
+   *   what the result keeps (`bytes.slice()`).
+   * - It returns `{ value, length }` when it has a message: the `length`
+   *   bytes it used are consumed, and it is not called again.
+   * - It returns `undefined` when it needs more bytes, or a number: how
+   *   many bytes in all it needs (more than `bytes.length`, for example
+   *   the header's length plus the body's). Then it is not called again
+   *   until that many are buffered or the stream ends, so a long body is
+   *   not parsed over and over as it arrives. A number beyond
+   *   `maxBufferSize` is a `LimitExceededError` at once.
+   * - If it throws, the read fails with that error and nothing is
+   *   consumed.
+   *
+   * At the end of the stream with nothing buffered (a clean close between
+   * messages) the read returns `null` when the parser has no result, as
+   * `readLine()` does; with bytes of an unfinished message left it fails
+   * with an `EndOfStreamError` holding them. A message longer than
+   * `maxBufferSize` cannot be buffered: read its body with
+   * {@linkcode Socket.prototype.readBody}.
    *
    * @typeParam T What the parser makes.
-   * @param parse Looks at the buffered bytes; returns the value made and how
-   * many bytes it used, or `undefined` when it needs more.
+   * @param parse Looks at the buffered bytes; see above.
    * @param options `timeout` in milliseconds and an abort `signal`; one
    * deadline for the whole read, however many waits it takes.
-   * @returns The parser's value.
+   * @returns The parser's value, or `null` at a clean end of the stream.
    *
    * @example Reading a length-prefixed message
    * ```ts
@@ -809,22 +910,60 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * await using client = await connect({ port: listener.port });
    * await using server = await listener.accept();
    * await client.write(new Uint8Array([3, 104, 105, 33, 9]));
-   * await client.flush();
-   * const message = await server.readWith((bytes) => {
-   *   const size = bytes[0];
-   *   if (size === undefined || bytes.length < 1 + size) return undefined;
-   *   return { value: new TextDecoder().decode(bytes.subarray(1, 1 + size)), length: 1 + size };
-   * }, { timeout: 1000 });
-   * assert.equal(message, "hi!");
-   * assert.equal(server.buffered, 1);
+   * await client.closeWrite();
+   * const message = (bytes: Uint8Array) => {
+   *   if (bytes.length < 1) return undefined;
+   *   const total = 1 + bytes[0]!;
+   *   if (bytes.length < total) return total; // wait for the whole message
+   *   return { value: new TextDecoder().decode(bytes.subarray(1, total)), length: total };
+   * };
+   * assert.equal(await server.readWith(message, { timeout: 1000 }), "hi!");
+   * assert.equal(await server.readWith((bytes) => bytes.length > 0 ? { value: bytes[0], length: 1 } : undefined), 9);
+   * assert.equal(await server.readWith(message), null); // a clean end
    * ```
    */
-  readWith<T>(
-    parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
-    options?: WaitOptions,
-  ): Promise<T> {
-    const buffer = this.#in;
-    return this.#queue.run(() => buffer.parse(parse), options, "read");
+  readWith<T>(parse: Parser<T>, options?: WaitOptions): Promise<T | null> {
+    return this.#queue.run(parseStep(this.#in, parse), options, "read");
+  }
+
+  /**
+   * Reads every message already buffered with a parser of your own,
+   * waiting for at least one: {@linkcode Socket.prototype.readWith} in
+   * batches, as {@linkcode Socket.prototype.readLines} is
+   * {@linkcode Socket.prototype.readLine} in batches. A pipelined client
+   * drains all the replies that came in one read with one promise.
+   *
+   * The parser follows `readWith()`'s rules; after each result it is
+   * called again on the bytes after it, in the same turn, until it asks
+   * for more (the batch then ends, the partial message staying buffered)
+   * or returns a result of length 0 (which ends the batch after it).
+   *
+   * @typeParam T What the parser makes.
+   * @param parse Looks at the buffered bytes; see `readWith()`.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The messages, at least one; `null` at a clean end of the
+   * stream.
+   * @throws {EndOfStreamError} when the stream ends inside a message (after
+   * the messages before it have been returned).
+   *
+   * @example Draining pipelined replies
+   * ```ts
+   * import { connect, listen, type Parser } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const byte: Parser<number> = (bytes) =>
+   *   bytes.length > 0 ? { value: bytes[0]!, length: 1 } : undefined;
+   * await server.write(new Uint8Array([1, 2, 3]));
+   * await server.close();
+   * assert.deepEqual(await client.readBatch(byte, { timeout: 1000 }), [1, 2, 3]);
+   * assert.equal(await client.readBatch(byte), null);
+   * ```
+   */
+  readBatch<T>(parse: Parser<T>, options?: WaitOptions): Promise<T[] | null> {
+    return this.#queue.run(batchStep(this.#in, parse), options, "read");
   }
 
   /**
@@ -867,16 +1006,6 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     buffer.start += n;
   }
-
-  /**
-   * Runs one read: at once when no other read is waiting and the buffer
-   * holds what `step` needs; otherwise in the queue, in call order. `step`
-   * looks at the buffer and returns the result (consuming what it takes),
-   * or NEED when it must wait for more; it handles the end of the stream
-   * itself.
-   */
-
-  /** Waits for more input, then tries `step` again, until it has a result. */
 
   /**
    * Queues bytes or text (as UTF-8) for sending. Nothing is sent until

@@ -1150,6 +1150,7 @@ test(
                   : undefined,
               T,
             );
+            assert.ok(n !== null, "the stream has not ended");
             got.set(n, have);
             have += n.length;
           }
