@@ -74,8 +74,8 @@ export interface Parsed<T> {
  *   if (bytes.length < total) return total;
  *   return { value: bytes.slice(1, total), length: total };
  * };
- * assert.equal(message(new Uint8Array([3, 1])), 4);
- * assert.deepEqual(message(new Uint8Array([1, 9, 9])), {
+ * assert.equal(message(new Uint8Array([3, 1]), false), 4);
+ * assert.deepEqual(message(new Uint8Array([1, 9, 9]), false), {
  *   value: new Uint8Array([9]),
  *   length: 2,
  * });
@@ -221,6 +221,24 @@ export class ReadBuffer {
     return this.closeReason ?? new ConnectionClosedError(
       `Cannot read from ${this.peer()}: the socket is closed`,
     );
+  }
+
+  /**
+   * Drops `n` buffered bytes for a caller that peeked at them; `busy`: a
+   * read is waiting, and they are its.
+   */
+  consume(n: number, busy: boolean): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.size)) {
+      throw new RangeError(
+        `Cannot consume ${n} bytes: it must be a whole number, and only ${this.size} are buffered`,
+      );
+    }
+    if (busy) {
+      throw new TypeError(
+        `Cannot consume bytes from ${this.peer()} while a read is waiting: they belong to it`,
+      );
+    }
+    this.start += n;
   }
 
   /** The next `n` buffered bytes, copied out. */

@@ -993,26 +993,20 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @throws {TypeError} while a read is waiting: the bytes are its.
    */
   consume(n: number): void {
-    const buffer = this.#in;
-    if (!(Number.isInteger(n) && n >= 0 && n <= buffer.size)) {
-      throw new RangeError(
-        `Cannot consume ${n} bytes: it must be a whole number, and only ${buffer.size} are buffered`,
-      );
-    }
-    if (this.#queue.reading > 0) {
-      throw new TypeError(
-        `Cannot consume bytes from ${this.#peer()} while a read is waiting: they belong to it`,
-      );
-    }
-    buffer.start += n;
+    this.#in.consume(n, this.#queue.reading > 0);
   }
 
   /**
    * Queues bytes or text (as UTF-8) for sending. Nothing is sent until
    * `flush()`, until 64 KiB are waiting, or until `close()`.
    *
-   * Arrays of 64 KiB or more are sent from the caller's memory without a
-   * copy: leave them unchanged until the returned promise settles.
+   * The bytes are copied whatever their size, so the array may be changed
+   * or reused as soon as `write()` returns, awaited or not, like a Go
+   * `io.Writer` that does not keep `p`. (One rule for every size: an array
+   * sent from where it is would have to stay unchanged until its write
+   * settled, which an unawaited write makes easy to break.) To skip the
+   * copy, encode straight into the output with
+   * {@linkcode Socket.prototype.reserve}.
    *
    * The returned promise settles at once unless this write started a
    * flush; awaiting it is how a long stream of writes waits for the peer.
@@ -1029,19 +1023,77 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   write(data: Uint8Array | string): Promise<void> {
     const out = this.#out;
-    if (out.error !== undefined) return handled(out.error);
-    if (this.#writeClosed || this.#closeCalled) {
-      return handled(
-        this.#closeError ??
-          new ConnectionClosedError(
-            `Cannot write to ${this.#peer()}: the socket is ${
-              this.#closeCalled ? "closed" : "closed for writing"
-            }`,
-          ),
-      );
-    }
+    const refused = this.#writeRefused();
+    if (refused !== undefined) return handled(refused);
     const sent = out.append(data);
     return sent === out.flushing ? this.#bound(sent) : sent;
+  }
+
+  /**
+   * A view of at least `n` free bytes of the output buffer, to encode a
+   * message straight into it, as Go's `bufio.Writer.AvailableBuffer`;
+   * then {@linkcode Socket.prototype.commit} appends the bytes put at its
+   * start. It saves the array and the copy a `write()` of an encoded
+   * message costs. The view is valid only until the next write, commit,
+   * flush or `await`: fill it and commit at once.
+   *
+   * @param n How many bytes at least: a whole number.
+   * @returns The view; it may be longer than `n`.
+   * @throws {RangeError} when `n` is not a whole number >= 0.
+   *
+   * @example A header and a body encoded in place
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const view = client.reserve(4 + 5);
+   * new DataView(view.buffer, view.byteOffset).setUint32(0, 5);
+   * const { written } = new TextEncoder().encodeInto("hello", view.subarray(4));
+   * await client.commit(4 + written);
+   * await client.flush();
+   * assert.deepEqual(await server.readExactly(9, { timeout: 1000 }), new Uint8Array([0, 0, 0, 5, 104, 101, 108, 108, 111]));
+   * ```
+   */
+  reserve(n: number): Uint8Array {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(
+        `Cannot reserve ${n} bytes: the count must be a whole number >= 0`,
+      );
+    }
+    return this.#out.reserve(n);
+  }
+
+  /**
+   * Appends the first `n` bytes of the view {@linkcode Socket.prototype.reserve}
+   * gave, as a `write()` of them would.
+   *
+   * @param n How many bytes were put at the start of the view.
+   * @returns What `write()` returns: a promise that settles at once, or
+   * when a flush this commit started is done.
+   * @throws {TypeError} when nothing is reserved or the output changed
+   * since (another write, a flush, the end of a send in progress).
+   * @throws {RangeError} when `n` is more than the view holds.
+   */
+  commit(n: number): Promise<void> {
+    const refused = this.#writeRefused();
+    if (refused !== undefined) return handled(refused);
+    const out = this.#out;
+    const sent = out.commit(n);
+    return sent === out.flushing ? this.#bound(sent) : sent;
+  }
+
+  /** Why a write would be refused now, if it would. */
+  #writeRefused(): unknown {
+    if (this.#out.error !== undefined) return this.#out.error;
+    if (!this.#writeClosed && !this.#closeCalled) return undefined;
+    return this.#closeError ?? new ConnectionClosedError(
+      `Cannot write to ${this.#peer()}: the socket is ${
+        this.#closeCalled ? "closed" : "closed for writing"
+      }`,
+    );
   }
 
   /**
