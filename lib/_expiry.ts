@@ -95,15 +95,15 @@ export class Expiry {
 }
 
 /**
- * When a wait that began now, given `timeout` (or the default), ends:
+ * When a wait that began at `now`, given `timeout` (or the default), ends:
  * the earlier of that and `deadline`; Infinity when neither is set.
  */
 export function expiresAt(
+  now: number,
   timeout: number,
   deadline: number,
 ): { at: number; byDeadline: boolean } {
-  if (timeout === Infinity) return { at: deadline, byDeadline: true };
-  const at = performance.now() + timeout;
+  const at = now + timeout;
   return at <= deadline
     ? { at, byDeadline: false }
     : { at: deadline, byDeadline: true };

@@ -20,7 +20,7 @@ export function flushWithin(
   flushed: Promise<void>,
   expiry: Expiry,
   options: WaitOptions | undefined,
-  peer: string,
+  peer: () => string,
   abort: (error: ConnectionClosedError) => void,
 ): Promise<void> {
   try {
@@ -31,7 +31,7 @@ export function flushWithin(
   const signal = options?.signal;
   const timeout = options?.timeout ?? expiry.writeTimeout;
   const began = performance.now();
-  const { at, byDeadline } = expiresAt(timeout, expiry.writeDeadline);
+  const { at, byDeadline } = expiresAt(began, timeout, expiry.writeDeadline);
   return new Promise<void>((resolve, reject) => {
     let finished = false;
     let stopWatching: (() => void) | undefined;
@@ -53,7 +53,7 @@ export function flushWithin(
         : error;
       abort(
         new ConnectionClosedError(
-          `Cannot use the connection to ${peer}: it was aborted when a flush ${
+          `Cannot use the connection to ${peer()}: it was aborted when a flush ${
             timedOut ? "timed out" : "was aborted"
           }`,
         ),
@@ -63,7 +63,9 @@ export function flushWithin(
     const wait: Expiring = {
       at,
       expire: () =>
-        cut(expiredError(`Cannot send to ${peer}`, began, timeout, byDeadline)),
+        cut(
+          expiredError(`Cannot send to ${peer()}`, began, timeout, byDeadline),
+        ),
     };
     if (signal !== undefined) {
       if (signal.aborted) return cut(signal.reason);

@@ -111,7 +111,7 @@ export class ReadQueue {
     const wait = (): Promise<T> => {
       waiting = true;
       this.#clock.beginWait();
-      return this.#retry(stepThenDone, undefined);
+      return this.#retry(stepThenDone);
     };
     let turn: Promise<T>;
     if (!queued) {
@@ -142,7 +142,7 @@ export class ReadQueue {
     const signal = options?.signal;
     const timeout = options?.timeout ?? expiry.readTimeout;
     const began = performance.now();
-    const { at, byDeadline } = expiresAt(timeout, expiry.readDeadline);
+    const { at, byDeadline } = expiresAt(began, timeout, expiry.readDeadline);
     const before = queued ? this.#tail.then(NOOP, NOOP) : DONE;
     let resolve!: (value: T) => void;
     let reject!: (error: unknown) => void;
@@ -201,7 +201,7 @@ export class ReadQueue {
     const waitForBytes = (): Promise<T> => {
       waiting = true;
       this.#clock.beginWait();
-      return this.#retry(guarded, () => finished);
+      return this.#retry(guarded);
     };
     const inner = queued
       ? before.then(() => {
@@ -216,10 +216,7 @@ export class ReadQueue {
     return turn;
   }
 
-  #retry<T>(
-    step: () => T | Need,
-    stopped: (() => boolean) | undefined,
-  ): Promise<T> {
+  #retry<T>(step: () => T | Need): Promise<T> {
     const buffer = this.#buffer;
     if (buffer.error !== undefined) return Promise.reject(buffer.error);
     let filled: Promise<void>;
@@ -237,15 +234,10 @@ export class ReadQueue {
           new Uint8Array(0),
         );
       }
-      return this.#retry(step, stopped);
+      return this.#retry(step);
     };
-    if (stopped !== undefined) {
-      // A failed fill is seen by the step's next look at the buffer.
-      return filled.then(again, again);
-    }
-    // Without a limit, wake on the read itself: the handler that takes
-    // its bytes was registered first and runs first, and a wait costs one
-    // promise fewer.
+    // Wake on the read itself: the handler that takes its bytes was
+    // registered first and runs first, and a wait costs one promise fewer.
     const woken = filled === buffer.pending ? buffer.pendingRead! : filled;
     return woken.then(again, again);
   }

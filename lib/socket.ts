@@ -1207,7 +1207,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       flushed,
       this.#expiry,
       options,
-      this.#peer(),
+      () => this.#peer(),
       (error) => this.#abort(error),
     );
   }
