@@ -1203,13 +1203,16 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       !this.#expiry.writeLimited(options?.timeout) &&
       options?.signal === undefined
     ) return flushed;
-    return flushWithin(
+    const bounded = flushWithin(
       flushed,
       this.#expiry,
       options,
       () => this.#peer(),
       (error) => this.#abort(error),
     );
+    // An unawaited write() whose flush this bounds must not crash.
+    bounded.catch(() => {});
+    return bounded;
   }
 
   /**

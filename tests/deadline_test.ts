@@ -177,3 +177,12 @@ Deno.test({
     assert.deepEqual(expired, ["early", "late"]);
   },
 });
+
+test("an unawaited write whose flush times out is not an unhandled rejection", async () => {
+  await using pair = await socketPair({ writeTimeout: 30 });
+  void pair.server.write(new Uint8Array(64 * 1024 * 1024));
+  await assert.rejects(pair.server.readLine({ timeout: 2000 }), {
+    name: "ConnectionClosedError",
+    message: /aborted when a flush timed out/,
+  });
+});
