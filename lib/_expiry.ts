@@ -41,12 +41,6 @@ export class Expiry {
       this.readDeadline !== Infinity;
   }
 
-  /** Whether a flush given `timeout` has a time limit. */
-  writeLimited(timeout: number | undefined): boolean {
-    return (timeout ?? this.writeTimeout) !== Infinity ||
-      this.writeDeadline !== Infinity;
-  }
-
   /** Watches `wait` until {@linkcode Expiry.prototype.forget}. */
   watch(wait: Expiring): void {
     // A closed socket's waits fail at once, with no timer.

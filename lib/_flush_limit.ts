@@ -12,17 +12,24 @@ import {
 import { ConnectionClosedError, TimeoutError } from "./errors.ts";
 
 /**
- * Waits for `flushed` within the limits of `options` and `expiry`; when
+ * Waits for `flushed` within the limits of `options`, the default timeout
+ * of `expiry` and (when `useDeadline`) its write deadline; when
  * they pass first, calls `abort` with the reason the connection is closed
  * and rejects with a `TimeoutError` (or the signal's reason).
  */
 export function flushWithin(
   flushed: Promise<void>,
   expiry: Expiry,
+  useDeadline: boolean,
   options: WaitOptions | undefined,
   peer: () => string,
   abort: (error: ConnectionClosedError) => void,
 ): Promise<void> {
+  const deadline = useDeadline ? expiry.writeDeadline : Infinity;
+  if (
+    (options?.timeout ?? expiry.writeTimeout) === Infinity &&
+    deadline === Infinity && options?.signal === undefined
+  ) return flushed;
   try {
     checkTimeout(options?.timeout);
   } catch (error) {
@@ -31,8 +38,8 @@ export function flushWithin(
   const signal = options?.signal;
   const timeout = options?.timeout ?? expiry.writeTimeout;
   const began = performance.now();
-  const { at, byDeadline } = expiresAt(began, timeout, expiry.writeDeadline);
-  return new Promise<void>((resolve, reject) => {
+  const { at, byDeadline } = expiresAt(began, timeout, deadline);
+  const bounded = new Promise<void>((resolve, reject) => {
     let finished = false;
     let stopWatching: (() => void) | undefined;
     const end = (): boolean => {
@@ -78,4 +85,7 @@ export function flushWithin(
       if (end()) reject(error);
     });
   });
+  // An unawaited write() whose flush this bounds must not crash.
+  bounded.catch(() => {});
+  return bounded;
 }

@@ -92,8 +92,10 @@ export interface SocketOptions {
   /**
    * The timeout of every read that gives no `timeout` of its own, in
    * milliseconds: a read waiting longer fails with a `TimeoutError` and,
-   * like any timed-out read, loses nothing. It costs no timer per read
-   * (see {@linkcode Socket.prototype.setDeadline}).
+   * like any timed-out read, loses nothing. It bounds each pull of
+   * `readable` as well (a stream whose read times out fails), but not
+   * `waitForInput()`. It costs no timer per read (see
+   * {@linkcode Socket.prototype.setDeadline}).
    *
    * @default {Infinity}
    */
@@ -1135,9 +1137,14 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   flush(options?: WaitOptions): Promise<void> {
+    return this.#flush(options, true);
+  }
+
+  /** A flush; `close()` and `closeWrite()` keep to no write deadline. */
+  #flush(options: WaitOptions | undefined, deadline: boolean): Promise<void> {
     const flushed = this.#out.flush();
     return flushed === this.#out.flushing
-      ? this.#bound(flushed, options)
+      ? this.#bound(flushed, options, deadline)
       : flushed;
   }
 
@@ -1151,7 +1158,9 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * the two ends the wait. The deadline stays until it is set again; a
    * time already past makes every wait fail at once, with what is buffered
    * still served. No deadline costs a timer per call: the socket has one
-   * timer, re-armed only when it fires.
+   * timer, re-armed only when it fires. `close()` and `closeWrite()` keep
+   * to their own timeout (`closeTimeout`), not to the deadline, and
+   * `waitForInput()` to its own options.
    *
    * @param time A `Date`, milliseconds since the epoch (`Date.now() +
    * 500`), or `null` for none.
@@ -1198,21 +1207,15 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   }
 
   /** A flush in progress within the write limits and `options`. */
-  #bound(flushed: Promise<void>, options?: WaitOptions): Promise<void> {
-    if (
-      !this.#expiry.writeLimited(options?.timeout) &&
-      options?.signal === undefined
-    ) return flushed;
-    const bounded = flushWithin(
-      flushed,
-      this.#expiry,
-      options,
-      () => this.#peer(),
-      (error) => this.#abort(error),
-    );
-    // An unawaited write() whose flush this bounds must not crash.
-    bounded.catch(() => {});
-    return bounded;
+  #bound(
+    flushed: Promise<void>,
+    options?: WaitOptions,
+    useDeadline = true,
+  ): Promise<void> {
+    const peer = () => this.#peer();
+    const abort = (error: ConnectionClosedError) => this.#abort(error);
+    const expiry = this.#expiry;
+    return flushWithin(flushed, expiry, useDeadline, options, peer, abort);
   }
 
   /**
@@ -1229,10 +1232,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   async closeWrite(options?: WaitOptions): Promise<void> {
     if (this.#writeClosed || this.#closeCalled) return;
     this.#writeClosed = true;
-    await this.flush({
+    await this.#flush({
       timeout: options?.timeout ?? this.#closeTimeout,
       ...(options?.signal ? { signal: options.signal } : {}),
-    });
+    }, false);
     try {
       await this.#conn.closeWrite();
     } catch (error) {
@@ -1286,7 +1289,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   async #flushThenClose(timeout: number): Promise<void> {
     try {
-      await this.flush({ timeout });
+      await this.#flush({ timeout }, false);
     } catch (error) {
       // A timeout aborted the connection and lost output: say so. Any
       // other failure means the peer is gone and cannot get the bytes.

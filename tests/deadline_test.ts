@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect, listen, serve, TimeoutError } from "../mod.ts";
 import { Expiry } from "../lib/_expiry.ts";
-import { socketPair, test } from "./_helpers.ts";
+import { pattern, socketPair, test } from "./_helpers.ts";
 
 const T = { timeout: 2000 };
 
@@ -185,4 +185,16 @@ test("an unawaited write whose flush times out is not an unhandled rejection", a
     name: "ConnectionClosedError",
     message: /aborted when a flush timed out/,
   });
+});
+
+test("close() flushes within its closeTimeout, not the write deadline", async () => {
+  await using pair = await socketPair();
+  const sent = pattern(8 * 1024 * 1024);
+  // More than the kernel takes at once: the flush waits for the reader.
+  void pair.client.write(sent);
+  pair.client.setWriteDeadline(Date.now() - 1);
+  const closing = pair.client.close();
+  const got = await pair.server.readBody(new Uint8Array(sent.length), T);
+  await closing;
+  assert.ok(got.every((byte, i) => byte === sent[i]), "every byte sent");
 });
