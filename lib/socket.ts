@@ -234,7 +234,10 @@ function withTransport<A extends Deno.Addr>(addr: A): A {
  * `readLine()`, `readExactly()` and `read()` can be mixed freely, and writes
  * of strings and bytes go to one output buffer that `flush()` sends.
  *
- * Every read takes a `timeout` and a `signal`. A timed-out read loses
+ * Every read takes a `timeout` and a `signal`; the socket's `readTimeout`
+ * and `writeTimeout` options and its deadline
+ * ({@linkcode Socket.prototype.setDeadline}) bound the calls that give
+ * none, and none of these arms a timer per call. A timed-out read loses
  * nothing: underneath there is at most one outstanding read per socket,
  * feeding the buffer, and the bytes it brings are there for the next call.
  *
