@@ -313,7 +313,7 @@ async function runAll(
         console.log(
           `| ${impl === "sock" ? c.key : ""} | ${impl} | ${
             median(list.map(rate)).toFixed(0)
-          } | ${median(list.map(cpu)).toFixed(1)} | ${
+          } | ${median(list.map(cpu)).toFixed(2)} | ${
             impl === "sock"
               ? `${median(ratios).toFixed(2)} (${
                 Math.min(...ratios).toFixed(2)
