@@ -64,6 +64,7 @@ export {
 export {
   type CloseOptions,
   type Parsed,
+  type Parser,
   type ReadAllOptions,
   type ReadLineOptions,
   type ReadUntilOptions,

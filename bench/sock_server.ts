@@ -84,15 +84,16 @@ export async function echo(socket: Socket): Promise<void> {
       }
       throw error;
     }
-    // Sent from `chunk` itself; once the write settles it may be reused.
+    // Copied into the output buffer: `chunk` may be reused at once.
     await socket.write(chunk);
     if (!socket.hasInput) await socket.flush();
   }
 }
 
 /**
- * Bulk echo without a copy: what has arrived is written back straight from
- * sock's read buffer (it grows to 256 KiB under load), then consumed.
+ * Bulk echo without an array of its own: what has arrived is written back
+ * from sock's read buffer (it grows to 256 KiB under load; the write copies
+ * it into the output buffer), then consumed.
  */
 async function echoPeek(socket: Socket): Promise<void> {
   for (;;) {

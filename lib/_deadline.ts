@@ -24,6 +24,8 @@ export interface WaitOptions {
   /**
    * Milliseconds to wait before giving up with a `TimeoutError`. Nothing is
    * lost on a timeout: bytes that arrive later are kept for the next read.
+   * A socket's reads and flushes that give none take the socket's
+   * `readTimeout` or `writeTimeout`, which are Infinity unless set.
    *
    * @default {Infinity}
    */

@@ -184,6 +184,11 @@ export class ProxyGate {
         { timeout: this.#timeout },
       );
       if (this.#closed) throw new ProxyHeaderError("the listener was closed");
+      if (header === null) {
+        throw new ProxyHeaderError(
+          "the connection ended before its PROXY header",
+        );
+      }
       socket[setProxy](header);
       this.#ready.push(socket);
       this.#settle();

@@ -53,6 +53,39 @@ export interface Parsed<T> {
   length: number;
 }
 
+/**
+ * A parser for {@linkcode Socket.prototype.readWith} and
+ * {@linkcode Socket.prototype.readBatch}: it looks at the buffered
+ * `bytes` (a view valid only during the call) and returns what it made
+ * and how many bytes that used, `undefined` when it needs more bytes, or
+ * a number: how many bytes in all it needs before it is worth calling
+ * again (more than `bytes.length`).
+ *
+ * @typeParam T What the parser makes.
+ *
+ * @example A parser of messages with a one-byte length before them
+ * ```ts
+ * import type { Parser } from "@sock/sock";
+ * import assert from "node:assert/strict";
+ *
+ * const message: Parser<Uint8Array> = (bytes) => {
+ *   if (bytes.length < 1) return undefined;
+ *   const total = 1 + bytes[0]!;
+ *   if (bytes.length < total) return total;
+ *   return { value: bytes.slice(1, total), length: total };
+ * };
+ * assert.equal(message(new Uint8Array([3, 1]), false), 4);
+ * assert.deepEqual(message(new Uint8Array([1, 9, 9]), false), {
+ *   value: new Uint8Array([9]),
+ *   length: 2,
+ * });
+ * ```
+ */
+export type Parser<T> = (
+  bytes: Uint8Array,
+  eof: boolean,
+) => Parsed<T> | number | undefined;
+
 // Reads of this much or more, with nothing buffered, may go straight into
 // the caller's array.
 const DIRECT_READ = 16 * 1024;
@@ -190,6 +223,24 @@ export class ReadBuffer {
     );
   }
 
+  /**
+   * Drops `n` buffered bytes for a caller that peeked at them; `busy`: a
+   * read is waiting, and they are its.
+   */
+  consume(n: number, busy: boolean): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.size)) {
+      throw new RangeError(
+        `Cannot consume ${n} bytes: it must be a whole number, and only ${this.size} are buffered`,
+      );
+    }
+    if (busy) {
+      throw new TypeError(
+        `Cannot consume bytes from ${this.peer()} while a read is waiting: they belong to it`,
+      );
+    }
+    this.start += n;
+  }
+
   /** The next `n` buffered bytes, copied out. */
   take(n: number): Uint8Array {
     const out = new Uint8Array(n);
@@ -253,6 +304,30 @@ export class ReadBuffer {
     }
     if (end - start > maxLength + 1) this.tooLong("line", maxLength);
     return undefined;
+  }
+
+  /** The next line as bytes of its own; as {@linkcode line}. */
+  lineBytes(maxLength: number, scanned: number): Uint8Array | undefined {
+    const buf = this.buf;
+    const start = this.start;
+    const end = this.end;
+    const lf = indexOfByte(buf, LF, start + scanned, end);
+    if (lf >= 0) {
+      const stop = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (stop - start > maxLength) this.tooLong("line", maxLength);
+      this.start = lf + 1;
+      return buf.slice(start, stop);
+    }
+    if (end - start > maxLength + 1) this.tooLong("line", maxLength);
+    return undefined;
+  }
+
+  /** At the end: the last line as bytes; null when none is left. */
+  lastLineBytes(maxLength: number): Uint8Array | null {
+    const n = this.end - this.start;
+    if (n === 0) return null;
+    if (n > maxLength) this.tooLong("line", maxLength);
+    return this.take(n);
   }
 
   /** Every whole line buffered, when there is one; as {@linkcode line}. */
@@ -343,29 +418,6 @@ export class ReadBuffer {
     if (skip > maxLength) this.tooLong("record", maxLength);
     this.scanned = skip;
     return NEED;
-  }
-
-  /** Runs `parse` over the buffered bytes and consumes what it used. */
-  parse<T>(
-    parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
-  ): T | Need {
-    const bytes = this.buf.subarray(this.start, this.end);
-    const parsed = parse(bytes, this.eof);
-    if (parsed !== undefined) {
-      const { length } = parsed;
-      if (!Number.isInteger(length) || length < 0 || length > bytes.length) {
-        throw new RangeError(
-          `Cannot consume ${length} bytes after parsing: only ${bytes.length} are buffered`,
-        );
-      }
-      this.start += length;
-      return parsed.value;
-    }
-    if (!this.eof) return NEED;
-    throw new EndOfStreamError(
-      `Cannot read from ${this.peer()}: the stream ended inside a message`,
-      this.take(this.end - this.start),
-    );
   }
 
   #gotEnd(): void {

@@ -1,19 +1,24 @@
 // The read queue: reads are served one at a time, in the order they were
 // called. A read that cannot finish from the buffer waits for the reads
-// before it, then for bytes; one whose timeout passes or whose signal
-// aborts while it waits leaves the queue and takes nothing.
+// before it, then for bytes; one whose time passes or whose signal aborts
+// while it waits leaves the queue and takes nothing. A read's time limit
+// is watched by the socket's expiry timer, not a timer of its own.
+import { checkTimeout, onAbort, type WaitOptions } from "./_deadline.ts";
 import {
-  checkTimeout,
-  Deadline,
-  hasDeadline,
-  type WaitOptions,
-} from "./_deadline.ts";
+  expiredError,
+  expiresAt,
+  type Expiring,
+  type Expiry,
+} from "./_expiry.ts";
 import type { IdleClock } from "./_idle.ts";
 import { NEED, type Need, type ReadBuffer } from "./_read_buffer.ts";
 import { EndOfStreamError } from "./errors.ts";
 
 const DONE: Promise<void> = Promise.resolve();
 const NOOP = (): void => {};
+// Thrown inside a read's chain once the read has expired: it stops
+// without running its step, so it takes nothing from the buffer.
+const STOPPED: unique symbol = Symbol("stopped");
 
 /** The reads of one buffer, in call order. */
 export class ReadQueue {
@@ -21,24 +26,48 @@ export class ReadQueue {
   reading = 0;
   readonly #buffer: ReadBuffer;
   readonly #clock: IdleClock;
+  readonly #expiry: Expiry;
+  readonly #note: () => string;
   // Settles when the last read queued has.
   #tail: Promise<unknown> = DONE;
 
-  constructor(buffer: ReadBuffer, clock: IdleClock) {
+  /**
+   * @param note Added to a timeout's message (for example, output that
+   * was written but not flushed); empty for nothing.
+   */
+  constructor(
+    buffer: ReadBuffer,
+    clock: IdleClock,
+    expiry: Expiry,
+    note: () => string,
+  ) {
     this.#buffer = buffer;
     this.#clock = clock;
+    this.#expiry = expiry;
+    this.#note = note;
+  }
+
+  /**
+   * Whether a read with `options` has a time limit or a signal (its own,
+   * the socket's default timeout, or the socket's read deadline).
+   */
+  limited(options: WaitOptions | undefined): boolean {
+    return this.#expiry.readLimited(options?.timeout) ||
+      options?.signal !== undefined;
   }
 
   /**
    * Runs `step` over the buffer until it returns a result: at once when
    * no read is queued and it can, otherwise in turn, filling the buffer
    * between tries. `what` names the read in a timeout's message ("read a
-   * line"). A step that throws fails the read.
+   * line"). A step that throws fails the read. `partial` gives what a
+   * read that expires had taken (set as the TimeoutError's `partial`).
    */
   run<T>(
     step: () => T | Need,
     options: WaitOptions | undefined,
     what: string,
+    partial?: () => Uint8Array,
   ): Promise<T> {
     const queued = this.reading > 0;
     if (!queued) {
@@ -49,21 +78,16 @@ export class ReadQueue {
         return Promise.reject(error);
       }
     }
-    let deadline: Deadline | undefined;
-    if (hasDeadline(options)) {
-      // A read straight into the caller's array is only for a read that
-      // cannot be abandoned.
-      this.#buffer.noDirect();
+    if (this.limited(options)) {
       try {
-        checkTimeout(options!.timeout);
+        checkTimeout(options?.timeout);
       } catch (error) {
         return Promise.reject(error);
       }
-      const buffer = this.#buffer;
-      deadline = new Deadline(
-        options!,
-        () => `Cannot ${what} from ${buffer.peer()}`,
-      );
+      // A read straight into the caller's array is only for a read that
+      // cannot be abandoned.
+      this.#buffer.noDirect();
+      return this.#limited(step, options, what, queued, partial);
     }
     // The reads before this one, settled either way; none when it is not
     // queued, since every read before it has settled.
@@ -76,7 +100,6 @@ export class ReadQueue {
       finished = true;
       this.reading--;
       if (waiting) this.#clock.endWait();
-      deadline?.clear();
     };
     // The read is done the moment its step has a result, before anyone
     // awaiting it runs: no promise of its own for that.
@@ -88,18 +111,16 @@ export class ReadQueue {
     const wait = (): Promise<T> => {
       waiting = true;
       this.#clock.beginWait();
-      return this.#retry(stepThenDone, deadline);
+      return this.#retry(stepThenDone);
     };
     let turn: Promise<T>;
     if (!queued) {
       turn = wait();
     } else {
-      turn = (deadline === undefined ? before : deadline.race(before)).then(
-        () => {
-          const result = stepThenDone();
-          return result === NEED ? wait() : result;
-        },
-      );
+      turn = before.then(() => {
+        const result = stepThenDone();
+        return result === NEED ? wait() : result;
+      });
     }
     // On failure: registered first, so it runs before the caller's handler.
     turn.then(undefined, done);
@@ -109,10 +130,93 @@ export class ReadQueue {
     return turn;
   }
 
-  #retry<T>(
+  /** {@linkcode run} for a read with a time limit or a signal. */
+  #limited<T>(
     step: () => T | Need,
-    deadline: Deadline | undefined,
+    options: WaitOptions | undefined,
+    what: string,
+    queued: boolean,
+    partial: (() => Uint8Array) | undefined,
   ): Promise<T> {
+    const expiry = this.#expiry;
+    const signal = options?.signal;
+    const timeout = options?.timeout ?? expiry.readTimeout;
+    const began = performance.now();
+    const { at, byDeadline } = expiresAt(began, timeout, expiry.readDeadline);
+    const before = queued ? this.#tail.then(NOOP, NOOP) : DONE;
+    let resolve!: (value: T) => void;
+    let reject!: (error: unknown) => void;
+    const turn = new Promise<T>((yes, no) => {
+      resolve = yes;
+      reject = no;
+    });
+    this.reading++;
+    let waiting = false;
+    let finished = false;
+    let stopWatching: (() => void) | undefined;
+    const done = () => {
+      if (finished) return false;
+      finished = true;
+      this.reading--;
+      if (waiting) this.#clock.endWait();
+      if (at !== Infinity) expiry.forget(wait);
+      stopWatching?.();
+      return true;
+    };
+    const fail = (error: unknown) => {
+      if (done()) reject(error);
+    };
+    const wait: Expiring = {
+      at,
+      expire: () => {
+        if (finished) return;
+        const buffer = this.#buffer;
+        const error = expiredError(
+          `Cannot ${what} from ${buffer.peer()}`,
+          began,
+          timeout,
+          byDeadline,
+        );
+        const note = this.#note();
+        if (note !== "") error.message += `; ${note}`;
+        if (partial !== undefined) error.partial = partial();
+        fail(error);
+      },
+    };
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        fail(signal.reason);
+        this.#tail = queued ? before : DONE;
+        return turn;
+      }
+      stopWatching = onAbort(signal, () => fail(signal.reason));
+    }
+    if (at !== Infinity) expiry.watch(wait);
+    const guarded = (): T | Need => {
+      if (finished) throw STOPPED;
+      const result = step();
+      if (result !== NEED && done()) resolve(result);
+      return result;
+    };
+    const waitForBytes = (): Promise<T> => {
+      waiting = true;
+      this.#clock.beginWait();
+      return this.#retry(guarded);
+    };
+    const inner = queued
+      ? before.then(() => {
+        const result = guarded();
+        return result === NEED ? waitForBytes() : result;
+      })
+      : waitForBytes();
+    inner.then(undefined, (error) => {
+      if (error !== STOPPED) fail(error);
+    });
+    this.#tail = queued ? turn.then(() => before, () => before) : turn;
+    return turn;
+  }
+
+  #retry<T>(step: () => T | Need): Promise<T> {
     const buffer = this.#buffer;
     if (buffer.error !== undefined) return Promise.reject(buffer.error);
     let filled: Promise<void>;
@@ -130,12 +234,10 @@ export class ReadQueue {
           new Uint8Array(0),
         );
       }
-      return this.#retry(step, deadline);
+      return this.#retry(step);
     };
-    if (deadline !== undefined) return deadline.race(filled).then(again);
-    // Without a deadline, wake on the read itself: the handler that takes
-    // its bytes was registered first and runs first, and a wait costs one
-    // promise fewer.
+    // Wake on the read itself: the handler that takes its bytes was
+    // registered first and runs first, and a wait costs one promise fewer.
     const woken = filled === buffer.pending ? buffer.pendingRead! : filled;
     return woken.then(again, again);
   }

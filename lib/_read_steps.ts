@@ -56,6 +56,30 @@ export function fullStep(
   };
 }
 
+/**
+ * Exactly `into.length` bytes into `into`, copied out of the buffer as they
+ * come even with a deadline (so not bound by the buffer's size); `have`
+ * tells how many are in `into` so far.
+ */
+export function bodyStep(
+  buffer: ReadBuffer,
+  into: Uint8Array,
+): { step: Step<Uint8Array>; partial: () => Uint8Array } {
+  const n = into.length;
+  let have = 0;
+  return {
+    step: () => {
+      have += buffer.copyTo(into, have);
+      if (have === n) return into;
+      if (buffer.eof) {
+        throw endedAfter(buffer, n, have, into.subarray(0, have));
+      }
+      return NEED;
+    },
+    partial: () => into.subarray(0, have),
+  };
+}
+
 /** Exactly `n` bytes in an array of their own; as {@linkcode fullStep}. */
 export function exactStep(
   buffer: ReadBuffer,
@@ -82,6 +106,90 @@ export function exactStep(
     if (have === n) return out;
     if (buffer.eof) throw endedAfter(buffer, n, have, out.slice(0, have));
     return NEED;
+  };
+}
+
+/** One line of text; at the end, what is left as the last line, or null. */
+export function lineStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<string | null> {
+  let scanned = 0;
+  return () => {
+    const line = buffer.line(maxLength, scanned);
+    if (line !== undefined) return line;
+    if (buffer.eof) return buffer.lastLine(maxLength);
+    scanned = buffer.size;
+    return NEED;
+  };
+}
+
+/** Every whole line buffered, at least one; as {@linkcode lineStep}. */
+export function linesStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<string[] | null> {
+  let scanned = 0;
+  return () => {
+    const lines = buffer.lines(maxLength, scanned);
+    if (lines !== undefined) return lines;
+    if (buffer.eof) {
+      const last = buffer.lastLine(maxLength);
+      return last === null ? null : [last];
+    }
+    scanned = buffer.size;
+    return NEED;
+  };
+}
+
+/** One line as bytes of its own; at the end, the last line, or null. */
+export function lineBytesStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<Uint8Array | null> {
+  let scanned = 0;
+  return () => {
+    const line = buffer.lineBytes(maxLength, scanned);
+    if (line !== undefined) return line;
+    if (buffer.eof) return buffer.lastLineBytes(maxLength);
+    scanned = buffer.size;
+    return NEED;
+  };
+}
+
+/** Every whole line buffered as bytes, at least one; as {@linkcode lineBytesStep}. */
+export function linesBytesStep(
+  buffer: ReadBuffer,
+  maxLength: number,
+): Step<Uint8Array[] | null> {
+  const one = lineBytesStep(buffer, maxLength);
+  return () => {
+    const first = one();
+    if (first === NEED || first === null) return first;
+    const lines = [first];
+    // A long line after others ends the batch; the next read throws.
+    try {
+      for (let line; (line = buffer.lineBytes(maxLength, 0)) !== undefined;) {
+        lines.push(line);
+      }
+    } catch {
+      // Left for the next read.
+    }
+    return lines;
+  };
+}
+
+/** The bytes before `delim`; null at the end with nothing buffered. */
+export function untilStep(
+  buffer: ReadBuffer,
+  delim: Uint8Array,
+  maxLength: number,
+): Step<Uint8Array | null> {
+  let scanned = 0;
+  return () => {
+    const record = buffer.until(delim, maxLength, scanned);
+    if (record === NEED) scanned = buffer.scanned;
+    return record;
   };
 }
 

@@ -13,6 +13,8 @@ export interface SocketOptionsInput {
   closeTimeout?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
+  readTimeout?: number;
+  writeTimeout?: number;
 }
 
 /** A socket's options, checked, with their defaults. */
@@ -22,17 +24,25 @@ export class SocketSettings {
   /** Whether the user turned TCP_NODELAY off. */
   readonly noDelay: boolean;
   readonly keepAlive: boolean;
+  /** The timeout of a read that gives none, in ms. */
+  readonly readTimeout: number;
+  /** The timeout of a flush that gives none, in ms. */
+  readonly writeTimeout: number;
 
   constructor(
     maxBufferSize: number,
     closeTimeout: number,
     noDelay: boolean,
     keepAlive: boolean,
+    readTimeout: number,
+    writeTimeout: number,
   ) {
     this.maxBufferSize = maxBufferSize;
     this.closeTimeout = closeTimeout;
     this.noDelay = noDelay;
     this.keepAlive = keepAlive;
+    this.readTimeout = readTimeout;
+    this.writeTimeout = writeTimeout;
   }
 }
 
@@ -44,12 +54,29 @@ export function settleSocketOptions(
   options: SocketOptionsInput | SocketSettings,
 ): SocketSettings {
   if (options instanceof SocketSettings) return options;
-  const { maxBufferSize, closeTimeout, noDelay, keepAlive } = options;
+  const {
+    maxBufferSize,
+    closeTimeout,
+    noDelay,
+    keepAlive,
+    readTimeout,
+    writeTimeout,
+  } = options;
   if (maxBufferSize !== undefined) {
     checkNumber("maxBufferSize", maxBufferSize, 1, { integer: true });
   }
   if (closeTimeout !== undefined) {
     checkNumber("closeTimeout", closeTimeout, 0, { infinite: true });
+  }
+  for (
+    const [name, value] of [["readTimeout", readTimeout], [
+      "writeTimeout",
+      writeTimeout,
+    ]] as const
+  ) {
+    if (value !== undefined) {
+      checkNumber(name, value, 0, { infinite: true });
+    }
   }
   checkBoolean("noDelay", noDelay);
   checkBoolean("keepAlive", keepAlive);
@@ -58,6 +85,8 @@ export function settleSocketOptions(
     closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
     noDelay ?? true,
     keepAlive ?? false,
+    readTimeout ?? Infinity,
+    writeTimeout ?? Infinity,
   );
 }
 

@@ -15,7 +15,7 @@ interface Socket {
   readWith<T>(
     parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
     options?: WaitOptions,
-  ): Promise<T>;
+  ): Promise<T | null>;
   write(data: Uint8Array): Promise<void>;
   flush(): Promise<void>;
   closeWrite(): Promise<void>;

@@ -28,6 +28,8 @@ export interface ResetRecord {
 /** Buffered output at or above which a write flushes by itself. */
 export const WRITE_HIGH_WATER = 64 * 1024;
 const DONE: Promise<void> = Promise.resolve();
+// The largest output buffer kept after a drain has emptied it.
+const KEEP_BUFFER = 256 * 1024;
 const encoder = new TextEncoder();
 
 /** Buffered output to one sink. Bytes `[0, length)` of the buffer wait. */
@@ -53,6 +55,8 @@ export class WriteBuffer {
   #buf: Uint8Array = EMPTY;
   #isPiece = false;
   #retired: Uint8Array | undefined;
+  // Where the view reserve() gave begins; -1 when none is reserved.
+  #reservedAt = -1;
 
   constructor(
     sink: ByteSink,
@@ -96,11 +100,6 @@ export class WriteBuffer {
         ).written;
       }
       this.length = at;
-    } else if (
-      data.length >= WRITE_HIGH_WATER && this.length === 0 &&
-      this.flushing === undefined
-    ) {
-      return this.#startDrain(data);
     } else {
       this.#reserve(data.length);
       this.#buf.set(data, this.length);
@@ -109,12 +108,43 @@ export class WriteBuffer {
     return this.length >= WRITE_HIGH_WATER ? this.flush() : DONE;
   }
 
+  /**
+   * A view of at least `n` free bytes after those waiting, to encode into
+   * in place; {@linkcode commit} appends what was put there.
+   */
+  reserve(n: number): Uint8Array {
+    this.#reserve(n);
+    this.#reservedAt = this.length;
+    return this.#buf.subarray(this.length);
+  }
+
+  /**
+   * Appends the first `n` bytes of the view {@linkcode reserve} gave; as
+   * {@linkcode append} for what it returns.
+   */
+  commit(n: number): Promise<void> {
+    const at = this.#reservedAt;
+    this.#reservedAt = -1;
+    if (at !== this.length) {
+      throw new TypeError(
+        "Cannot commit bytes to the output: nothing is reserved, or the output changed since reserve() (commit before any other write, flush or await)",
+      );
+    }
+    if (!Number.isInteger(n) || n < 0 || at + n > this.#buf.length) {
+      throw new RangeError(
+        `Cannot commit ${n} bytes: it must be a whole number no larger than the view reserve() gave`,
+      );
+    }
+    this.length += n;
+    return this.length >= WRITE_HIGH_WATER ? this.flush() : DONE;
+  }
+
   /** Sends what is buffered; the drain in progress if there is one. */
   flush(): Promise<void> {
     if (this.flushing !== undefined) return this.flushing;
     if (this.error !== undefined) return handled(this.error);
     if (this.length === 0) return DONE;
-    return this.#startDrain(undefined);
+    return this.#startDrain();
   }
 
   /** Marks the buffer closed and gives its piece back when no drain holds it. */
@@ -130,9 +160,11 @@ export class WriteBuffer {
     givePiece(this.#buf);
     this.#buf = EMPTY;
     this.length = 0;
+    this.#reservedAt = -1;
   }
 
   #reserve(n: number): void {
+    this.#reservedAt = -1;
     const need = this.length + n;
     if (need <= this.#buf.length) return;
     if (this.#buf.length === 0 && need <= PIECE_SIZE) {
@@ -154,8 +186,8 @@ export class WriteBuffer {
     this.#buf = buf;
   }
 
-  #startDrain(first: Uint8Array | undefined): Promise<void> {
-    const drain = this.#drain(first);
+  #startDrain(): Promise<void> {
+    const drain = this.#drain();
     // A write whose promise nobody awaits must not crash the program when
     // the peer is gone; whoever awaits it, or the next flush, still sees
     // the error.
@@ -164,15 +196,9 @@ export class WriteBuffer {
     return drain;
   }
 
-  async #drain(first: Uint8Array | undefined): Promise<void> {
+  async #drain(): Promise<void> {
     this.#clock.beginDrain();
     try {
-      for (let view = first; view !== undefined && view.length > 0;) {
-        this.watcher?.beforeWrite();
-        const n = await this.sink.write(view);
-        this.traffic++;
-        view = view.subarray(n);
-      }
       while (this.length > 0) {
         const n = this.length;
         let view = this.#buf.subarray(0, n);
@@ -185,6 +211,11 @@ export class WriteBuffer {
         }
         if (this.length > n) this.#buf.copyWithin(0, n, this.length);
         this.length -= n;
+      }
+      // A large write's buffer is not kept once it is sent.
+      if (!this.#isPiece && this.#buf.length > KEEP_BUFFER) {
+        this.#buf = EMPTY;
+        this.#reservedAt = -1;
       }
     } catch (error) {
       this.length = 0;

@@ -201,6 +201,13 @@ export class HostNotFoundError extends SocketError {
 export class TimeoutError extends SocketError {
   /** How long the operation waited, in milliseconds. */
   readonly timeout: number;
+  /**
+   * For `Socket.readBody()` only: the part of its array filled before the
+   * timeout. Those bytes have left the socket and the rest of the body is
+   * still to come, so nothing is lost: go on with
+   * `readBody(into.subarray(partial.length))`. Undefined otherwise.
+   */
+  partial: Uint8Array | undefined;
 
   /**
    * Makes the error.
@@ -213,6 +220,7 @@ export class TimeoutError extends SocketError {
     super(message, options);
     this.name = "TimeoutError";
     this.timeout = timeout;
+    this.partial = undefined;
   }
 }
 

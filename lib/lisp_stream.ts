@@ -90,7 +90,7 @@ export function readLisp(
     if (result.kind === "eof") return { value: ENDED, length: bytes.length };
     return undefined;
   }, options).then((datum) => {
-    if (datum === ENDED) {
+    if (datum === ENDED || datum === null) {
       throw new EndOfStreamError(
         "Cannot read a Lisp datum: the stream ended before one began",
         new Uint8Array(0),

@@ -3,13 +3,9 @@
  *
  * @module
  */
-import {
-  checkTimeout,
-  Deadline,
-  hasDeadline,
-  type WaitOptions,
-  waitUntil,
-} from "./_deadline.ts";
+import { checkTimeout, type WaitOptions, waitUntil } from "./_deadline.ts";
+import { deadlineOf, Expiry } from "./_expiry.ts";
+import { flushWithin } from "./_flush_limit.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
 import { abortWith, connectedAs, setProxy } from "./_internal.ts";
@@ -20,15 +16,22 @@ import {
   TcpTuning,
   type TuningContext,
 } from "./_tcp_tuning.ts";
-import { NEED, type Parsed, ReadBuffer } from "./_read_buffer.ts";
+import { type Parser, ReadBuffer } from "./_read_buffer.ts";
+import { batchStep, parseStep } from "./_parse_steps.ts";
 import {
   allStep,
+  bodyStep,
   exactStep,
   fullStep,
+  lineBytesStep,
+  linesBytesStep,
+  linesStep,
+  lineStep,
   mayReadDirect,
   overBuffer,
   peekStep,
   someStep,
+  untilStep,
 } from "./_read_steps.ts";
 import { ReadQueue } from "./_read_queue.ts";
 import { settleSocketOptions, type SocketSettings } from "./_settings.ts";
@@ -49,7 +52,7 @@ import {
 } from "./tls.ts";
 
 export type { WaitOptions } from "./_deadline.ts";
-export type { Parsed } from "./_read_buffer.ts";
+export type { Parsed, Parser } from "./_read_buffer.ts";
 
 /**
  * Options for a {@linkcode Socket}, given to `connect()` or `listen()`.
@@ -86,6 +89,25 @@ export interface SocketOptions {
    * @default {30000}
    */
   closeTimeout?: number;
+  /**
+   * The timeout of every read that gives no `timeout` of its own, in
+   * milliseconds: a read waiting longer fails with a `TimeoutError` and,
+   * like any timed-out read, loses nothing. It bounds each pull of
+   * `readable` as well (a stream whose read times out fails), but not
+   * `waitForInput()`. It costs no timer per read (see
+   * {@linkcode Socket.prototype.setDeadline}).
+   *
+   * @default {Infinity}
+   */
+  readTimeout?: number;
+  /**
+   * The timeout of every flush (also one a `write()` starts) that gives no
+   * `timeout` of its own, in milliseconds; a flush that times out aborts
+   * the connection, as `flush()` says.
+   *
+   * @default {Infinity}
+   */
+  writeTimeout?: number;
 }
 
 /**
@@ -212,7 +234,10 @@ function withTransport<A extends Deno.Addr>(addr: A): A {
  * `readLine()`, `readExactly()` and `read()` can be mixed freely, and writes
  * of strings and bytes go to one output buffer that `flush()` sends.
  *
- * Every read takes a `timeout` and a `signal`. A timed-out read loses
+ * Every read takes a `timeout` and a `signal`; the socket's `readTimeout`
+ * and `writeTimeout` options and its deadline
+ * ({@linkcode Socket.prototype.setDeadline}) bound the calls that give
+ * none, and none of these arms a timer per call. A timed-out read loses
  * nothing: underneath there is at most one outstanding read per socket,
  * feeding the buffer, and the bytes it brings are there for the next call.
  *
@@ -275,6 +300,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   readonly #queue: ReadQueue;
   readonly #out: WriteBuffer;
   readonly #clock = new IdleClock();
+  readonly #expiry = new Expiry();
   #writeClosed = false;
   // close() was called (#closing while it flushes); #closed: the
   // connection underneath is closed; #closeError: why, when it was cut.
@@ -311,8 +337,18 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     this.#closeTimeout = settings.closeTimeout;
     const peer = () => this.#peer();
     this.#in = new ReadBuffer(conn, settings.maxBufferSize, peer);
-    this.#queue = new ReadQueue(this.#in, this.#clock);
-    this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
+    const out = this.#out = new WriteBuffer(conn, peer, this.#clock, this.#in);
+    this.#expiry.readTimeout = settings.readTimeout;
+    this.#expiry.writeTimeout = settings.writeTimeout;
+    this.#queue = new ReadQueue(
+      this.#in,
+      this.#clock,
+      this.#expiry,
+      () =>
+        out.length > 0 && out.flushing === undefined
+          ? `${out.length} bytes written to it are not flushed (call flush() before waiting for a reply)`
+          : "",
+    );
     // A TCP socket gets TCP_NODELAY (see #noDelayLater) unless its owner
     // calls setNoDelay() first.
     if ("setNoDelay" in conn) {
@@ -499,7 +535,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   read(into: Uint8Array, options?: WaitOptions): Promise<number | null> {
     if (into.length === 0) return Promise.resolve(0);
-    const direct = mayReadDirect(into) && !hasDeadline(options);
+    const direct = mayReadDirect(into) && !this.#queue.limited(options);
     return this.#queue.run(someStep(this.#in, into, direct), options, "read");
   }
 
@@ -519,7 +555,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * of the record, and those bytes are gone from the socket.
    * @throws {LimitExceededError} when a timeout or signal is given and
    * `into` is longer than `maxBufferSize`: with one, the bytes wait in the
-   * buffer until all have come, so that a timeout loses none of them.
+   * buffer until all have come, so that a timeout loses none of them
+   * ({@linkcode Socket.prototype.readBody} reads such a body).
    *
    * @example Fixed-size records into one reused array
    * ```ts
@@ -538,11 +575,54 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   readFull(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
-    const deadline = hasDeadline(options);
+    const deadline = this.#queue.limited(options);
     const tooMany = deadline ? overBuffer(this.#in, into.length) : undefined;
     if (tooMany) return Promise.reject(tooMany);
     const step = fullStep(this.#in, into, deadline);
     return this.#queue.run(step, options, `read ${into.length} bytes`);
+  }
+
+  /**
+   * Reads a body of `into.length` bytes into `into` with a timeout, however
+   * large: the bytes are copied out of the socket's buffer as they arrive,
+   * so the body is bound neither by `maxBufferSize` nor by memory for a
+   * second copy. This is how a length-prefixed message larger than the
+   * buffer is read: its header with `readWith()`, its body with this.
+   * Without a timeout or signal it is `readFull()`.
+   *
+   * A timeout loses nothing here either, in its own way: the
+   * `TimeoutError`'s `partial` is the part of `into` already filled (those
+   * bytes have left the socket), so `readBody(into.subarray(partial.length))`
+   * goes on where it stopped. After an abort by a signal the count is not
+   * known: give the message up (close the socket).
+   *
+   * @param into Where to put the body; it is filled completely.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns `into`.
+   * @throws {TimeoutError} when the timeout passes first; see `partial`.
+   * @throws {EndOfStreamError} when the stream ends first; its `partial`
+   * is the part of `into` that was filled.
+   *
+   * @example A body larger than maxBufferSize, with a timeout
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0, maxBufferSize: 1024 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const sent = new Uint8Array(100_000).fill(7);
+   * await client.write(sent);
+   * await client.flush();
+   * const body = await server.readBody(new Uint8Array(100_000), { timeout: 5000 });
+   * assert.deepEqual(body, sent);
+   * ```
+   */
+  readBody(into: Uint8Array, options?: WaitOptions): Promise<Uint8Array> {
+    if (!this.#queue.limited(options)) return this.readFull(into);
+    const { step, partial } = bodyStep(this.#in, into);
+    const what = `read ${into.length} bytes`;
+    return this.#queue.run(step, options, what, partial);
   }
 
   /**
@@ -569,7 +649,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     if (this.#queue.reading === 0 && buffer.size >= n) {
       return Promise.resolve(buffer.take(n));
     }
-    const deadline = hasDeadline(options);
+    const deadline = this.#queue.limited(options);
     const tooMany = deadline ? overBuffer(buffer, n) : undefined;
     if (tooMany) return Promise.reject(tooMany);
     const step = exactStep(buffer, n, deadline);
@@ -597,18 +677,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         return Promise.reject(error);
       }
     }
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const line = buffer.line(maxLength, scanned);
-        if (line !== undefined) return line;
-        if (buffer.eof) return buffer.lastLine(maxLength);
-        scanned = buffer.size;
-        return NEED;
-      },
-      options,
-      "read a line",
-    );
+    return this.#queue.run(lineStep(buffer, maxLength), options, "read a line");
   }
 
   /**
@@ -659,21 +728,65 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
         return Promise.reject(error);
       }
     }
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const lines = buffer.lines(maxLength, scanned);
-        if (lines !== undefined) return lines;
-        if (buffer.eof) {
-          const last = buffer.lastLine(maxLength);
-          return last === null ? null : [last];
-        }
-        scanned = buffer.size;
-        return NEED;
-      },
-      options,
-      "read lines",
+    return this.#queue.run(linesStep(buffer, maxLength), options, "read lines");
+  }
+
+  /**
+   * Reads one line as bytes: {@linkcode Socket.prototype.readLine} for a
+   * protocol that parses bytes, with no decoding and no string, and every
+   * byte as it came (a non-UTF-8 byte is not replaced by U+FFFD).
+   *
+   * The line is a copy the caller owns and may keep, not a view of the
+   * socket's buffer valid until the next read (as Go's `ReadSlice` gives):
+   * in JavaScript a view is an object just as a copy is, so for a line
+   * (at most `maxLength` bytes) the copy costs only the bytes moved, and
+   * nothing can change under a caller that keeps it.
+   *
+   * @param options `maxLength`, `timeout` in milliseconds and an abort `signal`.
+   * @returns The line without its LF or CRLF, or `null` at the end of the
+   * stream.
+   * @throws {LimitExceededError} when the line is longer than `maxLength`;
+   * its bytes stay buffered.
+   *
+   * @example A byte that is not UTF-8 comes back as it was
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * await client.write(new Uint8Array([0x2b, 0xff, 0x0d, 0x0a]));
+   * await client.flush();
+   * assert.deepEqual(await server.readLineBytes({ timeout: 1000 }), new Uint8Array([0x2b, 0xff]));
+   * ```
+   */
+  readLineBytes(options?: ReadLineOptions): Promise<Uint8Array | null> {
+    const step = lineBytesStep(
+      this.#in,
+      options?.maxLength ?? DEFAULT_MAX_LINE,
     );
+    return this.#queue.run(step, options, "read a line");
+  }
+
+  /**
+   * Reads every complete line already buffered as bytes, waiting for at
+   * least one: {@linkcode Socket.prototype.readLines} without decoding.
+   * Each line is a copy, as {@linkcode Socket.prototype.readLineBytes}
+   * gives.
+   *
+   * @param options `maxLength` (of each line), `timeout` in milliseconds
+   * and an abort `signal`.
+   * @returns The lines, at least one; `null` at the end of the stream.
+   * @throws {LimitExceededError} when the first line is longer than
+   * `maxLength`; a long line after others ends the batch before it.
+   */
+  readLinesBytes(options?: ReadLineOptions): Promise<Uint8Array[] | null> {
+    const step = linesBytesStep(
+      this.#in,
+      options?.maxLength ?? DEFAULT_MAX_LINE,
+    );
+    return this.#queue.run(step, options, "read lines");
   }
 
   /**
@@ -742,17 +855,8 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
       );
     }
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LINE;
-    const buffer = this.#in;
-    let scanned = 0;
-    return this.#queue.run(
-      () => {
-        const record = buffer.until(delim, maxLength, scanned);
-        if (record === NEED) scanned = buffer.scanned;
-        return record;
-      },
-      options,
-      "read a record",
-    );
+    const step = untilStep(this.#in, delim, maxLength);
+    return this.#queue.run(step, options, "read a record");
   }
 
   /**
@@ -765,30 +869,45 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   readAll(options?: ReadAllOptions): Promise<Uint8Array> {
     const maxLength = options?.maxLength ?? Infinity;
-    const step = allStep(this.#in, maxLength, hasDeadline(options));
+    const step = allStep(this.#in, maxLength, this.#queue.limited(options));
     return this.#queue.run(step, options, "read to the end");
   }
 
   /**
    * Reads with a parser of your own, the way `readLine()` reads with a
-   * line parser: `parse` is called with the buffered bytes (and whether
-   * the stream has ended after them) at once and again each time more
-   * arrive, until it returns a result; the `length` bytes it used are then
-   * consumed. It runs as one read in the socket's queue, so no other read
-   * can take bytes between its looks. This is how the Lisp reader reads.
+   * line parser. It runs as one read in the socket's queue, so no other
+   * read can take bytes between its looks. This is how the Lisp reader
+   * reads. The rules of the parser:
    *
-   * `parse` must not keep `bytes`: it is a view into the buffer, valid
-   * only during the call. Returning `undefined` asks for more bytes; at the
-   * end of the stream that is an `EndOfStreamError` holding what was left.
-   * Bytes beyond `maxBufferSize` cannot be buffered: a parser that needs
-   * more gets a `LimitExceededError`.
+   * - It is called with the buffered bytes and whether the stream has
+   *   ended after them: at once, then again each time more bytes arrive,
+   *   until it returns a result. Each call sees the message from its first
+   *   byte.
+   * - `bytes` is a view into the buffer, valid only during the call: copy
+   *   what the result keeps (`bytes.slice()`).
+   * - It returns `{ value, length }` when it has a message: the `length`
+   *   bytes it used are consumed, and it is not called again.
+   * - It returns `undefined` when it needs more bytes, or a number: how
+   *   many bytes in all it needs (more than `bytes.length`, for example
+   *   the header's length plus the body's). Then it is not called again
+   *   until that many are buffered or the stream ends, so a long body is
+   *   not parsed over and over as it arrives. A number beyond
+   *   `maxBufferSize` is a `LimitExceededError` at once.
+   * - If it throws, the read fails with that error and nothing is
+   *   consumed.
+   *
+   * At the end of the stream with nothing buffered (a clean close between
+   * messages) the read returns `null` when the parser has no result, as
+   * `readLine()` does; with bytes of an unfinished message left it fails
+   * with an `EndOfStreamError` holding them. A message longer than
+   * `maxBufferSize` cannot be buffered: read its body with
+   * {@linkcode Socket.prototype.readBody}.
    *
    * @typeParam T What the parser makes.
-   * @param parse Looks at the buffered bytes; returns the value made and how
-   * many bytes it used, or `undefined` when it needs more.
+   * @param parse Looks at the buffered bytes; see above.
    * @param options `timeout` in milliseconds and an abort `signal`; one
    * deadline for the whole read, however many waits it takes.
-   * @returns The parser's value.
+   * @returns The parser's value, or `null` at a clean end of the stream.
    *
    * @example Reading a length-prefixed message
    * ```ts
@@ -799,22 +918,60 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * await using client = await connect({ port: listener.port });
    * await using server = await listener.accept();
    * await client.write(new Uint8Array([3, 104, 105, 33, 9]));
-   * await client.flush();
-   * const message = await server.readWith((bytes) => {
-   *   const size = bytes[0];
-   *   if (size === undefined || bytes.length < 1 + size) return undefined;
-   *   return { value: new TextDecoder().decode(bytes.subarray(1, 1 + size)), length: 1 + size };
-   * }, { timeout: 1000 });
-   * assert.equal(message, "hi!");
-   * assert.equal(server.buffered, 1);
+   * await client.closeWrite();
+   * const message = (bytes: Uint8Array) => {
+   *   if (bytes.length < 1) return undefined;
+   *   const total = 1 + bytes[0]!;
+   *   if (bytes.length < total) return total; // wait for the whole message
+   *   return { value: new TextDecoder().decode(bytes.subarray(1, total)), length: total };
+   * };
+   * assert.equal(await server.readWith(message, { timeout: 1000 }), "hi!");
+   * assert.equal(await server.readWith((bytes) => bytes.length > 0 ? { value: bytes[0], length: 1 } : undefined), 9);
+   * assert.equal(await server.readWith(message), null); // a clean end
    * ```
    */
-  readWith<T>(
-    parse: (bytes: Uint8Array, eof: boolean) => Parsed<T> | undefined,
-    options?: WaitOptions,
-  ): Promise<T> {
-    const buffer = this.#in;
-    return this.#queue.run(() => buffer.parse(parse), options, "read");
+  readWith<T>(parse: Parser<T>, options?: WaitOptions): Promise<T | null> {
+    return this.#queue.run(parseStep(this.#in, parse), options, "read");
+  }
+
+  /**
+   * Reads every message already buffered with a parser of your own,
+   * waiting for at least one: {@linkcode Socket.prototype.readWith} in
+   * batches, as {@linkcode Socket.prototype.readLines} is
+   * {@linkcode Socket.prototype.readLine} in batches. A pipelined client
+   * drains all the replies that came in one read with one promise.
+   *
+   * The parser follows `readWith()`'s rules; after each result it is
+   * called again on the bytes after it, in the same turn, until it asks
+   * for more (the batch then ends, the partial message staying buffered)
+   * or returns a result of length 0 (which ends the batch after it).
+   *
+   * @typeParam T What the parser makes.
+   * @param parse Looks at the buffered bytes; see `readWith()`.
+   * @param options `timeout` in milliseconds and an abort `signal`.
+   * @returns The messages, at least one; `null` at a clean end of the
+   * stream.
+   * @throws {EndOfStreamError} when the stream ends inside a message (after
+   * the messages before it have been returned).
+   *
+   * @example Draining pipelined replies
+   * ```ts
+   * import { connect, listen, type Parser } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const byte: Parser<number> = (bytes) =>
+   *   bytes.length > 0 ? { value: bytes[0]!, length: 1 } : undefined;
+   * await server.write(new Uint8Array([1, 2, 3]));
+   * await server.close();
+   * assert.deepEqual(await client.readBatch(byte, { timeout: 1000 }), [1, 2, 3]);
+   * assert.equal(await client.readBatch(byte), null);
+   * ```
+   */
+  readBatch<T>(parse: Parser<T>, options?: WaitOptions): Promise<T[] | null> {
+    return this.#queue.run(batchStep(this.#in, parse), options, "read");
   }
 
   /**
@@ -844,26 +1001,20 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * @throws {TypeError} while a read is waiting: the bytes are its.
    */
   consume(n: number): void {
-    const buffer = this.#in;
-    if (!(Number.isInteger(n) && n >= 0 && n <= buffer.size)) {
-      throw new RangeError(
-        `Cannot consume ${n} bytes: it must be a whole number, and only ${buffer.size} are buffered`,
-      );
-    }
-    if (this.#queue.reading > 0) {
-      throw new TypeError(
-        `Cannot consume bytes from ${this.#peer()} while a read is waiting: they belong to it`,
-      );
-    }
-    buffer.start += n;
+    this.#in.consume(n, this.#queue.reading > 0);
   }
 
   /**
    * Queues bytes or text (as UTF-8) for sending. Nothing is sent until
    * `flush()`, until 64 KiB are waiting, or until `close()`.
    *
-   * Arrays of 64 KiB or more are sent from the caller's memory without a
-   * copy: leave them unchanged until the returned promise settles.
+   * The bytes are copied whatever their size, so the array may be changed
+   * or reused as soon as `write()` returns, awaited or not, like a Go
+   * `io.Writer` that does not keep `p`. (One rule for every size: an array
+   * sent from where it is would have to stay unchanged until its write
+   * settled, which an unawaited write makes easy to break.) To skip the
+   * copy, encode straight into the output with
+   * {@linkcode Socket.prototype.reserve}.
    *
    * The returned promise settles at once unless this write started a
    * flush; awaiting it is how a long stream of writes waits for the peer.
@@ -880,18 +1031,77 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    */
   write(data: Uint8Array | string): Promise<void> {
     const out = this.#out;
-    if (out.error !== undefined) return handled(out.error);
-    if (this.#writeClosed || this.#closeCalled) {
-      return handled(
-        this.#closeError ??
-          new ConnectionClosedError(
-            `Cannot write to ${this.#peer()}: the socket is ${
-              this.#closeCalled ? "closed" : "closed for writing"
-            }`,
-          ),
+    const refused = this.#writeRefused();
+    if (refused !== undefined) return handled(refused);
+    const sent = out.append(data);
+    return sent === out.flushing ? this.#bound(sent) : sent;
+  }
+
+  /**
+   * A view of at least `n` free bytes of the output buffer, to encode a
+   * message straight into it, as Go's `bufio.Writer.AvailableBuffer`;
+   * then {@linkcode Socket.prototype.commit} appends the bytes put at its
+   * start. It saves the array and the copy a `write()` of an encoded
+   * message costs. The view is valid only until the next write, commit,
+   * flush or `await`: fill it and commit at once.
+   *
+   * @param n How many bytes at least: a whole number.
+   * @returns The view; it may be longer than `n`.
+   * @throws {RangeError} when `n` is not a whole number >= 0.
+   *
+   * @example A header and a body encoded in place
+   * ```ts
+   * import { connect, listen } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * const view = client.reserve(4 + 5);
+   * new DataView(view.buffer, view.byteOffset).setUint32(0, 5);
+   * const { written } = new TextEncoder().encodeInto("hello", view.subarray(4));
+   * await client.commit(4 + written);
+   * await client.flush();
+   * assert.deepEqual(await server.readExactly(9, { timeout: 1000 }), new Uint8Array([0, 0, 0, 5, 104, 101, 108, 108, 111]));
+   * ```
+   */
+  reserve(n: number): Uint8Array {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(
+        `Cannot reserve ${n} bytes: the count must be a whole number >= 0`,
       );
     }
-    return out.append(data);
+    return this.#out.reserve(n);
+  }
+
+  /**
+   * Appends the first `n` bytes of the view {@linkcode Socket.prototype.reserve}
+   * gave, as a `write()` of them would.
+   *
+   * @param n How many bytes were put at the start of the view.
+   * @returns What `write()` returns: a promise that settles at once, or
+   * when a flush this commit started is done.
+   * @throws {TypeError} when nothing is reserved or the output changed
+   * since (another write, a flush, the end of a send in progress).
+   * @throws {RangeError} when `n` is more than the view holds.
+   */
+  commit(n: number): Promise<void> {
+    const refused = this.#writeRefused();
+    if (refused !== undefined) return handled(refused);
+    const out = this.#out;
+    const sent = out.commit(n);
+    return sent === out.flushing ? this.#bound(sent) : sent;
+  }
+
+  /** Why a write would be refused now, if it would. */
+  #writeRefused(): unknown {
+    if (this.#out.error !== undefined) return this.#out.error;
+    if (!this.#writeClosed && !this.#closeCalled) return undefined;
+    return this.#closeError ?? new ConnectionClosedError(
+      `Cannot write to ${this.#peer()}: the socket is ${
+        this.#closeCalled ? "closed" : "closed for writing"
+      }`,
+    );
   }
 
   /**
@@ -933,42 +1143,85 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
    * ```
    */
   flush(options?: WaitOptions): Promise<void> {
+    return this.#flush(options, true);
+  }
+
+  /** A flush; `close()` and `closeWrite()` keep to no write deadline. */
+  #flush(options: WaitOptions | undefined, deadline: boolean): Promise<void> {
     const flushed = this.#out.flush();
-    return hasDeadline(options) && flushed === this.#out.flushing
-      ? this.#flushBefore(flushed, options!)
+    return flushed === this.#out.flushing
+      ? this.#bound(flushed, options, deadline)
       : flushed;
   }
 
-  async #flushBefore(
+  /**
+   * Sets one deadline for every read and flush from now on, like Go's
+   * `SetDeadline`: a request's flush and the read of its reply share it.
+   * A read or flush still waiting when it passes fails with a
+   * `TimeoutError`; a read loses nothing, a flush aborts the connection
+   * (as a flush's `timeout` does). A call's own `timeout` (or the
+   * socket's `readTimeout`/`writeTimeout`) still applies: the earlier of
+   * the two ends the wait. The deadline stays until it is set again; a
+   * time already past makes every wait fail at once, with what is buffered
+   * still served. No deadline costs a timer per call: the socket has one
+   * timer, re-armed only when it fires. `close()` and `closeWrite()` keep
+   * to their own timeout (`closeTimeout`), not to the deadline, and
+   * `waitForInput()` to its own options.
+   *
+   * @param time A `Date`, milliseconds since the epoch (`Date.now() +
+   * 500`), or `null` for none.
+   * @throws {TypeError} when `time` is none of these.
+   *
+   * @example One deadline for a request and its reply
+   * ```ts
+   * import { connect, listen, TimeoutError } from "@sock/sock";
+   * import assert from "node:assert/strict";
+   *
+   * using listener = listen({ port: 0 });
+   * await using client = await connect({ port: listener.port });
+   * await using server = await listener.accept();
+   * client.setDeadline(Date.now() + 50);
+   * await client.write("PING\r\n");
+   * await client.flush();
+   * assert.equal(await server.readLine(), "PING");
+   * // The server never answers: the read fails when the deadline passes.
+   * await assert.rejects(client.readLine(), TimeoutError);
+   * client.setDeadline(null);
+   * ```
+   */
+  setDeadline(time: Date | number | null): void {
+    const at = deadlineOf(time);
+    this.#expiry.readDeadline = this.#expiry.writeDeadline = at;
+  }
+
+  /**
+   * Sets the deadline of reads only; see {@linkcode Socket.prototype.setDeadline}.
+   *
+   * @param time A `Date`, milliseconds since the epoch, or `null` for none.
+   */
+  setReadDeadline(time: Date | number | null): void {
+    this.#expiry.readDeadline = deadlineOf(time);
+  }
+
+  /**
+   * Sets the deadline of flushes only; see {@linkcode Socket.prototype.setDeadline}.
+   *
+   * @param time A `Date`, milliseconds since the epoch, or `null` for none.
+   */
+  setWriteDeadline(time: Date | number | null): void {
+    this.#expiry.writeDeadline = deadlineOf(time);
+  }
+
+  /** A flush in progress within the write limits and `options`. */
+  #bound(
     flushed: Promise<void>,
-    options: WaitOptions,
+    options?: WaitOptions,
+    useDeadline = true,
   ): Promise<void> {
-    checkTimeout(options.timeout);
-    const deadline = new Deadline(
-      options,
-      () => `Cannot send to ${this.#peer()}`,
-    );
-    try {
-      await deadline.race(flushed);
-    } catch (error) {
-      if (!deadline.expired) throw error;
-      const why = error instanceof TimeoutError
-        ? new TimeoutError(
-          `${error.message}: the peer is not reading; the connection was aborted, since a stream cut in the middle of a write cannot be resumed`,
-          error.timeout,
-        )
-        : error;
-      this.#abort(
-        new ConnectionClosedError(
-          `Cannot use the connection to ${this.#peer()}: it was aborted when a flush ${
-            why instanceof TimeoutError ? "timed out" : "was aborted"
-          }`,
-        ),
-      );
-      throw why;
-    } finally {
-      deadline.clear();
-    }
+    const peer = () => this.#peer();
+    const abort = (error: ConnectionClosedError) => this.#abort(error);
+    const expiry = this.#expiry;
+    return flushWithin(flushed, expiry, useDeadline, options, peer, abort);
   }
 
   /**
@@ -985,10 +1238,10 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   async closeWrite(options?: WaitOptions): Promise<void> {
     if (this.#writeClosed || this.#closeCalled) return;
     this.#writeClosed = true;
-    await this.flush({
+    await this.#flush({
       timeout: options?.timeout ?? this.#closeTimeout,
       ...(options?.signal ? { signal: options.signal } : {}),
-    });
+    }, false);
     try {
       await this.#conn.closeWrite();
     } catch (error) {
@@ -1042,7 +1295,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
 
   async #flushThenClose(timeout: number): Promise<void> {
     try {
-      await this.flush({ timeout });
+      await this.#flush({ timeout }, false);
     } catch (error) {
       // A timeout aborted the connection and lost output: say so. Any
       // other failure means the peer is gone and cannot get the bytes.
@@ -1070,6 +1323,7 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
     }
     this.#in.close(this.#closeError);
     this.#out.close(this.#closeError);
+    this.#expiry.stop();
   }
 
   /** Flushes (for at most `closeTimeout`), then closes; this is what `await using` calls. */

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3";
 import type { WaitOptions } from "../lib/_deadline.ts";
+import { Expiry } from "../lib/_expiry.ts";
 import { IdleClock } from "../lib/_idle.ts";
 import { NEED, ReadBuffer } from "../lib/_read_buffer.ts";
 import { ReadQueue } from "../lib/_read_queue.ts";
@@ -33,7 +34,10 @@ function queued(max = 1 << 20) {
   const source = new MemorySource();
   const buffer = new ReadBuffer(source, max, () => "the peer");
   const clock = new IdleClock();
-  const queue = new ReadQueue(buffer, clock);
+  // The queue's timer, stopped when the test is done with it, as a
+  // socket's is when it closes.
+  const expiry = new Expiry();
+  const queue = new ReadQueue(buffer, clock, expiry, () => "");
   const line = (options?: WaitOptions) =>
     queue.run(lineStep(buffer, 1000), options, "read a line");
   const exact = (n: number, options?: WaitOptions) =>
@@ -42,7 +46,15 @@ function queued(max = 1 << 20) {
       options,
       `read ${n} bytes`,
     );
-  return { source, buffer, clock, queue, line, exact };
+  return {
+    source,
+    buffer,
+    clock,
+    queue,
+    line,
+    exact,
+    [Symbol.dispose]: () => expiry.stop(),
+  };
 }
 
 /** What a promise settled with, without letting it reject. */
@@ -53,7 +65,8 @@ const settled = <T>(promise: Promise<T>) =>
   );
 
 test("overlapping reads are served in call order", async () => {
-  const { source, queue, line, exact } = queued();
+  using q = queued();
+  const { source, queue, line, exact } = q;
   const order: string[] = [];
   const reads = [
     exact(5, { timeout: 5000 }).then((v) => (order.push("0"), text(v))),
@@ -84,7 +97,8 @@ test("overlapping reads are served in call order", async () => {
 test(
   "a read that can finish from the buffer does so at once, unless reads wait before it",
   async () => {
-    const { source, buffer, queue, line } = queued();
+    using q = queued();
+    const { source, buffer, queue, line } = q;
     source.push("x\ny\n");
     await buffer.fill();
     // Nothing waits: the line is taken before run() returns.
@@ -105,7 +119,8 @@ test(
 test(
   "a queued read whose timeout passes leaves the queue and takes nothing",
   async () => {
-    const { source, queue, clock, line, exact } = queued();
+    using q = queued();
+    const { source, queue, clock, line, exact } = q;
     // The read before it needs more than the one after it: the one after
     // must still wait its turn once the middle one has left.
     const a = exact(8, { timeout: 5000 });
@@ -132,7 +147,8 @@ test(
 test(
   "a queued read whose signal aborts leaves the queue and takes nothing",
   async () => {
-    const { source, queue, line, exact } = queued();
+    using q = queued();
+    const { source, queue, line, exact } = q;
     const controller = new AbortController();
     const a = exact(8, { timeout: 5000 });
     const b = settled(line({ signal: controller.signal }));
@@ -153,7 +169,8 @@ test(
 test(
   "a read that times out while bytes come leaves them for the next read",
   async () => {
-    const { source, buffer, clock, line } = queued();
+    using q = queued();
+    const { source, buffer, clock, line } = q;
     const first = settled(line({ timeout: 20 }));
     source.push("par");
     const timedOut = await first;
@@ -180,7 +197,8 @@ test(
 test(
   "an aborted read of counted bytes gives them all to the next read",
   async () => {
-    const { source, exact } = queued();
+    using q = queued();
+    const { source, exact } = q;
     const controller = new AbortController();
     const first = settled(
       exact(6, { timeout: 5000, signal: controller.signal }),
@@ -197,7 +215,8 @@ test(
 );
 
 test("reading after an error gives the error, to every read", async () => {
-  const { source, queue, line } = queued();
+  using q = queued();
+  const { source, queue, line } = q;
   source.push("ok\n");
   assert.equal(await line(), "ok");
   const waiting = [settled(line()), settled(line()), settled(line())];
@@ -234,7 +253,8 @@ test(
       [new Deno.errors.Interrupted("x"), ConnectionClosedError, /closed/],
     ];
     for (const [cause, mapped, says] of cases) {
-      const { source, line } = queued();
+      using q = queued();
+      const { source, line } = q;
       const read = settled(line());
       source.fail(cause);
       const result = await read;
@@ -256,7 +276,8 @@ test(
 test(
   "a step that throws fails its read, and the next read goes on",
   async () => {
-    const { source, line, queue, buffer } = queued();
+    using q = queued();
+    const { source, line, queue, buffer } = q;
     const long = settled(
       queue.run(lineStep(buffer, 3), undefined, "read a line"),
     );
@@ -277,7 +298,8 @@ test(
 test(
   "a step that still needs more at the end of the stream fails with EndOfStreamError",
   async () => {
-    const { source, queue } = queued();
+    using q = queued();
+    const { source, queue } = q;
     const never = settled(queue.run(() => NEED, undefined, "read"));
     source.push("abc");
     source.end();
@@ -290,7 +312,8 @@ test(
 );
 
 test("a bad timeout is refused when the read has to wait", async () => {
-  const { queue, line } = queued();
+  using q = queued();
+  const { queue, line } = q;
   await assert.rejects(line({ timeout: -1 }), RangeError);
   await assert.rejects(line({ timeout: NaN }), RangeError);
   assert.equal(queue.reading, 0);
@@ -299,7 +322,8 @@ test("a bad timeout is refused when the read has to wait", async () => {
 test(
   "a read with a deadline never reads straight into the caller's array",
   async () => {
-    const { source, buffer, queue } = queued();
+    using q = queued();
+    const { source, buffer, queue } = q;
     const into = new Uint8Array(64 * 1024);
     // The step asks for a direct read; the deadline overrules it.
     const read = queue.run(
@@ -322,7 +346,8 @@ test(
 test(
   "the idle clock counts a wait per waiting read, and none once they settle",
   async () => {
-    const { source, clock, line } = queued();
+    using q = queued();
+    const { source, clock, line } = q;
     const a = line();
     const b = settled(line({ timeout: 1 }));
     assert.equal(
@@ -375,7 +400,8 @@ test(
           }
           // All at once through the queue, some with a long timeout, over
           // the input cut at random.
-          const { source, line, exact } = queued();
+          using q = queued();
+          const { source, line, exact } = q;
           const started = reads.map((r, i) => {
             const options = timeouts[i] ? { timeout: 5000 } : undefined;
             return settled<unknown>(
@@ -443,7 +469,8 @@ test(
           const input = new Uint8Array(length).map((_, i) =>
             (i * 31 + 7) % 256
           );
-          const { source, buffer, queue } = queued();
+          using q = queued();
+          const { source, buffer, queue } = q;
           const intos: Uint8Array[] = [];
           const started = reads.map((r) => {
             const options = r.deadline ? { timeout: 5000 } : undefined;

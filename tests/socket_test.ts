@@ -1151,6 +1151,7 @@ test(
                   : undefined,
               T,
             );
+            assert.ok(n !== null, "the stream has not ended");
             got.set(n, have);
             have += n.length;
           }

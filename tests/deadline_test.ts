@@ -1,0 +1,214 @@
+// Socket-wide timeouts and deadlines: readTimeout/writeTimeout options,
+// setDeadline() shared by a flush and a read, a per-call timeout beside
+// them, and the one timer of a socket that finds expired waits.
+import assert from "node:assert/strict";
+import { connect, listen, serve, TimeoutError } from "../mod.ts";
+import { Expiry } from "../lib/_expiry.ts";
+import { pattern, socketPair, test } from "./_helpers.ts";
+
+const T = { timeout: 2000 };
+
+test("readTimeout applies to a read that gives no timeout, and loses nothing", async () => {
+  await using pair = await socketPair({ readTimeout: 30 });
+  await assert.rejects(pair.server.readLine(), (error: unknown) => {
+    assert.ok(error instanceof TimeoutError);
+    assert.equal(error.timeout, 30);
+    assert.match(error.message, /read a line .*timed out after 30 ms/);
+    return true;
+  });
+  await pair.client.write("late line\n");
+  await pair.client.flush();
+  assert.equal(await pair.server.readLine({ timeout: 2000 }), "late line");
+  // A call's own timeout replaces the default.
+  const longer = pair.server.readLine({ timeout: 2000 });
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  await pair.client.write("after 60 ms\n");
+  await pair.client.flush();
+  assert.equal(await longer, "after 60 ms");
+});
+
+test("connect(), listen() and serve() take readTimeout and writeTimeout; bad ones are RangeErrors", async () => {
+  using listener = listen({ port: 0, readTimeout: 20 });
+  await using client = await connect({
+    port: listener.port,
+    readTimeout: 25,
+  });
+  await using server = await listener.accept();
+  await assert.rejects(server.readExactly(4), /timed out after 20 ms/);
+  await assert.rejects(client.readExactly(4), /timed out after 25 ms/);
+  assert.throws(() => listen({ port: 0, readTimeout: -1 }), RangeError);
+  await assert.rejects(
+    connect({ port: listener.port, writeTimeout: NaN }),
+    RangeError,
+  );
+  const seen: string[] = [];
+  const served = serve(async (socket) => {
+    try {
+      await socket.readLine();
+    } catch (error) {
+      seen.push((error as Error).message);
+    }
+  }, { port: 0, readTimeout: 30, onError: () => {} });
+  await using quiet = await connect({ port: served.port });
+  assert.equal(await quiet.readLine(T), null);
+  await served.shutdown();
+  assert.equal(seen.length, 1);
+  assert.match(seen[0]!, /timed out after 30 ms/);
+});
+
+test("setDeadline() bounds a flush and the read after it; a call's timeout still applies; null clears it", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  client.setDeadline(Date.now() + 300);
+  await client.write("PING\n");
+  await client.flush();
+  assert.equal(await server.readLine(T), "PING");
+  // The earlier of the call's timeout and the deadline wins.
+  await assert.rejects(
+    client.readLine({ timeout: 10 }),
+    /timed out after 10 ms/,
+  );
+  await assert.rejects(client.readLine({ timeout: 5000 }), (error: unknown) => {
+    assert.ok(error instanceof TimeoutError);
+    assert.match(error.message, /its deadline passed/);
+    return true;
+  });
+  client.setDeadline(null);
+  await server.write("one\nthree\ntwo");
+  await server.flush();
+  assert.equal(await client.readLine(T), "one");
+  // A deadline in the past fails a wait at once, but what is buffered is
+  // still served.
+  client.setDeadline(new Date(Date.now() - 1));
+  assert.equal(await client.readLine(T), "three");
+  await assert.rejects(client.readLine(T), /deadline passed/);
+  client.setDeadline(null);
+  await server.write("\n");
+  await server.flush();
+  assert.equal(await client.readLine(T), "two");
+  client.setReadDeadline(Date.now() - 1);
+  await assert.rejects(client.readExactly(1), TimeoutError);
+  client.setReadDeadline(null);
+  assert.throws(() => client.setDeadline("soon" as unknown as number), /Date/);
+});
+
+test("a write deadline that passes while a flush waits aborts the connection", async () => {
+  await using pair = await socketPair();
+  pair.server.setWriteDeadline(Date.now() + 50);
+  // The write starts the flush, so the deadline bounds its promise.
+  await assert.rejects(
+    pair.server.write(new Uint8Array(64 * 1024 * 1024)),
+    (error: unknown) => {
+      assert.ok(error instanceof TimeoutError);
+      assert.match(
+        error.message,
+        /deadline passed.*the connection was aborted/,
+      );
+      return true;
+    },
+  );
+  assert.equal(pair.server.closed, true);
+  await assert.rejects(pair.server.flush(), {
+    name: "ConnectionClosedError",
+    message: /aborted when a flush timed out/,
+  });
+});
+
+test("writeTimeout bounds the flush a large write starts", async () => {
+  await using pair = await socketPair({ writeTimeout: 50 });
+  await assert.rejects(
+    pair.server.write(new Uint8Array(64 * 1024 * 1024)),
+    /timed out after 50 ms: the peer is not reading/,
+  );
+  assert.equal(pair.server.closed, true);
+});
+
+test("reads in the queue each keep their own timeout; one timing out in the queue takes nothing", async () => {
+  await using pair = await socketPair({ readTimeout: 5000 });
+  const { client, server } = pair;
+  const first = server.readLine({ timeout: 2000 });
+  const second = server.readLine({ timeout: 20 });
+  const third = server.readLine();
+  await assert.rejects(second, TimeoutError);
+  await client.write("a\nb\n");
+  await client.flush();
+  assert.equal(await first, "a");
+  assert.equal(await third, "b");
+});
+
+test("a read that times out with output written but not flushed says how many bytes wait", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("GET\r\n");
+  await assert.rejects(pair.client.readLine({ timeout: 10 }), {
+    name: "TimeoutError",
+    message: new RegExp(
+      "timed out after 10 ms; 5 bytes written to it are not flushed \\(call flush\\(\\) before waiting for a reply\\)",
+    ),
+  });
+  await pair.client.flush();
+  await assert.rejects(pair.client.readLine({ timeout: 10 }), (error) => {
+    assert.doesNotMatch((error as Error).message, /not flushed/);
+    return true;
+  });
+});
+
+Deno.test({
+  name:
+    "Expiry: one timer for many waits; a wait that ends in time is only forgotten",
+  permissions: "none",
+  async fn() {
+    const expiry = new Expiry();
+    const expired: string[] = [];
+    const now = performance.now();
+    const fired: Record<string, Promise<void>> = {};
+    const wait = (name: string, ms: number) => {
+      let done!: () => void;
+      fired[name] = new Promise((resolve) => done = resolve);
+      return {
+        at: now + ms,
+        expire: () => {
+          expired.push(name);
+          done();
+        },
+      };
+    };
+    // The expiry timer does not keep the program running (a socket's
+    // read or write in flight does): this interval stands in for one.
+    const alive = setInterval(() => {}, 1000);
+    const gone = wait("gone", 5);
+    expiry.watch(wait("late", 400));
+    expiry.watch(wait("early", 10));
+    expiry.watch(gone);
+    expiry.forget(gone);
+    await fired.early;
+    assert.deepEqual(expired, ["early"]);
+    await fired.late;
+    assert.deepEqual(expired, ["early", "late"]);
+    expiry.watch(wait("never", 10));
+    expiry.stop();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    clearInterval(alive);
+    assert.deepEqual(expired, ["early", "late"]);
+  },
+});
+
+test("an unawaited write whose flush times out is not an unhandled rejection", async () => {
+  await using pair = await socketPair({ writeTimeout: 30 });
+  void pair.server.write(new Uint8Array(64 * 1024 * 1024));
+  await assert.rejects(pair.server.readLine({ timeout: 2000 }), {
+    name: "ConnectionClosedError",
+    message: /aborted when a flush timed out/,
+  });
+});
+
+test("close() flushes within its closeTimeout, not the write deadline", async () => {
+  await using pair = await socketPair();
+  const sent = pattern(8 * 1024 * 1024);
+  // More than the kernel takes at once: the flush waits for the reader.
+  void pair.client.write(sent);
+  pair.client.setWriteDeadline(Date.now() - 1);
+  const closing = pair.client.close();
+  const got = await pair.server.readBody(new Uint8Array(sent.length), T);
+  await closing;
+  assert.ok(got.every((byte, i) => byte === sent[i]), "every byte sent");
+});
