@@ -4,6 +4,7 @@
 import { describeAddr, formatHostPort } from "./_addr.ts";
 import { startTimer } from "./_deadline.ts";
 import { checkNumber } from "./_validate.ts";
+import type { ServerStats } from "./_server_stats.ts";
 /**
  * Reports an error a handler threw, or one the loop met.
  *
@@ -53,6 +54,11 @@ export interface Server<A extends Deno.Addr = Deno.NetAddr> {
   readonly finished: Promise<void>;
   /** How many connections (or datagrams) are being handled now. */
   readonly active: number;
+  /**
+   * The server's counts so far (a new snapshot at each read): connections,
+   * errors, bytes, datagrams. They go on being readable after shutdown.
+   */
+  readonly stats: ServerStats;
   /**
    * Stops accepting, aborts the `signal` each handler was given, lets
    * in-flight handlers finish (for at most the shutdown timeout), then
@@ -148,6 +154,7 @@ export async function settleWithin(
 export interface Loop<A extends Deno.Addr> {
   addr(): A;
   active(): number;
+  stats(): ServerStats;
   stop(): Promise<void>;
 }
 
@@ -189,6 +196,9 @@ export function running<A extends Deno.Addr>(
     },
     get active() {
       return loop.active();
+    },
+    get stats() {
+      return loop.stats();
     },
     get finished() {
       return finished;

@@ -12,7 +12,7 @@ import {
 } from "./_deadline.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
-import { abortWith, setProxy } from "./_internal.ts";
+import { abortWith, setProxy, tally } from "./_internal.ts";
 import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
 import {
@@ -1099,6 +1099,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   /** Closes at once; reads and writes fail with `error` from then on. */
   [abortWith](error: ConnectionClosedError): void {
     this.#abort(error);
+  }
+
+  /** Bytes received, bytes sent, and what reading or writing failed with. */
+  [tally](): [number, number, unknown] {
+    return [this.#in.bytes, this.#out.bytes, this.#in.error ?? this.#out.error];
   }
 
   /**
