@@ -11,6 +11,16 @@ import type { Socket } from "./socket.ts";
  * except `active`. A stream server leaves the datagram fields at 0, and a
  * datagram server the connection fields.
  *
+ * When the process runs with `OTEL_DENO=true`, every server also records
+ * OpenTelemetry metrics through Deno's built-in meter provider, which Deno
+ * exports itself (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`):
+ * `sock.server.connections.accepted`, `sock.server.connections.active`,
+ * `sock.server.connection.duration` (seconds), `sock.server.errors` (by
+ * `error.type`, the class of what `onError` was told), `sock.server.bytes.received`
+ * and `.sent`, and `sock.server.datagrams.received`, `.sent` and
+ * `.dropped` (by `reason`: `too_big`, `stranger`, `over_limit`), each with
+ * `server.address`, `server.port`, `network.transport` and, on TCP, `tls`.
+ *
  * @example Reading a server's counts
  * ```ts
  * import { connect, serve, type ServerStats } from "@sock/sock";
