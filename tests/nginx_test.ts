@@ -178,8 +178,18 @@ class Deployment {
     ]);
   }
 
-  /** `nginx -s reload`: the master rereads the config, old workers finish. */
-  async reload(): Promise<void> {
+  /**
+   * `nginx -s reload`: the master rereads the config, old workers finish.
+   * With `down`, the config first marks that backend `down`.
+   */
+  async reload(down?: "a" | "b"): Promise<void> {
+    let text = config(this.ports, this.dir);
+    if (down) {
+      const server = `server 127.0.0.1:${this.ports[down]} `;
+      assert.equal(text.split(server).length, 2);
+      text = text.replace(server, `${server}down `);
+    }
+    await Deno.writeTextFile(`${this.dir}/nginx.conf`, text);
     const result = await new Deno.Command("nginx", {
       args: [...nginxArgs(this.dir), "-s", "reload"],
       stdout: "null",
@@ -294,6 +304,48 @@ nginxTest(
         true,
         log,
       );
+    } catch (error) {
+      deployment.failed = true;
+      throw error;
+    }
+  },
+);
+
+nginxTest(
+  "nginx in front: a backend marked down and reloaded out, then restarted, loses no request",
+  async () => {
+    await using deployment = await Deployment.start();
+    try {
+      const { ports, servers } = deployment;
+      const started = performance.now();
+      const running = sumLoad(ports.frontend, LOAD_MS);
+      await delay(1000);
+      // As docs/DEPLOYMENT.md says: out of the upstream block first, then the
+      // old workers finish their connections to it, then it stops.
+      await deployment.reload("a");
+      await delay(500);
+      const old = await servers.a.stop();
+      assert.deepEqual([old.code, old.stderr], [0, ""]);
+      const before = /^served ([\d,]+) clients?, 0 errors, /m.exec(old.stdout);
+      assert.ok(
+        before && Number(before[1]!.replaceAll(",", "")) > 0,
+        old.stdout,
+      );
+      servers.a = startSumServer(ports.a);
+      await servers.a.listening();
+      await deployment.reload();
+      await delay(1500);
+      assert.ok(
+        performance.now() - started < LOAD_MS,
+        "the restart was over while the load ran",
+      );
+      const load = await running;
+      console.log(
+        `nginx, backend a marked down, restarted and put back: ${load.served} requests served, ${load.failed} failed`,
+      );
+      assert.equal(load.failed, 0, load.failures.join("\n"));
+      const after = await servers.a.stop();
+      assert.match(after.stdout, /^served [1-9][\d,]* clients?, 0 errors, /m);
     } catch (error) {
       deployment.failed = true;
       throw error;
