@@ -107,15 +107,19 @@ const pythonFound = await canRun("python3");
 test("server.stats counts connections the peer reset", async () => {
   const reported: unknown[] = [];
   await using server = serve(async (socket) => {
-    while (await socket.readLine({ timeout: 5000 }) !== null);
+    while (await socket.readLine({ timeout: 5000 }) !== null) {
+      await socket.write("ok\n");
+      await socket.flush();
+    }
   }, { port: 0, onError: (error) => reported.push(error) });
-  // SO_LINGER 0 makes close() send a reset instead of a FIN.
+  // The line is answered (so the server has read it) before SO_LINGER 0
+  // makes close() send a reset instead of a FIN.
   const script = `
-import socket, struct, time
+import socket, struct
 s = socket.create_connection(("127.0.0.1", ${server.port}))
 s.sendall(b"one line\\n")
+assert s.recv(3) == b"ok\\n"
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-time.sleep(0.05)
 s.close()
 print("reset")`;
   const out = await new Deno.Command("python3", {
@@ -123,10 +127,16 @@ print("reset")`;
     stdout: "piped",
     stderr: "piped",
   }).output();
-  assert.equal(decoder.decode(out.stdout).trim(), "reset");
+  assert.equal(
+    decoder.decode(out.stdout).trim(),
+    "reset",
+    decoder.decode(out.stderr),
+  );
   await until(() => server.stats.resets === 1);
   await until(() => server.stats.active === 0);
   assert.equal(server.stats.bytesReceived, 9);
+  assert.equal(server.stats.bytesSent, 3);
+  // The handler's read failed with the reset, and so it is reported too.
   assert.equal(server.stats.handlerErrors, reported.length);
 }, { ignore: !pythonFound });
 
