@@ -117,6 +117,7 @@ export {
   serve,
   type ServeOptions,
   type Server,
+  type ServerStats,
   type UnixServeOptions,
 } from "./lib/server.ts";
 export {

@@ -6,10 +6,12 @@
  * the tutorial's server does; otherwise Ctrl-C (or SIGTERM) stops it. It
  * prints `said hello to HOST:PORT` for each client; behind a load balancer
  * that sends the PROXY protocol (`--proxy-protocol`), that is the client the
- * balancer names, not the balancer.
+ * balancer names, not the balancer. When it stops it prints a summary of
+ * its stats (`served 3 clients, 0 errors, …`); `--stats-every SECS` prints
+ * it periodically too.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:12321 examples/hello_server.ts [--host 127.0.0.1] [--port 12321] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--once] [--quiet] [--proxy-protocol]
+ * deno run --allow-net=127.0.0.1:12321 examples/hello_server.ts [--host 127.0.0.1] [--port 12321] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--once] [--quiet] [--proxy-protocol] [--stats-every SECS]
  * deno run --allow-net=127.0.0.1:12321 jsr:@sock/sock/hello-server
  * deno run --allow-net=127.0.0.1:12321 https://jsr.io/@sock/sock/0.1.0/examples/hello_server.ts
  * ```
@@ -43,9 +45,15 @@ import {
   unixFlag,
   UsageError,
 } from "./_common/cli.ts";
+import {
+  reportStats,
+  STATS_FLAG,
+  statsEveryFlag,
+  statsHelp,
+} from "./_common/stats.ts";
 
 const HELP =
-  `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--once] [--quiet] [--proxy-protocol]
+  `usage: hello_server.ts [--host 127.0.0.1] [--port 12321] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--once] [--quiet] [--proxy-protocol] [--stats-every SECS]
 
 Sends "Hello World" and a newline to each client, then closes that
 connection (the usocket tutorial's TCP server). Ctrl-C stops it.
@@ -58,6 +66,7 @@ connection (the usocket tutorial's TCP server). Ctrl-C stops it.
   --once         stop after the first client
   --quiet        print no line per client
 ${proxyHelp(17)}
+${statsHelp(17)}
   -h, --help     show this help
 
 Grant: --allow-net=127.0.0.1:12321; with --host H --port P, --allow-net=H:P;
@@ -108,7 +117,9 @@ async function main(): Promise<void> {
     once: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     ...PROXY_FLAGS,
+    ...STATS_FLAG,
   });
+  const statsEvery = statsEveryFlag(values["stats-every"]);
   const path = unixFlag(values.unix, values);
   const hostname = hostFlag(values.host ?? "127.0.0.1");
   const port = listenPortFlag(values.port, 12321);
@@ -140,6 +151,7 @@ async function main(): Promise<void> {
     });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${describeListener(server.addr)}`);
+  using _stats = reportStats(server, statsEvery);
   await server.finished;
 }
 

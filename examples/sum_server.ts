@@ -20,8 +20,11 @@
  * servers share one port, the kernel spreading connections among them:
  * `workers.ts` runs one per core that way.
  *
+ * When it stops it prints a summary of its stats (`served 1,234 clients, 2
+ * errors, …`); `--stats-every SECS` prints it periodically too.
+ *
  * ```sh
- * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
+ * deno run --allow-net=127.0.0.1:9231 examples/sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port] [--stats-every SECS]
  * deno run --allow-net=127.0.0.1:9231 jsr:@sock/sock/sum-server
  * deno run --allow-net=127.0.0.1:9231 https://jsr.io/@sock/sock/0.1.0/examples/sum_server.ts
  * ```
@@ -78,9 +81,15 @@ import {
   unixFlag,
   UsageError,
 } from "./_common/cli.ts";
+import {
+  reportStats,
+  STATS_FLAG,
+  statsEveryFlag,
+  statsHelp,
+} from "./_common/stats.ts";
 
 const HELP =
-  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port]
+  `usage: sum_server.ts [--host 127.0.0.1] [--port 9231] [--tls-cert FILE --tls-key FILE] [--unix PATH] [--idle-timeout 10000] [--max-connections 1024] [--quiet] [--proxy-protocol] [--drain-delay MS] [--reuse-port] [--stats-every SECS]
 
 Reads two Lisp numbers from each client and writes their sum, or an
 (:ERROR "...") form for anything else (the Allegro CL tutorial's sum
@@ -100,6 +109,7 @@ ${proxyHelp(25)}
                          (default 0)
   --reuse-port           share the port with other sum servers (SO_REUSEPORT),
                          one process per core; needs --unstable-net
+${statsHelp(25)}
   -h, --help             show this help
 
 Grant: --allow-net=127.0.0.1:9231; with --host H --port P, --allow-net=H:P;
@@ -224,7 +234,9 @@ async function main(): Promise<void> {
     ...PROXY_FLAGS,
     "drain-delay": { type: "string", default: "0" },
     "reuse-port": { type: "boolean", default: false },
+    ...STATS_FLAG,
   });
+  const statsEvery = statsEveryFlag(values["stats-every"]);
   const path = unixFlag(values.unix, values);
   const hostname = hostFlag(values.host ?? "127.0.0.1");
   const port = listenPortFlag(values.port, 9231);
@@ -271,6 +283,7 @@ async function main(): Promise<void> {
     });
   using _stop = onStopSignal(() => stop.abort());
   console.log(`listening on ${describeListener(server.addr)}`);
+  using _stats = reportStats(server, statsEvery);
   await server.finished;
 }
 

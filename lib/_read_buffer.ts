@@ -118,6 +118,8 @@ export class ReadBuffer {
   pendingRead: Promise<unknown> | undefined;
   /** Reads of the source so far that brought bytes. */
   traffic = 0;
+  /** Bytes read from the source so far. */
+  bytes = 0;
   /** A reset seen on the way out: the end of stream after it is not clean. */
   resetSeen: unknown;
   /** After a scan returned NEED: how many buffered bytes it ruled out. */
@@ -434,6 +436,7 @@ export class ReadBuffer {
     this.end += n;
     if (this.end === this.buf.length) this.#grow = true;
     this.traffic++;
+    this.bytes += n;
     if (this.closed) this.release();
   }
 
@@ -441,6 +444,7 @@ export class ReadBuffer {
     this.pending = undefined;
     this.#directGot = n;
     this.traffic++;
+    this.bytes += n;
     if (this.closed) this.release();
   }
 

@@ -7,6 +7,7 @@ import { checkNumber } from "./_validate.ts";
 import { type ErrorReporter, report } from "./_report.ts";
 
 export type { ErrorReporter } from "./_report.ts";
+import type { ServerStats } from "./_server_stats.ts";
 
 /**
  * A running server, returned by {@linkcode serve} and {@linkcode serveDatagram}.
@@ -34,6 +35,11 @@ export interface Server<A extends Deno.Addr = Deno.NetAddr> {
   readonly finished: Promise<void>;
   /** How many connections (or datagrams) are being handled now. */
   readonly active: number;
+  /**
+   * The server's counts so far (a new snapshot at each read): connections,
+   * errors, bytes, datagrams. They go on being readable after shutdown.
+   */
+  readonly stats: ServerStats;
   /**
    * Stops accepting, aborts the `signal` each handler was given, lets
    * in-flight handlers finish (for at most the shutdown timeout), then
@@ -122,6 +128,7 @@ export async function settleWithin(
 export interface Loop<A extends Deno.Addr> {
   addr(): A;
   active(): number;
+  stats(): ServerStats;
   stop(): Promise<void>;
 }
 
@@ -163,6 +170,9 @@ export function running<A extends Deno.Addr>(
     },
     get active() {
       return loop.active();
+    },
+    get stats() {
+      return loop.stats();
     },
     get finished() {
       return finished;

@@ -46,6 +46,8 @@ export class WriteBuffer {
   error: unknown;
   /** Writes of the sink so far. */
   traffic = 0;
+  /** Bytes written to the sink so far. */
+  bytes = 0;
   /** Closed by its owner; the drain in progress gives the buffer back. */
   closed = false;
   closeReason: ConnectionClosedError | undefined;
@@ -206,6 +208,7 @@ export class WriteBuffer {
           this.watcher?.beforeWrite();
           const k = await this.sink.write(view);
           this.traffic++;
+          this.bytes += k;
           if (k === view.length) break;
           view = view.subarray(k);
         }

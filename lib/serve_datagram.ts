@@ -11,13 +11,22 @@ import {
   guard,
   peerOf,
   positive,
+  type Reporter,
   running,
   type Server,
   settleWithin,
   Slots,
 } from "./_server_core.ts";
 import { PermissionError } from "./errors.ts";
-import { type Datagram, type DatagramSocket, listenDatagram } from "./udp.ts";
+import { serverMetrics } from "./_server_metrics.ts";
+import { StatsCounter } from "./_server_stats.ts";
+import { checkNumber } from "./_validate.ts";
+import {
+  type Datagram,
+  type DatagramSocket,
+  listenDatagram,
+  MAX_DATAGRAM_SIZE,
+} from "./udp.ts";
 /**
  * What a datagram handler may return: a reply to send back, or nothing.
  *
@@ -63,6 +72,9 @@ export type DatagramHandler = (
  *   port: 0,
  *   signal: stop.signal,
  *   maxInFlight: 64,
+ *   dropWhenBusy: true,
+ *   maxDatagramSize: 1200,
+ *   allowedSenders: ["127.0.0.0/8", "::1"],
  *   shutdownTimeout: 1000,
  *   onError: (error, where) => console.error(where, error),
  * });
@@ -92,11 +104,36 @@ export interface ServeDatagramOptions {
   signal?: AbortSignal;
   /**
    * The most datagrams whose (async) handlers run at once; receiving
-   * pauses past it.
+   * pauses past it, or with `dropWhenBusy` goes on and drops what arrives.
    *
    * @default {1024}
    */
   maxInFlight?: number;
+  /**
+   * With `maxInFlight` handlers running, receive on and drop each datagram
+   * that arrives (counted in `stats.datagramsOverLimit`), rather than
+   * pause and let the operating system's buffer fill and drop them
+   * uncounted. Either way such datagrams are lost; this way the count
+   * shows it, and the buffer holds no stale requests once the load falls.
+   *
+   * @default {false}
+   */
+  dropWhenBusy?: boolean;
+  /**
+   * The longest datagram handled, in bytes; a longer one is dropped
+   * (counted in `stats.datagramsTooBig`) instead of reaching the handler.
+   *
+   * @default {65507}
+   */
+  maxDatagramSize?: number;
+  /**
+   * The senders served: addresses and ranges (`"10.0.0.0/8"`, `"::1"`).
+   * A datagram from anyone else is dropped unread (counted in
+   * `stats.datagramsFromStrangers`). Unset, everyone is served.
+   *
+   * @default {undefined}
+   */
+  allowedSenders?: readonly string[];
   /**
    * On shutdown, how long running handlers may go on, in milliseconds.
    *
@@ -192,11 +229,29 @@ export function serveDatagram(
   handler: DatagramHandler,
   options: ServeDatagramOptions = {},
 ): Server {
-  const report = guard(options.onError);
+  const tell = guard(options.onError);
+  const stats = new StatsCounter();
+  const report: Reporter = (error, where) => {
+    stats.reported(error);
+    tell(error, where);
+  };
   const maxInFlight = positive("maxInFlight", options.maxInFlight ?? 1024);
   const shutdownTimeout = options.shutdownTimeout ?? 10_000;
+  const dropWhenBusy = options.dropWhenBusy === true;
+  const maxSize = checkNumber(
+    "maxDatagramSize",
+    options.maxDatagramSize ?? MAX_DATAGRAM_SIZE,
+    1,
+    { integer: true },
+  );
+  const allowed = checkSenders(options.allowedSenders);
   checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);
-  const socket: DatagramSocket = listenDatagram(options);
+  // One byte more than the limit: a datagram that fills it is too long.
+  const socket: DatagramSocket = listenDatagram({
+    ...options,
+    maxDatagramSize: Math.min(maxSize + 1, MAX_DATAGRAM_SIZE),
+  });
+  const metrics = stats.metrics = serverMetrics(socket.addr, undefined);
   const inFlight = new Slots<Promise<void>>();
   let slotFreed: (() => void) | undefined;
   let stopping = false;
@@ -209,6 +264,9 @@ export function serveDatagram(
     const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
     try {
       await socket.send(bytes, datagram.remoteAddr);
+      stats.datagramsReplied++;
+      stats.bytesSent += bytes.length;
+      metrics?.sent(bytes.length);
     } catch (error) {
       report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
     }
@@ -222,13 +280,19 @@ export function serveDatagram(
     const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
     let slot = -1;
     const sent = socket.send(bytes, datagram.remoteAddr).then(
-      () => free(slot),
+      () => {
+        free(slot);
+        stats.datagramsReplied++;
+        stats.bytesSent += bytes.length;
+        metrics?.sent(bytes.length);
+      },
       (error) => {
         free(slot);
         report(error, `reply to ${peerOf(datagram.remoteAddr)}`);
       },
     );
     slot = inFlight.add(sent);
+    stats.peak(inFlight.size);
   }
 
   function free(slot: number): void {
@@ -239,6 +303,7 @@ export function serveDatagram(
   /** Counts a reply in flight until it settles (it never rejects). */
   function track(done: Promise<void>): void {
     const slot = inFlight.add(done);
+    stats.peak(inFlight.size);
     done.then(() => {
       inFlight.delete(slot);
       slotFreed?.();
@@ -252,13 +317,14 @@ export function serveDatagram(
     try {
       await reply(datagram, await pending);
     } catch (error) {
+      stats.handlerErrors++;
       report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
     }
   }
 
   async function receiveLoop(): Promise<void> {
     while (!stopping) {
-      if (inFlight.size >= maxInFlight) {
+      if (inFlight.size >= maxInFlight && !dropWhenBusy) {
         await new Promise<void>((resolve) => slotFreed = resolve);
         slotFreed = undefined;
         continue;
@@ -271,10 +337,30 @@ export function serveDatagram(
         report(error, `receive on ${peerOf(socket.addr)}`);
         continue;
       }
+      const size = datagram.data.length;
+      stats.datagramsReceived++;
+      stats.bytesReceived += size;
+      metrics?.received(size);
+      if (size > maxSize) {
+        stats.datagramsTooBig++;
+        metrics?.dropped("too_big");
+        continue;
+      }
+      if (allowed && !isAllowed(datagram.remoteAddr.hostname, allowed)) {
+        stats.datagramsFromStrangers++;
+        metrics?.dropped("stranger");
+        continue;
+      }
+      if (inFlight.size >= maxInFlight) {
+        stats.datagramsOverLimit++;
+        metrics?.dropped("over_limit");
+        continue;
+      }
       let answer: DatagramReply | Promise<DatagramReply>;
       try {
         answer = handler(datagram);
       } catch (error) {
+        stats.handlerErrors++;
         report(error, `handler for ${peerOf(datagram.remoteAddr)}`);
         continue;
       }
@@ -288,6 +374,7 @@ export function serveDatagram(
   return running(options.signal, {
     addr: () => socket.addr,
     active: () => inFlight.size,
+    stats: () => stats.snapshot(inFlight.size),
     async stop() {
       stopping = true;
       slotFreed?.();
@@ -298,4 +385,26 @@ export function serveDatagram(
       await receiving;
     },
   });
+}
+
+/** Checks `allowedSenders`: undefined, or a list of addresses and ranges. */
+function checkSenders(
+  senders: readonly string[] | undefined,
+): readonly string[] | undefined {
+  if (senders === undefined) return undefined;
+  if (!Array.isArray(senders)) {
+    throw new TypeError(
+      `Cannot use allowedSenders ${
+        String(senders)
+      }: it must be an array of addresses and ranges, such as ["10.0.0.0/8"]`,
+    );
+  }
+  // inCidr throws a TypeError that names a malformed range.
+  for (const range of senders) inCidr("127.0.0.1", String(range));
+  return [...senders];
+}
+
+function isAllowed(hostname: string, ranges: readonly string[]): boolean {
+  for (const range of ranges) if (inCidr(hostname, range)) return true;
+  return false;
 }

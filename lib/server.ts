@@ -31,7 +31,11 @@ import {
   Slots,
 } from "./_server_core.ts";
 
+import { StatsCounter } from "./_server_stats.ts";
+import { serverMetrics } from "./_server_metrics.ts";
+
 export type { ErrorReporter, Server } from "./_server_core.ts";
+export type { ServerStats } from "./_server_stats.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -361,7 +365,12 @@ export function serve(
     ...options,
     maxBufferSize: options.maxBufferSize ?? 1024 * 1024,
   };
-  const report = guard(options.onError);
+  const tell = guard(options.onError);
+  const stats = new StatsCounter();
+  const report: Reporter = (error, where) => {
+    stats.reported(error);
+    tell(error, where);
+  };
   const settings: Settings = {
     maxConnections,
     idleTimeout,
@@ -369,6 +378,8 @@ export function serve(
     handshakeTimeout,
     drainDelay,
     report,
+    stats,
+    tls: tls !== undefined,
   };
   if ("path" in socketOptions) {
     return listen({ ...socketOptions, onError: report } as UnixListenOptions)
@@ -391,6 +402,8 @@ interface Settings {
   handshakeTimeout: number | undefined;
   drainDelay: number;
   report: Reporter;
+  stats: StatsCounter;
+  tls: boolean;
 }
 
 /** serve()'s loop over a listener that is open. */
@@ -407,7 +420,12 @@ function serveOn<A extends Deno.Addr>(
     handshakeTimeout,
     drainDelay,
     report,
+    stats,
   } = settings;
+  stats.metrics = serverMetrics(
+    listener.addr,
+    listener.addr.transport === "tcp" ? settings.tls : undefined,
+  );
   const where = `on ${peerOf(listener.addr)}`;
   // Aborted when shutdown begins; every handler gets its signal.
   const shutdownBegun = new AbortController();
@@ -440,6 +458,7 @@ function serveOn<A extends Deno.Addr>(
   function sweep(): void {
     for (const socket of sockets) {
       if (socket.idleTime > idleTimeout && !socket.closed) {
+        stats.idleClosed++;
         cut(
           socket,
           `it was closed after ${idleTimeout} ms without traffic (serve()'s idleTimeout)`,
@@ -461,6 +480,7 @@ function serveOn<A extends Deno.Addr>(
           });
         } catch (error) {
           if (!shutdownBegun.signal.aborted && !leftBeforeHandshake(error)) {
+            stats.tlsHandshakesFailed++;
             report(error, `TLS ${where}`);
           }
           return;
@@ -470,7 +490,10 @@ function serveOn<A extends Deno.Addr>(
     } catch (error) {
       const expected = error === leaving ||
         (typeof error === "object" && error !== null && causedHere.has(error));
-      if (!expected) report(error, `handler for ${peerOf(socket.remoteAddr)}`);
+      if (!expected) {
+        stats.handlerErrors++;
+        report(error, `handler for ${peerOf(socket.remoteAddr)}`);
+      }
     } finally {
       handlerDone.add(socket);
       try {
@@ -478,6 +501,7 @@ function serveOn<A extends Deno.Addr>(
       } catch (error) {
         report(error, `close of ${peerOf(socket.remoteAddr)}`);
       }
+      stats.ended(socket, slot);
       sockets.delete(slot);
       slotFreed?.();
       if (sockets.size === 0) drained?.();
@@ -487,6 +511,7 @@ function serveOn<A extends Deno.Addr>(
   async function acceptLoop(): Promise<void> {
     while (!stopping) {
       if (sockets.size >= maxConnections) {
+        stats.maxConnectionsReached++;
         await new Promise<void>((resolve) => slotFreed = resolve);
         slotFreed = undefined;
         continue;
@@ -505,7 +530,9 @@ function serveOn<A extends Deno.Addr>(
         void socket.close({ abort: true }).catch(() => {});
         continue;
       }
-      void handle(socket, sockets.add(socket));
+      const slot = sockets.add(socket);
+      stats.began(sockets.size, slot);
+      void handle(socket, slot);
     }
   }
 
@@ -516,6 +543,7 @@ function serveOn<A extends Deno.Addr>(
   return running(options.signal, {
     addr: () => listener.addr,
     active: () => sockets.size,
+    stats: () => stats.snapshot(sockets.size),
     async stop() {
       if (drainDelay > 0) {
         draining = true;

@@ -8,7 +8,7 @@ import { deadlineOf, Expiry } from "./_expiry.ts";
 import { flushWithin } from "./_flush_limit.ts";
 import { describeAddr } from "./_addr.ts";
 import { IdleClock } from "./_idle.ts";
-import { abortWith, connectedAs, setProxy } from "./_internal.ts";
+import { abortWith, connectedAs, setProxy, tally } from "./_internal.ts";
 import { readableOf, writableOf } from "./_streams.ts";
 import { mapError } from "./_map_error.ts";
 import {
@@ -1339,6 +1339,11 @@ export class Socket<A extends Deno.Addr = Deno.Addr> {
   /** Records the host name the socket was connected by (for STARTTLS). */
   [connectedAs](name: string): void {
     this.#name = name;
+  }
+
+  /** Bytes received, bytes sent, and what reading or writing failed with. */
+  [tally](): [number, number, unknown] {
+    return [this.#in.bytes, this.#out.bytes, this.#in.error ?? this.#out.error];
   }
 
   /**

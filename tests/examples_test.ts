@@ -111,7 +111,7 @@ test("hello_server --once greets hello_client", async () => {
   assert.equal(done.code, 0);
   assert.match(
     done.stdout,
-    /^listening on 127\.0\.0\.1:\d+\nsaid hello to 127\.0\.0\.1:\d+\n$/,
+    /^listening on 127\.0\.0\.1:\d+\nsaid hello to 127\.0\.0\.1:\d+\nserved 1 client, 0 errors, 0 closed idle, 0 resets, 0 waits at the connection limit, 0 bytes in, 12 bytes out\n$/,
   );
 });
 
@@ -140,6 +140,10 @@ test("sum_server answers the tutorial's three calls from sum_client and stops on
   const done = await server.stop();
   assert.equal(done.code, 0, done.stderr);
   assert.equal(done.stderr, "");
+  assert.match(
+    done.stdout,
+    /\nserved 7 clients, 0 errors, 0 closed idle, 0 resets, 0 waits at the connection limit, \d+ bytes in, \d+ bytes out\n$/,
+  );
 });
 
 test("sum_server on SIGTERM answers a begun request and tells an idle client it is shutting down", async () => {
@@ -178,7 +182,7 @@ test("udp_reverse_server --once answers udp_reverse_client", async () => {
   assert.equal(done.code, 0);
   assert.equal(
     done.stdout,
-    `listening on 127.0.0.1:${port}\n#(1 2 3 4 5 6 7 8)\n`,
+    `listening on 127.0.0.1:${port}\n#(1 2 3 4 5 6 7 8)\nanswered 1 of 1 datagram, 0 errors, 0 dropped\n`,
   );
 });
 
@@ -193,7 +197,7 @@ test("server examples with --quiet print no line per client or datagram", async 
   const helloDone = await hello.finish();
   assert.deepEqual([helloDone.code, helloDone.stdout, helloDone.stderr], [
     0,
-    `listening on 127.0.0.1:${helloPort}\n`,
+    `listening on 127.0.0.1:${helloPort}\nserved 1 client, 0 errors, 0 closed idle, 0 resets, 0 waits at the connection limit, 0 bytes in, 12 bytes out\n`,
     "",
   ]);
 
@@ -204,7 +208,7 @@ test("server examples with --quiet print no line per client or datagram", async 
   const sumDone = await sum.stop();
   assert.deepEqual([sumDone.code, sumDone.stdout, sumDone.stderr], [
     0,
-    `listening on 127.0.0.1:${sumPort}\n`,
+    `listening on 127.0.0.1:${sumPort}\nserved 1 client, 0 errors, 0 closed idle, 0 resets, 0 waits at the connection limit, 4 bytes in, 1 byte out\n`,
     "",
   ]);
 
@@ -218,8 +222,51 @@ test("server examples with --quiet print no line per client or datagram", async 
   const udpDone = await udp.finish();
   assert.deepEqual([udpDone.code, udpDone.stdout], [
     0,
-    `listening on 127.0.0.1:${udpPort}\n`,
+    `listening on 127.0.0.1:${udpPort}\nanswered 1 of 1 datagram, 0 errors, 0 dropped\n`,
   ]);
+});
+
+test("server examples with --stats-every print their summary while they run, and refuse a bad period", async () => {
+  const [sum, sumPort] = await startOnAnyPort("sum_server", [
+    "--stats-every",
+    "0.05",
+  ]);
+  await using _sum = sum;
+  await sum.waitForLine(/^served 0 clients, 0 errors, /, 5000);
+  const summed = await runAgainst("sum_client", sumPort, ["1", "3"]);
+  assert.equal(summed.stdout, "4\n");
+  await sum.waitForLine(
+    /^served 1 client, 0 errors, .*, 4 bytes in, 1 byte out$/,
+    5000,
+  );
+  assert.equal((await sum.stop()).code, 0);
+
+  const [udp, udpPort] = await startOnAnyPort("udp_reverse_server", [
+    "--quiet",
+    "--stats-every",
+    "0.05",
+  ]);
+  await using _udp = udp;
+  await runAgainst("udp_reverse_client", udpPort);
+  await udp.waitForLine(
+    /^answered 1 of 1 datagram, 0 errors, 0 dropped$/,
+    5000,
+  );
+  assert.equal((await udp.stop()).code, 0);
+
+  for (const period of ["0", "soon", "100000"]) {
+    const bad = await runExample("hello_server", [
+      "--port",
+      "0",
+      "--stats-every",
+      period,
+    ], flagsWithPort("hello_server", 0));
+    assertOneLineError(
+      bad,
+      /^error: Cannot use --stats-every .*: it must be a number of seconds above 0/,
+      2,
+    );
+  }
 });
 
 test("udp_reverse_client sends the bytes it is given", async () => {
@@ -268,7 +315,7 @@ test("udp_reverse_client with --host runs with the grant its doc gives", async (
         done.stdout,
         `listening on ${
           serverHost.includes(":") ? `[${serverHost}]` : serverHost
-        }:${port}\n`,
+        }:${port}\nanswered 1 of 1 datagram, 0 errors, 0 dropped\n`,
       );
     });
   }
@@ -662,9 +709,11 @@ test("hello_server --proxy-protocol names the client from the header, and refuse
   }
   const done = await server.stop();
   assert.equal(done.code, 0);
-  assert.equal(
+  assert.match(
     done.stdout,
-    `listening on 127.0.0.1:${port}\nsaid hello to 127.0.0.2:40000\n`,
+    new RegExp(
+      `^listening on 127\\.0\\.0\\.1:${port}\nsaid hello to 127\\.0\\.0\\.2:40000\nserved 1 client, 0 errors, 0 closed idle, 0 resets, 0 waits at the connection limit, \\d+ bytes in, 12 bytes out, 1 PROXY header refused\n$`,
+    ),
   );
   const lines = programLines(done.stderr);
   assert.equal(lines.length, 1, done.stderr);
