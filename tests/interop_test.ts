@@ -226,7 +226,10 @@ interopTest(
       "SBCL hello-client",
     );
     assert.equal(client.stdout, "Input is: Hello World\n");
-    assert.match(server.stdout, /\nsaid hello to 127\.0\.0\.1:\d+\n$/);
+    assert.match(
+      server.stdout,
+      /\nsaid hello to 127\.0\.0\.1:\d+\nserved 1 client, 0 errors, [^\n]*\n$/,
+    );
   },
 );
 
@@ -266,7 +269,7 @@ interopTest(
     assert.equal(client.stdout, "#(8 7 6 5 4 3 2 1)\n");
     assert.equal(
       server.stdout,
-      `listening on 127.0.0.1:${port}\n#(1 2 3 4 5 6 7 8)\n`,
+      `listening on 127.0.0.1:${port}\n#(1 2 3 4 5 6 7 8)\nanswered 1 of 1 datagram, 0 errors, 0 dropped\n`,
     );
   },
 );
