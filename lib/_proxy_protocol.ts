@@ -22,7 +22,8 @@ export class ProxyHeaderError extends Error {
 export const V1_MAX_LENGTH = 107;
 
 const V1_PREFIX = [0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]; // "PROXY "
-const V2_SIGNATURE = [
+/** The 12 bytes a PROXY v2 header begins with. */
+export const V2_SIGNATURE = [
   0x0d,
   0x0a,
   0x0d,

@@ -7,6 +7,7 @@
  * @module
  */
 import { formatIp, parseIp } from "./_ip.ts";
+import { V2_SIGNATURE } from "./_proxy_protocol.ts";
 import type { ProxyTlv } from "./proxy.ts";
 
 /**
@@ -60,21 +61,6 @@ export interface ProxyHeaderInit {
 }
 
 const encoder = new TextEncoder();
-
-const V2_SIGNATURE = [
-  0x0d,
-  0x0a,
-  0x0d,
-  0x0a,
-  0x00,
-  0x0d,
-  0x0a,
-  0x51,
-  0x55,
-  0x49,
-  0x54,
-  0x0a,
-];
 
 /** The bytes of a Unix socket path field in a v2 header. */
 const UNIX_PATH_LENGTH = 108;

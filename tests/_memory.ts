@@ -226,52 +226,8 @@ export async function drive<T>(
   }
 }
 
-/** The step of one line read, as the socket's readLine() makes it. */
-export function lineStep(
-  buffer: ReadBuffer,
-  maxLength: number,
-): () => string | null | Need {
-  let scanned = 0;
-  return () => {
-    const line = buffer.line(maxLength, scanned);
-    if (line !== undefined) return line;
-    if (buffer.eof) return buffer.lastLine(maxLength);
-    scanned = buffer.size;
-    return NEED;
-  };
-}
-
-/** The step of one batch of lines, as the socket's readLines() makes it. */
-export function linesStep(
-  buffer: ReadBuffer,
-  maxLength: number,
-): () => string[] | null | Need {
-  let scanned = 0;
-  return () => {
-    const lines = buffer.lines(maxLength, scanned);
-    if (lines !== undefined) return lines;
-    if (buffer.eof) {
-      const last = buffer.lastLine(maxLength);
-      return last === null ? null : [last];
-    }
-    scanned = buffer.size;
-    return NEED;
-  };
-}
-
-/** The step of one record read, as the socket's readUntil() makes it. */
-export function untilStep(
-  buffer: ReadBuffer,
-  delim: Uint8Array,
-  maxLength: number,
-): () => Uint8Array | null | Need {
-  let scanned = 0;
-  return () => {
-    const record = buffer.until(delim, maxLength, scanned);
-    if (record === NEED) scanned = buffer.scanned;
-    return record;
-  };
-}
+// The steps the socket's readLine(), readLines() and readUntil() run.
+export { linesStep, lineStep, untilStep } from "../lib/_read_steps.ts";
 
 /**
  * Asserts that `actual` holds the bytes of `expected`, naming the first
