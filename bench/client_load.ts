@@ -63,8 +63,9 @@ async function serveConn(conn: Deno.Conn): Promise<void> {
       let at = 0;
       for (let k; (k = frameAt(buf, at, end)) > 0;) at += k;
       if (at > 0) {
-        // Echo every whole frame in one write.
-        const out = buf.slice(0, at);
+        // Echo every whole frame in one write, from where it is: nothing
+        // is read into the buffer until the write is done.
+        const out = buf.subarray(0, at);
         for (let sent = 0; sent < out.length;) {
           sent += await conn.write(out.subarray(sent));
         }
