@@ -2,8 +2,8 @@
 // takes them, checked and put in the form Deno's calls want.
 import { formatIp, inCidr, parseIp, unmapIp } from "./_ip.ts";
 
-export const MULTICAST_V4 = "224.0.0.0/4";
-export const MULTICAST_V6 = "ff00::/8";
+const MULTICAST_V4 = "224.0.0.0/4";
+const MULTICAST_V6 = "ff00::/8";
 
 /** A multicast group's canonical address; a TypeError if it is not one. */
 export function multicastGroup(

@@ -35,7 +35,7 @@
 export type ErrorReporter = (error: Error, where: string) => void;
 
 /** One line on stderr: `${where}: ${error.message}`. */
-export const defaultReporter: ErrorReporter = (error, where) => {
+const defaultReporter: ErrorReporter = (error, where) => {
   console.error(`${where}: ${error.message}`);
 };
 

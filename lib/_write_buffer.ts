@@ -73,8 +73,8 @@ export class WriteBuffer {
   }
 
   /**
-   * Appends `data`: a string as UTF-8, bytes copied (a large array with
-   * nothing buffered is sent from where it is). Starts a flush once 64 KiB
+   * Appends `data`: a string as UTF-8, bytes copied whatever their size, so
+   * the caller may change its array at once. Starts a flush once 64 KiB
    * wait, and returns it; otherwise a settled promise. Once a write of the
    * sink has failed, fails with that error and buffers nothing.
    */
