@@ -68,7 +68,7 @@ async function denoTest(
   return code;
 }
 
-const LOOPBACK = "127.0.0.1,localhost,[::1]";
+const LOOPBACK = "127.0.0.1,127.0.0.2,localhost,[::1]";
 // tests/unix_cases.ts opens socket files, which Deno grants only one exact
 // path at a time: it runs on its own, with its files in a temporary
 // directory granted, so the mutant is active there too (tests/unix_test.ts
