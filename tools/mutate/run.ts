@@ -12,15 +12,31 @@
 // updates that report; lib/ must not have changed since.
 //
 // --list prints every target with its last score, mutants, survivors and
-// run time, and writes the same table into README.md's "Mutation scores".
+// run time, writes the same table into README.md's "Mutation scores", and
+// writes tools/mutate/SURVIVORS.md (see survivors.ts).
 import targets from "./targets.json" with { type: "json" };
+import {
+  type MutationReport,
+  type Reasons,
+  section,
+  sections,
+  survivorsFile,
+} from "./survivors.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../..", import.meta.url).pathname;
 const stryker = `${here}node_modules/@stryker-mutator/core/bin/stryker.js`;
 
-/** What a target mutates, the tests run against it, and tests to leave out. */
-type Target = { mutate: string[]; tests: string[]; skip?: string };
+/**
+ * What a target mutates, the tests run against it, tests to leave out, and
+ * a note printed beside its survivors (what its tests cannot reach).
+ */
+type Target = {
+  mutate: string[];
+  tests: string[];
+  skip?: string;
+  note?: string;
+};
 const all = targets as Record<string, Target>;
 
 function usage(): never {
@@ -193,6 +209,27 @@ function table(scores: Record<string, Score>): string {
     .join("\n");
 }
 
+const SURVIVORS = `${here}SURVIVORS.md`;
+const WHY = `${here}why.json`;
+
+/** SURVIVORS.md from the reports at hand and the reasons in why.json. */
+async function writeSurvivors(scores: Record<string, Score>): Promise<void> {
+  const reasons: Reasons = await exists(WHY)
+    ? JSON.parse(await Deno.readTextFile(WHY))
+    : {};
+  const written = await exists(SURVIVORS)
+    ? sections(await Deno.readTextFile(SURVIVORS))
+    : new Map<string, string>();
+  for (const [name, target] of Object.entries(all)) {
+    const file = `${here}reports/${name}.json`;
+    const score = scores[name];
+    if (score === undefined || !await exists(file)) continue;
+    const report: MutationReport = JSON.parse(await Deno.readTextFile(file));
+    written.set(name, section(name, score, report, reasons, target.note));
+  }
+  await Deno.writeTextFile(SURVIVORS, survivorsFile(Object.keys(all), written));
+}
+
 const BEGIN = "<!-- mutation scores: deno task mutate --list -->";
 const END = "<!-- end of mutation scores -->";
 
@@ -225,6 +262,7 @@ if (Deno.args.includes("--list")) {
     `${root}README.md`,
     `${readme.slice(0, from + BEGIN.length)}\n\n${text}\n\n${readme.slice(to)}`,
   );
+  await writeSurvivors(await readScores());
   Deno.exit(0);
 }
 
