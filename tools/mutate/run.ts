@@ -11,6 +11,9 @@
 // target left mutants alive (after new tests were written for them), and
 // updates that report; lib/ must not have changed since.
 //
+// --concurrency=N runs N test runs at once (the default is in
+// stryker.config.json).
+//
 // --list prints every target with its last score, mutants, survivors and
 // run time, writes the same table into README.md's "Mutation scores", and
 // writes tools/mutate/SURVIVORS.md (see survivors.ts).
@@ -267,7 +270,24 @@ if (Deno.args.includes("--list")) {
 }
 
 const survivorsOnly = Deno.args.includes("--survivors");
-const args = Deno.args.filter((arg) => arg !== "--survivors");
+const concurrencyArg = Deno.args.find((arg) =>
+  arg.startsWith("--concurrency=")
+);
+const concurrency = concurrencyArg === undefined
+  ? undefined
+  : Number(concurrencyArg.slice("--concurrency=".length));
+if (
+  concurrency !== undefined &&
+  !(Number.isInteger(concurrency) && concurrency > 0)
+) {
+  console.error(
+    "--concurrency takes a whole number of test runs at once, such as --concurrency=1",
+  );
+  Deno.exit(2);
+}
+const args = Deno.args.filter((arg) =>
+  arg !== "--survivors" && arg !== concurrencyArg
+);
 const names = args.length === 0 ? Object.keys(all) : args;
 if (names.some((name) => !(name in all))) usage();
 
@@ -298,6 +318,9 @@ for (const name of names) {
   const filter = skip === undefined ? "" : `'--skip=${skip}' `;
   const config = {
     ...base,
+    // Its own sandbox, so that two targets may be measured at once.
+    tempDirName: `${base.tempDirName}-${name}`,
+    concurrency: concurrency ?? base.concurrency,
     mutate,
     commandRunner: {
       // Write access: lib/ (see test.ts) and the temporary directory where
