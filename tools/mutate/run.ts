@@ -24,6 +24,7 @@ import {
   section,
   sections,
   survivorsFile,
+  unexplained,
 } from "./survivors.ts";
 
 const here = new URL(".", import.meta.url).pathname;
@@ -39,6 +40,8 @@ type Target = {
   tests: string[];
   skip?: string;
   note?: string;
+  /** The score aimed at, in percent (80 unless said). */
+  goal?: number;
 };
 const all = targets as Record<string, Target>;
 
@@ -144,6 +147,8 @@ interface Score {
   noCoverage: number;
   seconds: number;
   date: string;
+  /** Alive with no reason in why.json, as of the last --list. */
+  unexplained?: number;
 }
 
 const SCORES = `${here}scores.json`;
@@ -183,22 +188,29 @@ function table(scores: Record<string, Score>): string {
     const files = target.mutate.map((f) => `\`${f.replace(/^lib\//, "")}\``)
       .join(", ");
     const s = scores[name];
-    return s === undefined ? [name, files, "not yet", "", "", "", ""] : [
-      name,
-      files,
-      `${s.score.toFixed(1)}%`,
-      String(s.mutants),
-      String(s.survived + s.noCoverage),
-      minutes(s.seconds),
-      s.date,
-    ];
+    const goal = `${target.goal ?? 80}%`;
+    return s === undefined
+      ? [name, files, "not yet", goal, "", "", "", "", ""]
+      : [
+        name,
+        files,
+        `${s.score.toFixed(1)}%`,
+        goal,
+        String(s.mutants),
+        String(s.survived + s.noCoverage),
+        String(s.unexplained ?? s.survived + s.noCoverage),
+        minutes(s.seconds),
+        s.date,
+      ];
   });
   const head = [
     "target",
     "files (in lib/)",
     "score",
+    "goal",
     "mutants",
     "alive",
+    "no reason",
     "run time",
     "measured",
   ];
@@ -215,11 +227,26 @@ function table(scores: Record<string, Score>): string {
 const SURVIVORS = `${here}SURVIVORS.md`;
 const WHY = `${here}why.json`;
 
+async function readReasons(): Promise<Reasons> {
+  return await exists(WHY) ? JSON.parse(await Deno.readTextFile(WHY)) : {};
+}
+
+/** Counts, for each target with a report at hand, its alive mutants with no reason. */
+async function countUnexplained(): Promise<void> {
+  const reasons = await readReasons();
+  const kept = await readScores();
+  for (const name of Object.keys(all)) {
+    const file = `${here}reports/${name}.json`;
+    if (kept[name] === undefined || !await exists(file)) continue;
+    const report: MutationReport = JSON.parse(await Deno.readTextFile(file));
+    kept[name].unexplained = unexplained(report, reasons);
+  }
+  await Deno.writeTextFile(SCORES, `${JSON.stringify(kept, null, 2)}\n`);
+}
+
 /** SURVIVORS.md from the reports at hand and the reasons in why.json. */
 async function writeSurvivors(scores: Record<string, Score>): Promise<void> {
-  const reasons: Reasons = await exists(WHY)
-    ? JSON.parse(await Deno.readTextFile(WHY))
-    : {};
+  const reasons = await readReasons();
   const written = await exists(SURVIVORS)
     ? sections(await Deno.readTextFile(SURVIVORS))
     : new Map<string, string>();
@@ -237,6 +264,7 @@ const BEGIN = "<!-- mutation scores: deno task mutate --list -->";
 const END = "<!-- end of mutation scores -->";
 
 if (Deno.args.includes("--list")) {
+  await countUnexplained();
   const text = table(await readScores());
   console.log(text);
   const covered = new Set(

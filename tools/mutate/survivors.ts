@@ -47,6 +47,20 @@ listener, server loops, UDP, TLS and Unix modules). \`deno task mutate --list\`
 writes this file.
 `;
 
+/** How many mutants `report` left alive on lines with no reason. */
+export function unexplained(report: MutationReport, reasons: Reasons): number {
+  let count = 0;
+  for (const [file, { source, mutants }] of Object.entries(report.files)) {
+    const lines = source.split("\n");
+    for (const m of mutants) {
+      if (!ALIVE.has(m.status)) continue;
+      const text = (lines[m.location.start.line - 1] ?? "").trim();
+      if (reasons[file]?.[text] === undefined) count++;
+    }
+  }
+  return count;
+}
+
 /** The section of one target: its survivors by file, reason and line. */
 export function section(
   name: string,
