@@ -137,6 +137,12 @@ test("readLisp() at the end of the stream: EndOfStreamError before a datum begin
     });
     assert.equal(pair.server.buffered, 0);
   }
+  {
+    // Closed with no byte at all: the same error.
+    await using pair = await socketPair();
+    await pair.client.closeWrite();
+    await assert.rejects(readLisp(pair.server, T), EndOfStreamError);
+  }
   await using pair = await socketPair();
   await pair.client.write("7 (1 2");
   await pair.client.closeWrite();
