@@ -154,8 +154,10 @@ export function unmapIp(bytes: Uint8Array): Uint8Array {
   return isMapped(bytes) ? bytes.slice(12) : bytes;
 }
 
+/** The bytes of an address given as text or bytes; undefined when it is not one. */
 function toBytes(ip: string | Uint8Array): Uint8Array | undefined {
-  return typeof ip === "string" ? parseIp(ip) : ip;
+  if (typeof ip === "string") return parseIp(ip);
+  return ip.length === 4 || ip.length === 16 ? ip : undefined;
 }
 
 /**

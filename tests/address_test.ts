@@ -94,7 +94,22 @@ test({
         text,
       );
     }
-    assert.throws(() => dottedToIpaddr(1 as unknown as string), TypeError);
+    // A caller without types may pass anything: the message names it.
+    for (
+      const [value, named] of [
+        [2130706433, "2130706433"],
+        [Symbol("x"), "Symbol(x)"],
+        [undefined, "undefined"],
+      ] as const
+    ) {
+      assert.throws(
+        () => dottedToIpaddr(value as unknown as string),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          error.message.startsWith(`Cannot read ${named} as an IPv4 address: `),
+        named,
+      );
+    }
   },
 });
 
@@ -181,5 +196,27 @@ test({
     ));
     assert.equal(formatIp(parseIp("2001:DB8:0:0:0:0:0:1")!), "2001:db8::1");
     assert.throws(() => formatIp(new Uint8Array(5)), TypeError);
+  },
+});
+
+test({
+  name:
+    "ipEqual() and inCidr() take 4 or 16 bytes as an address, and no other length",
+  permissions: "none",
+  fn() {
+    for (const length of [0, 5, 12, 20]) {
+      const bytes = new Uint8Array(length);
+      assert.ok(!ipEqual(bytes, bytes), `${length} bytes`);
+      assert.ok(!ipEqual(bytes, new Uint8Array(length)), `${length} bytes`);
+      assert.ok(!inCidr(bytes, "0.0.0.0/0"), `${length} bytes`);
+      assert.ok(!inCidr(bytes, "::/0"), `${length} bytes`);
+    }
+    // 20 bytes that begin as a mapped address are not one either.
+    const long = new Uint8Array(20);
+    long.set([0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8], 10);
+    assert.ok(!ipEqual(long, long.slice(12)));
+    assert.ok(
+      ipEqual(new Uint8Array(4), new Uint8Array(16).fill(0xff, 10, 12)),
+    );
   },
 });

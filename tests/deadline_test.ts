@@ -3,7 +3,12 @@
 // them, and the one timer of a socket that finds expired waits.
 import assert from "node:assert/strict";
 import { connect, listen, serve, TimeoutError } from "../mod.ts";
-import { Expiry } from "../lib/_expiry.ts";
+import {
+  expiredError,
+  expiresAt,
+  type Expiring,
+  Expiry,
+} from "../lib/_expiry.ts";
 import { pattern, socketPair, test } from "./_helpers.ts";
 
 const T = { timeout: 2000 };
@@ -212,3 +217,90 @@ test("close() flushes within its closeTimeout, not the write deadline", async ()
   await closing;
   assert.ok(got.every((byte, i) => byte === sent[i]), "every byte sent");
 });
+
+/** A wait due at `at`, and a promise that settles when it expires. */
+function due(at: number): { wait: Expiring; expired: Promise<void> } {
+  let done!: () => void;
+  const expired = new Promise<void>((resolve) => done = resolve);
+  return { wait: { at, expire: () => done() }, expired };
+}
+
+test(
+  "Expiry: after some waits expire, the timer is armed for the earliest left",
+  async () => {
+    const expiry = new Expiry();
+    try {
+      const now = performance.now();
+      const first = due(now + 1);
+      const next = due(now + 20);
+      let lastExpired = false;
+      expiry.watch(first.wait);
+      expiry.watch(next.wait);
+      expiry.watch({ at: now + 1e7, expire: () => lastExpired = true });
+      await first.expired;
+      await next.expired;
+      assert.equal(lastExpired, false);
+    } finally {
+      expiry.stop();
+    }
+  },
+  { permissions: "none" },
+);
+
+test(
+  "Expiry: a wait due at the very time the timer fires expires then",
+  async () => {
+    const expiry = new Expiry();
+    const real = performance.now;
+    // The clock stands still: the wait is due now and stays due now.
+    performance.now = () => 1000;
+    try {
+      const { wait, expired } = due(1000);
+      expiry.watch(wait);
+      await expired;
+    } finally {
+      performance.now = real;
+      expiry.stop();
+    }
+  },
+  { permissions: "none" },
+);
+
+test(
+  "expiresAt: the earlier of the timeout and the deadline; a tie is the timeout",
+  () => {
+    assert.deepEqual(expiresAt(100, 50, 200), { at: 150, byDeadline: false });
+    assert.deepEqual(expiresAt(100, 50, 150), { at: 150, byDeadline: false });
+    assert.deepEqual(expiresAt(100, 50, 120), { at: 120, byDeadline: true });
+    assert.deepEqual(expiresAt(100, Infinity, Infinity), {
+      at: Infinity,
+      byDeadline: false,
+    });
+  },
+  { permissions: "none" },
+);
+
+test(
+  "expiredError: a deadline's error tells how long the wait was, a timeout's its timeout",
+  () => {
+    const real = performance.now;
+    performance.now = () => 1000;
+    try {
+      const late = expiredError("Cannot read a line from x", 400, 900, true);
+      assert.equal(late.timeout, 600);
+      assert.equal(
+        late.message,
+        "Cannot read a line from x: its deadline passed (after 600 ms)",
+      );
+      const slow = expiredError("Cannot read a line from x", 400, 900, false);
+      assert.equal(slow.timeout, 900);
+      assert.equal(
+        slow.message,
+        "Cannot read a line from x: timed out after 900 ms",
+      );
+    } finally {
+      performance.now = real;
+    }
+  },
+  { permissions: "none" },
+);

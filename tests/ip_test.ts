@@ -180,7 +180,7 @@ test("parseIp() refuses what is not one plain literal", () => {
   }
 });
 
-test("the spellings from issue 10 are one address each", () => {
+test("every spelling of ::1 (and of a mapped 127.0.0.1) is one address", () => {
   for (const text of ["0:0:0:0:0:0:0:1", "::0001", "[::1]", "::1", "0::1"]) {
     assert.equal(canonicalIp(text), "::1", text);
     assert.ok(ipEqual(text, "::1"), text);
@@ -255,3 +255,61 @@ test("inCidr() on examples, and a bad range is a TypeError", () => {
     assert.throws(() => inCidr("10.0.0.1", cidr), TypeError, cidr);
   }
 });
+
+test(
+  "parseIp() refuses a stray bracket, a third ::, and dotted IPv4 before ::",
+  () => {
+    for (
+      const text of [
+        "0::1]",
+        "a::1]",
+        "1:2:3:4:5:6:7:8::::",
+        "1:2:3:4:5:6:7:8::1::2",
+        "1.2.3.4::1",
+        "1.2.3.4::",
+      ]
+    ) {
+      assert.equal(parseIp(text), undefined, JSON.stringify(text));
+    }
+    // Dotted IPv4 is for the last 32 bits only, after :: or not.
+    assert.equal(canonicalIp("1::1.2.3.4"), "1::102:304");
+    assert.equal(canonicalIp("::1.2.3.4"), "::102:304");
+  },
+  { permissions: "none" },
+);
+
+test("formatIp() on a mapped IPv4 address and on a wrong length", () => {
+  const mapped = new Uint8Array(16);
+  mapped.set([0xff, 0xff, 192, 0, 2, 33], 10);
+  assert.equal(formatIp(mapped), "::ffff:192.0.2.33");
+  assert.equal(canonicalIp("::FFFF:c000:0221"), "::ffff:192.0.2.33");
+  assert.throws(() => formatIp(new Uint8Array(5)), {
+    name: "TypeError",
+    message: "Cannot format an IP address of 5 bytes: it must have 4 or 16",
+  });
+}, { permissions: "none" });
+
+test(
+  "ipEqual() is false when only one side is an address, or one is a prefix of the other",
+  () => {
+    assert.ok(!ipEqual("127.0.0.1", "localhost"));
+    assert.ok(!ipEqual("localhost", "127.0.0.1"));
+    assert.ok(!ipEqual("::1", "[::1"));
+    // The IPv4 address's bytes begin the IPv6 one: still two addresses.
+    assert.ok(!ipEqual("1.2.3.4", "102:304::"));
+    assert.ok(!ipEqual(new Uint8Array([1, 2, 3, 4]), parseIp("102:304::")!));
+    assert.ok(!ipEqual(parseIp("102:304::")!, "1.2.3.4"));
+  },
+  { permissions: "none" },
+);
+
+test("inCidr() names a bad range and says what a range is", () => {
+  for (const cidr of ["x/8", "10.0.0.0/33", "", "/8"]) {
+    assert.throws(() => inCidr("10.0.0.1", cidr), {
+      name: "TypeError",
+      message: `Cannot use the range ${
+        JSON.stringify(cidr)
+      }: it must be an IP address with an optional /prefix length (e.g. "10.0.0.0/8", "fe80::/10")`,
+    });
+  }
+}, { permissions: "none" });

@@ -605,3 +605,167 @@ test("fuzz: a huge v2 length is waited for, never read past the buffer", () => {
   );
   assert.equal(parse(whole)!.length, 16 + 0xffff);
 });
+
+const PURE = { permissions: "none" } as const;
+
+test(
+  "a refusal shows the first 16 bytes, as text where they are printable, else as hex",
+  () => {
+    const refusal = (bytes: Uint8Array, versions: ProxyVersions = "either") => {
+      try {
+        parse(bytes, versions);
+      } catch (error) {
+        assert.ok(error instanceof ProxyHeaderError);
+        return error.message;
+      }
+      assert.fail("the bytes were not refused");
+    };
+    const sixteen = "GET / HTTP/1.1\r\n";
+    assert.ok(refusal(text(sixteen)).endsWith(JSON.stringify(sixteen)));
+    assert.ok(
+      refusal(text(sixteen + "Host")).endsWith(`${JSON.stringify(sixteen)} …`),
+    );
+    assert.ok(refusal(text("GET\t/\n")).endsWith(JSON.stringify("GET\t/\n")));
+    assert.ok(refusal(hex("47 7f")).endsWith("47 7f"));
+    assert.ok(refusal(hex("47 ff 45")).endsWith("47 ff 45"));
+    // The other version is named only when the bytes begin like it.
+    for (const versions of ["v1", "v2", "either"] as const) {
+      assert.doesNotMatch(refusal(text("GET /"), versions), /it is a v/);
+    }
+  },
+  PURE,
+);
+
+test(
+  "v1: printable bytes up to ~ are allowed in the header, no byte above",
+  () => {
+    const tilde = parse(text("PROXY UNKNOWN ~\r\n"))!;
+    assert.deepEqual(tilde, {
+      header: {
+        version: 1,
+        command: "proxy",
+        family: "unknown",
+        source: undefined,
+        destination: undefined,
+        tlvs: [],
+      },
+      length: 17,
+    });
+    rejects(text("PROXY UNKNOWN \x7f\r\n"), /byte 0x7f at 14/);
+    rejects(
+      concat(text("PROXY UNKNOWN "), hex("c3 a9"), text("\r\n")),
+      /byte 0xc3 at 14/,
+    );
+  },
+  PURE,
+);
+
+test("v1: 107 bytes with no \\r\\n among them can never be a header", () => {
+  const bytes = text("PROXY UNKNOWN " + "x".repeat(93));
+  assert.equal(bytes.length, 107);
+  assert.equal(parse(bytes.subarray(0, 106)), undefined);
+  rejects(bytes, /no \\r\\n within its first 107 bytes/);
+}, PURE);
+
+test("v2: the family and transport byte is shown as two hex digits", () => {
+  const bytes = encodeV2({
+    addresses: inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2),
+  });
+  bytes[13] = 0x03;
+  rejects(bytes, /family and transport byte 0x03:/);
+}, PURE);
+
+test(
+  "v2: an unspecified transport carries no addresses, whatever the family",
+  () => {
+    const plain = parse(encodeV2({ family: 1, transport: 0 }))!;
+    assert.equal(plain.header.family, "unknown");
+    assert.equal(plain.header.source, undefined);
+    // With TLVs and a CRC32C field: the TLVs start right after the 16 bytes.
+    const value = new Uint8Array(12);
+    value[9] = 0x03; // Where a CRC32C field would be after 12 bytes of addresses.
+    const bytes = encodeV2({
+      family: 1,
+      transport: 0,
+      tlvs: [{ type: 0x05, value }],
+      crc: true,
+    });
+    const parsed = parse(bytes)!;
+    assert.equal(parsed.length, bytes.length);
+    assert.deepEqual(parsed.header.tlvs.map((tlv) => tlv.type), [0x05, 0x03]);
+    assert.deepEqual(parsed.header.tlvs[0]!.value, value);
+  },
+  PURE,
+);
+
+test("v2: LOCAL with a short address block has no TLVs", () => {
+  const parsed = parse(encodeV2({
+    command: 0,
+    family: 2,
+    transport: 1,
+    addresses: new Uint8Array(12),
+  }))!;
+  assert.deepEqual(parsed.header, {
+    version: 2,
+    command: "local",
+    family: "unknown",
+    source: undefined,
+    destination: undefined,
+    tlvs: [],
+  });
+}, PURE);
+
+test("v2: Unix datagram addresses, and abstract names with their NUL", () => {
+  const unix = new Uint8Array(216);
+  unix.set(text("\0client"), 0);
+  unix.set(text("/run/server.sock"), 108);
+  const parsed = parse(encodeV2({ family: 3, transport: 2, addresses: unix }))!;
+  assert.equal(parsed.header.family, "unixgram");
+  assert.deepEqual(parsed.header.source, {
+    transport: "unixpacket",
+    path: "\0client",
+  });
+  assert.deepEqual(parsed.header.destination, {
+    transport: "unixpacket",
+    path: "/run/server.sock",
+  });
+}, PURE);
+
+test("v2: a TLV cut short is refused, wherever it is in the header", () => {
+  const addresses = inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2);
+  const withTlvs = (tlvBytes: Uint8Array) =>
+    concat(
+      SIGNATURE,
+      new Uint8Array([0x21, 0x11, 0, 12 + tlvBytes.length]),
+      addresses,
+      tlvBytes,
+    );
+  rejects(
+    withTlvs(hex("01 00 01 61 05 00")),
+    /ends with 2 bytes that are not a whole TLV field/,
+  );
+  rejects(
+    withTlvs(hex("05 00 02 41")),
+    /type 0x05 claims 2 bytes, but only 1 are left/,
+  );
+  rejects(
+    withTlvs(hex("01 00 01 61 05 00 09 41")),
+    /type 0x05 claims 9 bytes, but only 1 are left/,
+  );
+}, PURE);
+
+test("v2: a damaged CRC32C shows both sums as eight hex digits", () => {
+  // A header whose sum has a leading zero digit.
+  let header: Uint8Array | undefined;
+  for (let i = 0; header === undefined; i++) {
+    const candidate = encodeV2({
+      addresses: inet4([192, 0, 2, 1], [192, 0, 2, 2], 1000, 443),
+      tlvs: [{ type: 0x05, value: text(`id-${i}`) }],
+      crc: true,
+    });
+    const sum = new DataView(candidate.buffer).getUint32(candidate.length - 4);
+    if (sum < 0x10000000) header = candidate;
+  }
+  new DataView(header.buffer).setUint32(header.length - 4, 1);
+  rejects(header, /CRC32C is 0x00000001, but its bytes sum to 0x0[0-9a-f]{7}:/);
+}, PURE);

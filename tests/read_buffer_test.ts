@@ -3,13 +3,16 @@
 // against a model that sees the whole input at once.
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3";
-import { givePiece, takePiece } from "../lib/_pieces.ts";
-import { parseStep } from "../lib/_parse_steps.ts";
+import { givePiece, PIECE_SIZE, takePiece } from "../lib/_pieces.ts";
+import { batchStep, parseStep } from "../lib/_parse_steps.ts";
 import { NEED, type Parsed, ReadBuffer } from "../lib/_read_buffer.ts";
 import {
   allStep,
   exactStep,
   fullStep,
+  lineBytesStep,
+  linesBytesStep,
+  mayReadDirect,
   overBuffer,
   peekStep,
   someStep,
@@ -1125,6 +1128,290 @@ test(
         error instanceof ConnectionResetError && error.cause === cause,
     );
     assert.equal(buffer.size, 2, "what was buffered stays");
+  },
+  PURE,
+);
+
+test(
+  "readUntil matches only buffered bytes, never old ones left past them",
+  async () => {
+    // The first record leaves "ab" in the buffer's array; the next read
+    // lands at its start and brings only "xa", so the "b" after it is old.
+    const { buffer } = over([bytesOf("1ab"), bytesOf("xa")]);
+    const delim = bytesOf("ab");
+    assert.deepEqual(
+      await drive(buffer, untilStep(buffer, delim, 100)),
+      bytesOf("1"),
+    );
+    await assert.rejects(
+      drive(buffer, untilStep(buffer, delim, 100)),
+      (error: unknown) => {
+        assert.ok(error instanceof EndOfStreamError);
+        assert.deepEqual(error.partial, bytesOf("xa"));
+        return true;
+      },
+    );
+  },
+  PURE,
+);
+
+test(
+  "readUntil finds a delimiter in the last byte the buffer may hold",
+  async () => {
+    for (const delim of [";", "\r\n"]) {
+      const record = "x".repeat(PIECE_SIZE - delim.length);
+      const { buffer } = over([bytesOf(record + delim)], PIECE_SIZE);
+      const got = await drive(
+        buffer,
+        untilStep(buffer, bytesOf(delim), PIECE_SIZE),
+      );
+      assert.equal(decoder.decode(got!), record);
+      assert.equal(
+        await drive(buffer, untilStep(buffer, bytesOf(delim), 9)),
+        null,
+      );
+    }
+  },
+  PURE,
+);
+
+test(
+  "readLineBytes and readLinesBytes give an empty line as an empty array",
+  async () => {
+    for (const chunks of everyCut(bytesOf("a\n\n\r\nb"))) {
+      const { buffer } = over(chunks);
+      const one = [];
+      for (let line; (line = await drive(buffer, lineBytesStep(buffer, 9)));) {
+        one.push(decoder.decode(line));
+      }
+      assert.deepEqual(one, ["a", "", "", "b"]);
+      const { buffer: again } = over(chunks);
+      const batched = [];
+      for (
+        let lines;
+        (lines = await drive(again, linesBytesStep(again, 9)));
+      ) {
+        batched.push(...lines.map((line) => decoder.decode(line)));
+      }
+      assert.deepEqual(batched, ["a", "", "", "b"]);
+    }
+  },
+  PURE,
+);
+
+test("a line of a MiB of ASCII is read whole", async () => {
+  const text = "0123456789abcdef".repeat(64 * 1024);
+  const { buffer } = over([bytesOf(text + "\n" + text)], 4 * BIG);
+  assert.ok(await drive(buffer, lineStep(buffer, BIG)) === text);
+  assert.deepEqual(
+    (await drive(buffer, linesStep(buffer, BIG)))?.map((l) => l.length),
+    [BIG],
+  );
+}, PURE);
+
+/** A parser of messages whose first byte is their whole length (1 or more). */
+function counted(calls: number[]) {
+  return (bytes: Uint8Array): Parsed<string> | number | undefined => {
+    calls.push(bytes.length);
+    if (bytes.length === 0) return undefined;
+    const total = bytes[0]!;
+    if (bytes.length < total) return total;
+    return { value: decoder.decode(bytes.subarray(1, total)), length: total };
+  };
+}
+
+test(
+  "readWith and readBatch parse once exactly the bytes asked for are buffered",
+  async () => {
+    for (const batch of [false, true]) {
+      const source = new MemorySource([new Uint8Array([4, 97])]);
+      const buffer = new ReadBuffer(source, BIG, peer);
+      const calls: number[] = [];
+      const step: () => unknown = batch
+        ? batchStep(buffer, counted(calls))
+        : parseStep(buffer, counted(calls));
+      await buffer.fill();
+      assert.equal(step(), NEED);
+      assert.deepEqual(calls, [2], "asked for 4 bytes in all");
+      source.push(new Uint8Array([98]));
+      await buffer.fill();
+      assert.equal(step(), NEED);
+      assert.deepEqual(calls, [2], "not called with 3 of the 4");
+      // The stream stays open: the fourth byte is enough.
+      source.push(new Uint8Array([99]));
+      await buffer.fill();
+      assert.deepEqual(step(), batch ? ["abc"] : "abc");
+      assert.deepEqual(calls, batch ? [2, 4, 0] : [2, 4]);
+    }
+  },
+  PURE,
+);
+
+test(
+  "readWith and readBatch at the end inside a message asked for fail with what came",
+  async () => {
+    for (const batch of [false, true]) {
+      const { buffer } = over([new Uint8Array([9, 1]), new Uint8Array([2])]);
+      const calls: number[] = [];
+      const step: () => unknown = batch
+        ? batchStep(buffer, counted(calls))
+        : parseStep(buffer, counted(calls));
+      await assert.rejects(drive(buffer, step), (error: unknown) => {
+        assert.ok(error instanceof EndOfStreamError);
+        assert.deepEqual(error.partial, new Uint8Array([9, 1, 2]));
+        return true;
+      });
+      assert.deepEqual(calls, [0, 2, 3], "called again at the end");
+    }
+  },
+  PURE,
+);
+
+test(
+  "a parser's bad counts are errors that name them, and its need may be all the buffer holds",
+  async () => {
+    const source = new MemorySource([new Uint8Array([1, 2, 3])]);
+    const buffer = new ReadBuffer(source, 16, peer);
+    await buffer.fill();
+    for (const step of [parseStep, batchStep]) {
+      assert.throws(() => step(buffer, (bytes) => bytes.length)(), {
+        name: "RangeError",
+        message:
+          "Cannot wait for 3 bytes in all: the parser must ask for more than the 3 buffered",
+      });
+      assert.throws(() => step(buffer, () => ({ value: 0, length: 4 }))(), {
+        name: "RangeError",
+        message: "Cannot consume 4 bytes after parsing: only 3 are buffered",
+      });
+      assert.throws(() => step(buffer, () => 17)(), (error: unknown) => {
+        assert.ok(error instanceof LimitExceededError);
+        assert.equal(error.limit, 16);
+        assert.equal(
+          error.message,
+          "Cannot read a message of 17 bytes from the peer: it is more than maxBufferSize (16)",
+        );
+        return true;
+      });
+      assert.equal(buffer.size, 3, "nothing was consumed");
+    }
+    // A parser may wait for as many bytes as the buffer may hold.
+    const step = parseStep(
+      buffer,
+      (bytes) =>
+        bytes.length < 16 ? 16 : { value: [...bytes], length: bytes.length },
+    );
+    assert.equal(step(), NEED);
+    source.push(new Uint8Array(13).fill(7));
+    await buffer.fill();
+    assert.deepEqual(step(), [1, 2, 3, ...new Array(13).fill(7)]);
+  },
+  PURE,
+);
+
+test(
+  "pieces are 1 KiB each, never overlap, and are cut from shared slabs",
+  () => {
+    const pieces = Array.from({ length: 5000 }, takePiece);
+    try {
+      const byArray = new Map<ArrayBufferLike, Uint8Array[]>();
+      for (const piece of pieces) {
+        assert.equal(piece.length, PIECE_SIZE);
+        const list = byArray.get(piece.buffer) ?? [];
+        list.push(piece);
+        byArray.set(piece.buffer, list);
+      }
+      for (const list of byArray.values()) {
+        list.sort((a, b) => a.byteOffset - b.byteOffset);
+        for (let i = 1; i < list.length; i++) {
+          assert.ok(
+            list[i]!.byteOffset >= list[i - 1]!.byteOffset + PIECE_SIZE,
+            "two pieces overlap",
+          );
+        }
+      }
+      // At most 1024 pieces were free before, from as many arrays; the
+      // rest come 64 to a slab.
+      assert.ok(
+        byArray.size <= 1024 + Math.ceil(5000 / 64),
+        `${byArray.size} arrays for 5000 pieces`,
+      );
+    } finally {
+      for (const piece of pieces) givePiece(piece);
+    }
+  },
+  PURE,
+);
+
+test("at most 1024 pieces given back are kept for reuse", () => {
+  const mine = new Set(Array.from({ length: 2000 }, takePiece));
+  for (const piece of mine) givePiece(piece);
+  const again = Array.from({ length: 2000 }, takePiece);
+  try {
+    const reused = again.filter((piece) => mine.has(piece)).length;
+    assert.ok(reused <= 1024, `${reused} pieces were kept`);
+    assert.ok(reused > 0, "pieces given back are reused");
+  } finally {
+    for (const piece of again) givePiece(piece);
+  }
+}, PURE);
+
+test(
+  "a read() with a deadline that gives up leaves the bytes for the next read",
+  async () => {
+    const source = new MemorySource();
+    const buffer = new ReadBuffer(source, BIG, peer);
+    const abandoned = new Uint8Array(64 * 1024);
+    assert.equal(someStep(buffer, abandoned, false)(), NEED);
+    // The read queue fills the buffer for it; then the read gives up.
+    const filled = buffer.fill();
+    source.push("hello");
+    await filled;
+    const into = new Uint8Array(10);
+    assert.equal(someStep(buffer, into, false)(), 5);
+    assert.deepEqual(into.subarray(0, 5), bytesOf("hello"));
+    assert.ok(source.given.every((array) => array.buffer !== abandoned.buffer));
+  },
+  PURE,
+);
+
+test(
+  "readFull and readExactly with a deadline finish once all are buffered, the stream still open",
+  async () => {
+    const source = new MemorySource([bytesOf("ab")]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    const into = new Uint8Array(4);
+    const full = fullStep(buffer, into, true);
+    assert.equal(full(), NEED);
+    await buffer.fill();
+    assert.equal(full(), NEED);
+    source.push("cd");
+    await buffer.fill();
+    assert.equal(full(), into);
+    assert.deepEqual(into, bytesOf("abcd"));
+    const exact = exactStep(buffer, 2, true);
+    assert.equal(exact(), NEED);
+    source.push("ef");
+    await buffer.fill();
+    assert.deepEqual(exact(), bytesOf("ef"));
+  },
+  PURE,
+);
+
+test("readAll takes a stream of exactly maxLength bytes", async () => {
+  for (const deadline of [false, true]) {
+    const { buffer } = over([bytesOf("12"), bytesOf("345")]);
+    assert.deepEqual(
+      await drive(buffer, allStep(buffer, 5, deadline)),
+      bytesOf("12345"),
+    );
+  }
+}, PURE);
+
+test(
+  "a large read may go straight into the caller's array, a small one not",
+  () => {
+    assert.equal(mayReadDirect(new Uint8Array(64 * 1024)), true);
+    assert.equal(mayReadDirect(new Uint8Array(100)), false);
   },
   PURE,
 );

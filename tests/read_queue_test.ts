@@ -7,7 +7,7 @@ import { Expiry } from "../lib/_expiry.ts";
 import { IdleClock } from "../lib/_idle.ts";
 import { NEED, ReadBuffer } from "../lib/_read_buffer.ts";
 import { ReadQueue } from "../lib/_read_queue.ts";
-import { exactStep, fullStep, someStep } from "../lib/_read_steps.ts";
+import { bodyStep, exactStep, fullStep, someStep } from "../lib/_read_steps.ts";
 import {
   ConnectionClosedError,
   ConnectionResetError,
@@ -548,6 +548,150 @@ test(
       ),
       { numRuns: 25 },
     );
+  },
+  PURE,
+);
+
+test(
+  "a read that fails from what is buffered fails at once, starting no read of the source",
+  async () => {
+    using q = queued();
+    const { source, buffer, queue } = q;
+    source.push("toolong\n");
+    await buffer.fill();
+    await assert.rejects(
+      queue.run(lineStep(buffer, 3), undefined, "read a line"),
+      LimitExceededError,
+    );
+    assert.equal(source.reads, 1);
+    assert.equal(source.busy, false);
+    assert.equal(queue.reading, 0);
+  },
+  PURE,
+);
+
+test(
+  "a read that has part of what it needs keeps its turn: a read after it waits",
+  async () => {
+    using q = queued();
+    const { source, queue, clock, line, exact } = q;
+    const first = line();
+    source.push("ab");
+    // The line's step has seen "ab" and wants more.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(queue.reading, 1);
+    assert.equal(clock.waiters, 1);
+    const second = exact(2);
+    source.push("c\nde");
+    assert.equal(await first, "abc");
+    assert.equal(text(await second), "de");
+    assert.equal(clock.waiters, 0);
+  },
+  PURE,
+);
+
+test(
+  "a read with a timeout that finishes from the buffer on its turn leaves no wait behind",
+  async () => {
+    using q = queued();
+    const { source, queue, clock, line, exact } = q;
+    const first = exact(4);
+    const second = line({ timeout: 5000 });
+    source.push("abcdx\n");
+    assert.equal(text(await first), "abcd");
+    assert.equal(await second, "x");
+    assert.equal(queue.reading, 0);
+    assert.equal(clock.waiters, 0, "no read waits on the peer");
+    assert.equal(source.busy, false, "no read of the source was started");
+  },
+  PURE,
+);
+
+test(
+  "readBody's timeout gives what it had taken as the TimeoutError's partial",
+  async () => {
+    using q = queued();
+    const { source, buffer, queue } = q;
+    source.push("abc");
+    await buffer.fill();
+    const into = new Uint8Array(8);
+    const body = bodyStep(buffer, into);
+    const result = await settled(
+      queue.run(body.step, { timeout: 10 }, "read a body", body.partial),
+    );
+    assert.ok("error" in result && result.error instanceof TimeoutError);
+    assert.deepEqual(result.error.partial, encoder.encode("abc"));
+    // The rest of the body goes on from there.
+    const rest = bodyStep(buffer, into.subarray(3));
+    const more = queue.run(rest.step, undefined, "read a body", rest.partial);
+    source.push("defgh");
+    await more;
+    assert.equal(text(into), "abcdefgh");
+  },
+  PURE,
+);
+
+test(
+  "a read whose signal has already aborted fails when it would wait, taking nothing",
+  async () => {
+    using q = queued();
+    const { source, queue, line, exact } = q;
+    const reason = new Error("not wanted");
+    const alone = settled(line({ signal: AbortSignal.abort(reason) }));
+    const first = exact(1);
+    const queuedToo = settled(line({ signal: AbortSignal.abort(reason) }));
+    const after = line();
+    source.push("1x\n");
+    assert.deepEqual(await alone, { error: reason });
+    assert.equal(text(await first), "1");
+    assert.deepEqual(await queuedToo, { error: reason });
+    assert.equal(await after, "x");
+    assert.equal(queue.reading, 0);
+  },
+  PURE,
+);
+
+test(
+  "a line that does not fit in maxBufferSize fails its read, with or without a timeout",
+  async () => {
+    for (const options of [undefined, { timeout: 5000 }]) {
+      using q = queued(1024);
+      const { source, buffer, queue } = q;
+      const read = settled(
+        queue.run(lineStep(buffer, 1 << 20), options, "read a line"),
+      );
+      source.push(new Uint8Array(2000).fill(120));
+      const result = await read;
+      assert.ok(
+        "error" in result && result.error instanceof LimitExceededError,
+        String("error" in result ? result.error : result.value),
+      );
+      assert.equal(result.error.limit, 1024);
+      assert.equal(queue.reading, 0);
+    }
+  },
+  PURE,
+);
+
+test(
+  "a closed buffer fails a read that must wait with its reason, even at the end of the stream",
+  async () => {
+    for (const ended of [false, true]) {
+      for (const options of [undefined, { timeout: 5000 }]) {
+        using q = queued();
+        const { source, buffer, queue } = q;
+        if (ended) {
+          source.end();
+          await buffer.fill();
+        }
+        const reason = new ConnectionClosedError("closed by its owner");
+        buffer.close(reason);
+        // A step that still wants more, whatever the buffer holds.
+        const read = settled(queue.run(() => NEED, options, "read"));
+        assert.deepEqual(await read, { error: reason });
+        assert.equal(queue.reading, 0);
+      }
+    }
   },
   PURE,
 );
