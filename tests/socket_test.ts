@@ -567,6 +567,75 @@ test("idleTime counts only while a read waits, from when it began", async () => 
   assert.equal(pair.server.idleTime, 0);
 });
 
+/** Returns once `performance.now()` has moved on. */
+function clockMoves(): void {
+  for (const start = performance.now(); performance.now() === start;) {
+    // Spins for at most the clock's resolution.
+  }
+}
+
+test("idleTime starts again from 0 when bytes move either way while a read waits", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const line = server.readLine(T);
+  assert.equal(server.idleTime, 0);
+  // One write out and one read in, the read still waiting for its line end.
+  await server.write("ping\n");
+  await server.flush();
+  await client.write("half");
+  await client.flush();
+  await until(() => server.buffered === 4);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+  await client.write(" a line\n");
+  await client.flush();
+  assert.equal(await line, "half a line");
+  assert.equal(await client.readLine(T), "ping");
+});
+
+test("idleTime is 0 again once waitForInput() has returned, with input or without", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  assert.equal(await server.waitForInput({ timeout: 1 }), false);
+  assert.equal(server.idleTime, 0);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+  const waiting = server.waitForInput(T);
+  await client.write("x");
+  await client.flush();
+  assert.equal(await waiting, true);
+  assert.equal(server.idleTime, 0);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+});
+
+test("a read called while another waits takes no bytes before it, even when they are buffered", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  // readExactly() behind a readLine() that still lacks its line end.
+  const line = server.readLine(T);
+  await client.write("abc");
+  await client.flush();
+  await until(() => server.buffered === 3);
+  const two = server.readExactly(2, T);
+  await client.write("\nxy");
+  await client.flush();
+  assert.equal(await line, "abc");
+  assert.equal(text(await two), "xy");
+  // readLine() and readLines() behind a readExactly() that lacks bytes.
+  const ten = server.readExactly(10, T);
+  await client.write("ab\ncd");
+  await client.flush();
+  await until(() => server.buffered === 5);
+  const next = server.readLine(T);
+  const batch = server.readLines(T);
+  await client.write("efghione\ntwo\n");
+  await client.flush();
+  assert.equal(text(await ten), "ab\ncdefghi");
+  assert.equal(await next, "one");
+  assert.deepEqual(await batch, ["two"]);
+});
+
 test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
   await using pair = await socketPair();
   await pair.client.write("abcdef");
@@ -895,6 +964,18 @@ test("each read's timeout names what it was doing and whom it waited for", async
     ["read", () => pair.server.read(new Uint8Array(4), { timeout: 20 })],
     ["read", () => pair.server.peek(true, { timeout: 20 })],
     ["read", () => pair.server.readWith(() => undefined, { timeout: 20 })],
+    ["read", () => pair.server.readBatch(() => undefined, { timeout: 20 })],
+    ["read lines", () => pair.server.readLines({ timeout: 20 })],
+    ["read a line", () => pair.server.readLineBytes({ timeout: 20 })],
+    ["read lines", () => pair.server.readLinesBytes({ timeout: 20 })],
+    [
+      "read 5 bytes",
+      () => pair.server.readFull(new Uint8Array(5), { timeout: 20 }),
+    ],
+    [
+      "read 7 bytes",
+      () => pair.server.readBody(new Uint8Array(7), { timeout: 20 }),
+    ],
   ];
   for (const [what, read] of cases) {
     await assert.rejects(read(), {
