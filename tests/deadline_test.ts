@@ -152,6 +152,20 @@ test("a read that times out with output written but not flushed says how many by
   });
 });
 
+test("a read that times out while a flush is sending the output does not call it unflushed", async () => {
+  await using pair = await socketPair();
+  // The peer reads nothing: the flush stays under way.
+  pair.client.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  const flushing = pair.client.flush().catch(() => {});
+  await assert.rejects(pair.client.readLine({ timeout: 10 }), (error) => {
+    assert.ok(error instanceof TimeoutError);
+    assert.match(error.message, /timed out after 10 ms$/);
+    return true;
+  });
+  await pair.client.close({ abort: true });
+  await flushing;
+});
+
 Deno.test({
   name:
     "Expiry: one timer for many waits; a wait that ends in time is only forgotten",

@@ -10,6 +10,7 @@ import {
 } from "../mod.ts";
 import {
   bounded,
+  canRun,
   delay,
   inputArrives,
   pattern,
@@ -635,6 +636,86 @@ test("a read called while another waits takes no bytes before it, even when they
   assert.equal(await next, "one");
   assert.deepEqual(await batch, ["two"]);
 });
+
+test("behind a PROXY balancer: the addresses are the header's, proxyAddr is the balancer's, proxyHeader the header", async () => {
+  using listener = listen({ port: 0, proxyProtocol: "v1" });
+  using raw = await rawConnect(listener.port);
+  await writeAllRaw(raw, "PROXY TCP4 192.0.2.1 198.51.100.2 40000 443\r\nhi\n");
+  await using server = await listener.accept(T);
+  assert.deepEqual(server.remoteAddr, {
+    transport: "tcp",
+    hostname: "192.0.2.1",
+    port: 40000,
+  });
+  assert.deepEqual(server.localAddr, {
+    transport: "tcp",
+    hostname: "198.51.100.2",
+    port: 443,
+  });
+  assert.deepEqual(server.proxyAddr, raw.localAddr);
+  assert.deepEqual(server.proxyHeader, {
+    version: 1,
+    command: "proxy",
+    family: "tcp4",
+    source: server.remoteAddr,
+    destination: server.localAddr,
+    tlvs: [],
+  });
+  assert.equal(await server.readLine(T), "hi");
+  // Without a header, neither is there.
+  await using pair = await socketPair();
+  assert.equal(pair.server.proxyAddr, undefined);
+  assert.equal(pair.server.proxyHeader, undefined);
+});
+
+test("a TLS socket's addresses are TCP addresses, on both ends", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { success, stderr } = await new Deno.Command("openssl", {
+      args: [
+        ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost"
+          .split(" "),
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(success, new TextDecoder().decode(stderr));
+    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    using listener = listen({ port: 0, tls: { cert, key } });
+    const accepted = listener.accept(T);
+    await using client = await connect({
+      hostname: "localhost",
+      port: listener.port,
+      tls: { caCerts: [cert] },
+      timeout: 2000,
+    });
+    await using server = await accepted;
+    // Compared as plain objects: Deno gives some with a null prototype.
+    const listening = {
+      transport: "tcp",
+      hostname: "127.0.0.1",
+      port: listener.port,
+    };
+    assert.deepEqual({ ...client.remoteAddr }, listening);
+    assert.deepEqual({ ...server.localAddr }, listening);
+    assert.deepEqual({ ...client.localAddr }, { ...server.remoteAddr });
+    assert.equal(client.localAddr.transport, "tcp");
+    await client.write("over TLS\n");
+    await client.flush();
+    assert.equal(await server.readLine(T), "over TLS");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}, { ignore: !await canRun("openssl", ["version"]) });
 
 test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
   await using pair = await socketPair();

@@ -67,8 +67,8 @@ unixTest(
       );
       await using client = await connect({ path, timeout: 2000 });
       await using server = await listener.accept({ timeout: 2000 });
-      assert.equal(client.remoteAddr.path, path);
-      assert.equal(server.localAddr.path, path);
+      assert.deepEqual(client.remoteAddr, { transport: "unix", path });
+      assert.deepEqual(server.localAddr, { transport: "unix", path });
       await client.write("1 3 ");
       await client.closeWrite();
       assert.equal(await server.readLine({ timeout: 2000 }), "1 3 ");
