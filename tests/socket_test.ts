@@ -22,6 +22,7 @@ import {
 } from "./_helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const encoder = new TextEncoder();
 const T = { timeout: 2000 };
 
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
@@ -283,6 +284,14 @@ test("close() during a pending read rejects it with ConnectionClosedError", asyn
   await assert.rejects(pending, ConnectionClosedError);
   await assert.rejects(pair.server.readLine(), ConnectionClosedError);
   await pair.server.close();
+});
+
+test("close() with nothing to send closes at once: a read would not wait even before close() is awaited", async () => {
+  await using pair = await socketPair();
+  const closing = pair.client.close();
+  assert.equal(pair.client.hasInput, true);
+  await closing;
+  await assert.rejects(pair.client.readLine(T), ConnectionClosedError);
 });
 
 test("close() flushes buffered output before closing", async () => {
@@ -668,54 +677,103 @@ test("behind a PROXY balancer: the addresses are the header's, proxyAddr is the 
   assert.equal(pair.server.proxyHeader, undefined);
 });
 
-test("a TLS socket's addresses are TCP addresses, on both ends", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const { success, stderr } = await new Deno.Command("openssl", {
-      args: [
-        ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost"
-          .split(" "),
-        "-addext",
-        "subjectAltName=DNS:localhost",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(success, new TextDecoder().decode(stderr));
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-    const key = await Deno.readTextFile(`${dir}/key.pem`);
-    using listener = listen({ port: 0, tls: { cert, key } });
-    const accepted = listener.accept(T);
-    await using client = await connect({
-      hostname: "localhost",
-      port: listener.port,
-      tls: { caCerts: [cert] },
-      timeout: 2000,
-    });
-    await using server = await accepted;
-    // Compared as plain objects: Deno gives some with a null prototype.
-    const listening = {
-      transport: "tcp",
-      hostname: "127.0.0.1",
-      port: listener.port,
-    };
-    assert.deepEqual({ ...client.remoteAddr }, listening);
-    assert.deepEqual({ ...server.localAddr }, listening);
-    assert.deepEqual({ ...client.localAddr }, { ...server.remoteAddr });
-    assert.equal(client.localAddr.transport, "tcp");
-    await client.write("over TLS\n");
-    await client.flush();
-    assert.equal(await server.readLine(T), "over TLS");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+test("behind a PROXY balancer: a header that names no client (v1 UNKNOWN, v2 LOCAL) leaves the addresses as they are", async () => {
+  using listener = listen({ port: 0, proxyProtocol: true });
+  const signature = [13, 10, 13, 10, 0, 13, 10, 81, 85, 73, 84, 10];
+  // v2 LOCAL (a health check) over TCP4; the addresses it carries are not a client's.
+  const local = new Uint8Array([
+    ...signature,
+    0x20,
+    0x11,
+    0,
+    12,
+    ...[192, 0, 2, 1, 198, 51, 100, 2],
+    ...[0x9c, 0x40, 0x01, 0xbb],
+  ]);
+  for (const header of [encoder.encode("PROXY UNKNOWN\r\n"), local]) {
+    using raw = await rawConnect(listener.port);
+    await writeAllRaw(raw, header);
+    await writeAllRaw(raw, "hi\n");
+    await using server = await listener.accept(T);
+    assert.deepEqual({ ...server.remoteAddr }, { ...raw.localAddr });
+    assert.deepEqual({ ...server.localAddr }, { ...raw.remoteAddr });
+    assert.deepEqual(server.proxyAddr, server.remoteAddr);
+    assert.equal(
+      server.proxyHeader?.command,
+      header === local ? "local" : "proxy",
+    );
+    assert.equal(await server.readLine(T), "hi");
   }
-}, { ignore: !await canRun("openssl", ["version"]) });
+});
+
+test(
+  "a TLS socket's addresses are TCP addresses, on both ends; startTls() checks the name connect() was given",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const { success, stderr } = await new Deno.Command("openssl", {
+        args: [
+          ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost"
+            .split(" "),
+          "-addext",
+          "subjectAltName=DNS:localhost",
+          "-addext",
+          "basicConstraints=critical,CA:FALSE",
+          "-keyout",
+          `${dir}/key.pem`,
+          "-out",
+          `${dir}/cert.pem`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.ok(success, new TextDecoder().decode(stderr));
+      const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+      const key = await Deno.readTextFile(`${dir}/key.pem`);
+      using listener = listen({ port: 0, tls: { cert, key } });
+      const accepted = listener.accept(T);
+      await using client = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        tls: { caCerts: [cert] },
+        timeout: 2000,
+      });
+      await using server = await accepted;
+      // Compared as plain objects: Deno gives some with a null prototype.
+      const listening = {
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: listener.port,
+      };
+      assert.deepEqual({ ...client.remoteAddr }, listening);
+      assert.deepEqual({ ...server.localAddr }, listening);
+      assert.deepEqual({ ...client.localAddr }, { ...server.remoteAddr });
+      assert.equal(client.localAddr.transport, "tcp");
+      await client.write("over TLS\n");
+      await client.flush();
+      assert.equal(await server.readLine(T), "over TLS");
+      // A plain connection by name, upgraded: the certificate is checked
+      // against the name connect() was given (it names no address).
+      const upgraded = listener.accept(T);
+      await using plain = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        timeout: 2000,
+      });
+      await using other = await upgraded;
+      await Promise.all([
+        plain.startTls({ caCerts: [cert], timeout: 2000 }),
+        other.handshake({ timeout: 2000 }),
+      ]);
+      await plain.write("upgraded\n");
+      await plain.flush();
+      assert.equal(await other.readLine(T), "upgraded");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { ignore: !await canRun("openssl", ["version"]) },
+);
 
 test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
   await using pair = await socketPair();
