@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CertificateError,
   connect,
   ConnectionClosedError,
   EndOfStreamError,
@@ -7,6 +8,7 @@ import {
   listen,
   Socket,
   TimeoutError,
+  TlsError,
 } from "../mod.ts";
 import {
   bounded,
@@ -768,12 +770,135 @@ test(
       await plain.write("upgraded\n");
       await plain.flush();
       assert.equal(await other.readLine(T), "upgraded");
+      // Writes are refused while the handshake is under way (with a peer
+      // that never answers the ClientHello).
+      using silent = listen({ port: 0 });
+      const held = silent.accept(T);
+      const early = await connect({
+        hostname: "localhost",
+        port: silent.port,
+        timeout: 2000,
+      });
+      await using _held = await held;
+      const upgrading = early.startTls({ caCerts: [cert], timeout: 2000 });
+      upgrading.catch(() => {});
+      await until(() => early.tls);
+      await assert.rejects(early.write("too soon"), {
+        name: "TlsError",
+        message: /: TLS is being started \(await startTls\(\) first\)$/,
+      });
+      await early.close();
+      await assert.rejects(upgrading, ConnectionClosedError);
+      // A socket made from a connection has no name: its address is checked.
+      const third = listener.accept(T);
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: listener.port,
+      });
+      await using unnamed = new Socket(conn);
+      await using thirdServer = await third;
+      thirdServer.handshake({ timeout: 2000 }).catch(() => {});
+      const error = await unnamed.startTls({ caCerts: [cert], timeout: 2000 })
+        .catch((e) => e);
+      assert.ok(error instanceof CertificateError, String(error));
+      assert.match(error.message, /127\.0\.0\.1/);
+      // close() as the upgrade begins closes the TLS connection too.
+      const fourth = listener.accept(T);
+      const cut = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        timeout: 2000,
+      });
+      await using _fourthServer = await fourth;
+      const cutShort = cut.startTls({ caCerts: [cert] });
+      await null;
+      await cut.close();
+      await assert.rejects(
+        bounded(cutShort, 2000, "startTls()"),
+        ConnectionClosedError,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
   { ignore: !await canRun("openssl", ["version"]) },
 );
+
+test("startTls() refuses, leaving the connection as it was, while a read waits, after bytes came, at the end of the stream, after closeWrite()", async () => {
+  const refusal = (why: string) => (error: unknown) =>
+    error instanceof TlsError &&
+    error.message.endsWith(`: ${why}; the connection is left as it was`);
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const goAhead = async () => {
+    await server.write("go\n");
+    await server.flush();
+  };
+  // A read waiting, or a wait for input.
+  const line = client.readLine(T);
+  const waiting =
+    "a read is waiting on the socket (upgrade between the go-ahead reply and the next read)";
+  await assert.rejects(client.startTls(), refusal(waiting));
+  await goAhead();
+  assert.equal(await line, "go");
+  const input = client.waitForInput(T);
+  await assert.rejects(client.startTls(), refusal(waiting));
+  await goAhead();
+  assert.equal(await input, true);
+  assert.equal(await client.readLine(T), "go");
+  // A read that begins while the output is being sent.
+  await client.write("STARTTLS\n");
+  const upgrading = client.startTls();
+  const reply = client.readLine(T);
+  await assert.rejects(
+    upgrading,
+    refusal("a read began while the output was being sent"),
+  );
+  assert.equal(await server.readLine(T), "STARTTLS");
+  await goAhead();
+  assert.equal(await reply, "go");
+  // Bytes that came before the handshake.
+  await server.write("early");
+  await server.flush();
+  await inputArrives(client, T);
+  await assert.rejects(
+    client.startTls(),
+    refusal(
+      "5 bytes arrived after the reply that allowed it (plaintext injected before the handshake, or a protocol error)",
+    ),
+  );
+  assert.equal(text(await client.readExactly(5, T)), "early");
+  // The end of the stream, then this side closed for writing, then closed.
+  await server.closeWrite();
+  assert.equal(await client.readLine(T), null);
+  await assert.rejects(
+    client.startTls(),
+    refusal("the peer has ended the stream"),
+  );
+  await client.closeWrite();
+  await assert.rejects(client.startTls(), refusal("it is closed for writing"));
+  await client.close();
+  await assert.rejects(client.startTls(), {
+    name: "ConnectionClosedError",
+    message: /: the socket is closed$/,
+  });
+});
+
+test("setOption() after close() says the socket is closed, naming the peer", async () => {
+  await using pair = await socketPair();
+  const peer = `127.0.0.1:${pair.client.localAddr.port}`;
+  await pair.server.close();
+  assert.throws(() => pair.server.setOption("noDelay", false), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot set TCP_NODELAY on the connection to ${peer}: the socket is closed`,
+  });
+  assert.throws(() => pair.server.setOption("keepAlive", true), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot set SO_KEEPALIVE on the connection to ${peer}: the socket is closed`,
+  });
+});
 
 test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
   await using pair = await socketPair();
