@@ -9,9 +9,10 @@ import {
   type Expiring,
   Expiry,
 } from "../lib/_expiry.ts";
-import { pattern, socketPair, test } from "./_helpers.ts";
+import { bounded, pattern, socketPair, test } from "./_helpers.ts";
 
 const T = { timeout: 2000 };
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 test("readTimeout applies to a read that gives no timeout, and loses nothing", async () => {
   await using pair = await socketPair({ readTimeout: 30 });
@@ -32,7 +33,7 @@ test("readTimeout applies to a read that gives no timeout, and loses nothing", a
   assert.equal(await longer, "after 60 ms");
 });
 
-test("connect(), listen() and serve() take readTimeout and writeTimeout; bad ones are RangeErrors", async () => {
+test("connect() and listen() take readTimeout and writeTimeout; bad ones are RangeErrors naming them, Infinity is none", async () => {
   using listener = listen({ port: 0, readTimeout: 20 });
   await using client = await connect({
     port: listener.port,
@@ -41,11 +42,38 @@ test("connect(), listen() and serve() take readTimeout and writeTimeout; bad one
   await using server = await listener.accept();
   await assert.rejects(server.readExactly(4), /timed out after 20 ms/);
   await assert.rejects(client.readExactly(4), /timed out after 25 ms/);
-  assert.throws(() => listen({ port: 0, readTimeout: -1 }), RangeError);
-  await assert.rejects(
-    connect({ port: listener.port, writeTimeout: NaN }),
-    RangeError,
-  );
+  for (const name of ["readTimeout", "writeTimeout"] as const) {
+    for (const bad of [-1, NaN]) {
+      assert.throws(
+        () => listen({ port: 0, [name]: bad }),
+        (error: unknown) =>
+          error instanceof RangeError && error.message.includes(name),
+      );
+      await assert.rejects(
+        connect({ port: listener.port, [name]: bad }),
+        (error: unknown) =>
+          error instanceof RangeError && error.message.includes(name),
+      );
+    }
+  }
+  // Infinity, like leaving them out, sets no limit.
+  using unlimited = listen({
+    port: 0,
+    readTimeout: Infinity,
+    writeTimeout: Infinity,
+  });
+  await using quiet = await connect({
+    port: unlimited.port,
+    readTimeout: Infinity,
+    writeTimeout: Infinity,
+  });
+  await using accepted = await unlimited.accept();
+  await quiet.write("x");
+  await quiet.flush();
+  assert.equal(text(await accepted.readExactly(1)), "x");
+});
+
+test("serve() takes readTimeout for its handlers' reads", async () => {
   const seen: string[] = [];
   const served = serve(async (socket) => {
     try {
@@ -157,6 +185,20 @@ test("a read that times out with output written but not flushed says how many by
   });
 });
 
+test("a read that times out while a flush is sending the output does not call it unflushed", async () => {
+  await using pair = await socketPair();
+  // The peer reads nothing: the flush stays under way.
+  pair.client.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+  const flushing = pair.client.flush().catch(() => {});
+  await assert.rejects(pair.client.readLine({ timeout: 10 }), (error) => {
+    assert.ok(error instanceof TimeoutError);
+    assert.match(error.message, /timed out after 10 ms$/);
+    return true;
+  });
+  await pair.client.close({ abort: true });
+  await flushing;
+});
+
 Deno.test({
   name:
     "Expiry: one timer for many waits; a wait that ends in time is only forgotten",
@@ -204,6 +246,57 @@ test("an unawaited write whose flush times out is not an unhandled rejection", a
     name: "ConnectionClosedError",
     message: /aborted when a flush timed out/,
   });
+});
+
+test("closeWrite() flushes within its closeTimeout, not the write deadline", async () => {
+  await using pair = await socketPair();
+  const sent = pattern(8 * 1024 * 1024);
+  // More than the kernel takes at once: the flush waits for the reader.
+  void pair.client.write(sent);
+  pair.client.setWriteDeadline(Date.now() - 1);
+  const ending = pair.client.closeWrite();
+  const got = await pair.server.readBody(new Uint8Array(sent.length), T);
+  await ending;
+  assert.ok(got.every((byte, i) => byte === sent[i]), "every byte sent");
+  assert.equal(await pair.server.readLine(T), null);
+});
+
+test("flush() keeps to the write deadline, as does a commit() that starts a flush", async () => {
+  {
+    // The peer never reads; the flush the write started had no limit.
+    await using pair = await socketPair();
+    pair.client.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+    pair.client.setWriteDeadline(Date.now() - 1);
+    await assert.rejects(
+      bounded(pair.client.flush(), 2000, "flush()"),
+      (error: unknown) =>
+        error instanceof TimeoutError &&
+        /its deadline passed/.test(error.message),
+    );
+    assert.equal(pair.client.closed, true);
+  }
+  {
+    await using pair = await socketPair();
+    pair.client.setWriteDeadline(Date.now() - 1);
+    pair.client.reserve(64 * 1024 * 1024);
+    await assert.rejects(
+      bounded(pair.client.commit(64 * 1024 * 1024), 2000, "commit()"),
+      TimeoutError,
+    );
+    assert.equal(pair.client.closed, true);
+  }
+});
+
+test("a flush with nothing to send does not wait: a passed deadline or an aborted signal does not fail it", async () => {
+  await using pair = await socketPair();
+  pair.client.setWriteDeadline(Date.now() - 1);
+  await pair.client.flush();
+  await pair.client.flush({ signal: AbortSignal.abort(new Error("no")) });
+  assert.equal(pair.client.closed, false);
+  pair.client.setWriteDeadline(null);
+  await pair.client.write("still open\n");
+  await pair.client.flush();
+  assert.equal(await pair.server.readLine(T), "still open");
 });
 
 test("close() flushes within its closeTimeout, not the write deadline", async () => {

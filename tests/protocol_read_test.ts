@@ -142,7 +142,7 @@ test("readLineBytes() and readLinesBytes() give every byte of a line, CRLF or LF
   assert.equal(await pair.server.readLinesBytes(T), null);
 });
 
-test("readLineBytes() refuses a line over maxLength and leaves it buffered", async () => {
+test("readLineBytes() and readLinesBytes() refuse a line over maxLength and leave it buffered", async () => {
   await using pair = await socketPair();
   await pair.client.write("abcdef\n");
   await pair.client.flush();
@@ -151,7 +151,33 @@ test("readLineBytes() refuses a line over maxLength and leaves it buffered", asy
     pair.server.readLineBytes({ maxLength: 3, ...T }),
     LimitExceededError,
   );
+  await assert.rejects(
+    pair.server.readLinesBytes({ maxLength: 3, ...T }),
+    LimitExceededError,
+  );
   assert.equal(await pair.server.readLine(T), "abcdef");
+});
+
+test("line reads need no options: readLine(), readLines(), readLineBytes() and readLinesBytes() wait without a time limit", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const first = server.readLine();
+  await client.write("one\n");
+  await client.flush();
+  assert.equal(await first, "one");
+  const bytes = server.readLineBytes();
+  await client.write("two\n");
+  await client.flush();
+  assert.deepEqual(await bytes, new Uint8Array([116, 119, 111]));
+  const batch = server.readLines();
+  await client.write("three\n");
+  await client.flush();
+  assert.deepEqual(await batch, ["three"]);
+  const byteBatch = server.readLinesBytes();
+  await client.write("four\n");
+  await client.closeWrite();
+  assert.deepEqual(await byteBatch, [new Uint8Array([102, 111, 117, 114])]);
+  assert.equal(await server.readLine(), null);
 });
 
 test("readWith() returns null at a clean close between messages, and a message split across reads", async () => {

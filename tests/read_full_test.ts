@@ -156,6 +156,30 @@ test("waitForInput() during a large read waits for it, then sees later input", a
   assert.equal(await pair.server.readLine(T), "x");
 });
 
+test("a large read() with a signal, aborted while it waits behind another read, leaves the next bytes to the next read", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const first = server.readLine();
+  const controller = new AbortController();
+  const large = new Uint8Array(64 * 1024);
+  const second = server.read(large, { signal: controller.signal });
+  await client.write("first\n");
+  await client.flush();
+  assert.equal(await first, "first");
+  // A reply and its answer: the second read is waiting for input now.
+  await server.write("ok\n");
+  await server.flush();
+  assert.equal(await client.readLine(T), "ok");
+  controller.abort(new Error("given up"));
+  await assert.rejects(second, /given up/);
+  await client.write("next");
+  await client.flush();
+  const into = new Uint8Array(16);
+  const n = await server.read(into, T);
+  assert.equal(new TextDecoder().decode(into.subarray(0, n ?? 0)), "next");
+  assert.deepEqual(large.subarray(0, 4), new Uint8Array(4));
+});
+
 test("close() during a large read rejects it with ConnectionClosedError", async () => {
   await using pair = await socketPair();
   const pending = pair.server.readFull(new Uint8Array(65_536));

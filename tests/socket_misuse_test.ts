@@ -7,11 +7,12 @@ import {
   ConnectionResetError,
   EndOfStreamError,
   listen,
-  type Socket,
+  Socket,
   TimeoutError,
   waitForInput,
 } from "../mod.ts";
 import {
+  bounded,
   canRun,
   delay,
   inputArrives,
@@ -399,4 +400,61 @@ test("closeWrite() to a peer that stops reading is bounded by closeTimeout", asy
   server.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
   await assert.rejects(server.closeWrite(), TimeoutError);
   assert.equal(server.closed, true);
+});
+
+test("closeWrite({ signal }) with output waiting aborts the connection when the signal has fired", async () => {
+  await using pair = await socketPair();
+  await pair.client.write("not sent");
+  await assert.rejects(
+    pair.client.closeWrite({ signal: AbortSignal.abort(new Error("no time")) }),
+    /no time/,
+  );
+  assert.equal(pair.client.closed, true);
+  await assert.rejects(pair.client.write("more"), ConnectionClosedError);
+});
+
+test("closeWrite() a second time, or after close(), does nothing", async () => {
+  await using pair = await socketPair();
+  await pair.client.closeWrite();
+  await pair.client.closeWrite();
+  assert.equal(await pair.server.readLine(T), null);
+  await pair.server.close();
+  await pair.server.closeWrite();
+  assert.equal(pair.server.closed, true);
+});
+
+test("closeWrite() on a connection closed underneath the socket says it cannot end the stream", async () => {
+  using listener = listen({ port: 0 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+  await using socket = new Socket(conn);
+  await using _server = await listener.accept(T);
+  conn.close();
+  await assert.rejects(socket.closeWrite(), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot end the stream to 127.0.0.1:${listener.port}: the socket is closed`,
+  });
+});
+
+test("close() cut short by close({ abort: true }) resolves: only a timeout makes it reject", async () => {
+  await using stalled = await stalledPeer();
+  const closing = stalled.server.close();
+  await stalled.server.close({ abort: true });
+  assert.equal(await bounded(closing, 2000, "close()"), undefined);
+});
+
+test("a flush's signal that fires after close({ abort: true }) does not change why the socket is closed", async () => {
+  await using stalled = await stalledPeer();
+  const controller = new AbortController();
+  const flushing = stalled.server.flush({ signal: controller.signal });
+  await stalled.server.close({ abort: true });
+  controller.abort(new Error("too late"));
+  await assert.rejects(flushing);
+  await assert.rejects(stalled.server.write("more"), {
+    name: "ConnectionClosedError",
+    message: /: the socket is closed$/,
+  });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CertificateError,
   connect,
   ConnectionClosedError,
   EndOfStreamError,
@@ -7,9 +8,11 @@ import {
   listen,
   Socket,
   TimeoutError,
+  TlsError,
 } from "../mod.ts";
 import {
   bounded,
+  canRun,
   delay,
   inputArrives,
   pattern,
@@ -21,6 +24,7 @@ import {
 } from "./_helpers.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const encoder = new TextEncoder();
 const T = { timeout: 2000 };
 
 /** Sends `pieces` one at a time from a raw connection, waiting for each to be buffered. */
@@ -282,6 +286,14 @@ test("close() during a pending read rejects it with ConnectionClosedError", asyn
   await assert.rejects(pending, ConnectionClosedError);
   await assert.rejects(pair.server.readLine(), ConnectionClosedError);
   await pair.server.close();
+});
+
+test("close() with nothing to send closes at once: a read would not wait even before close() is awaited", async () => {
+  await using pair = await socketPair();
+  const closing = pair.client.close();
+  assert.equal(pair.client.hasInput, true);
+  await closing;
+  await assert.rejects(pair.client.readLine(T), ConnectionClosedError);
 });
 
 test("close() flushes buffered output before closing", async () => {
@@ -565,6 +577,327 @@ test("idleTime counts only while a read waits, from when it began", async () => 
   await pair.client.flush();
   assert.equal(await line, "x");
   assert.equal(pair.server.idleTime, 0);
+});
+
+/** Returns once `performance.now()` has moved on. */
+function clockMoves(): void {
+  for (const start = performance.now(); performance.now() === start;) {
+    // Spins for at most the clock's resolution.
+  }
+}
+
+test("idleTime starts again from 0 when bytes move either way while a read waits", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const line = server.readLine(T);
+  assert.equal(server.idleTime, 0);
+  // One write out and one read in, the read still waiting for its line end.
+  await server.write("ping\n");
+  await server.flush();
+  await client.write("half");
+  await client.flush();
+  await until(() => server.buffered === 4);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+  await client.write(" a line\n");
+  await client.flush();
+  assert.equal(await line, "half a line");
+  assert.equal(await client.readLine(T), "ping");
+});
+
+test("idleTime is 0 again once waitForInput() has returned, with input or without", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  assert.equal(await server.waitForInput({ timeout: 1 }), false);
+  assert.equal(server.idleTime, 0);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+  const waiting = server.waitForInput(T);
+  await client.write("x");
+  await client.flush();
+  assert.equal(await waiting, true);
+  assert.equal(server.idleTime, 0);
+  clockMoves();
+  assert.equal(server.idleTime, 0);
+});
+
+test("a read called while another waits takes no bytes before it, even when they are buffered", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  // readExactly() behind a readLine() that still lacks its line end.
+  const line = server.readLine(T);
+  await client.write("abc");
+  await client.flush();
+  await until(() => server.buffered === 3);
+  const two = server.readExactly(2, T);
+  await client.write("\nxy");
+  await client.flush();
+  assert.equal(await line, "abc");
+  assert.equal(text(await two), "xy");
+  // readLine() and readLines() behind a readExactly() that lacks bytes.
+  const ten = server.readExactly(10, T);
+  await client.write("ab\ncd");
+  await client.flush();
+  await until(() => server.buffered === 5);
+  const next = server.readLine(T);
+  const batch = server.readLines(T);
+  await client.write("efghione\ntwo\n");
+  await client.flush();
+  assert.equal(text(await ten), "ab\ncdefghi");
+  assert.equal(await next, "one");
+  assert.deepEqual(await batch, ["two"]);
+});
+
+test("behind a PROXY balancer: the addresses are the header's, proxyAddr is the balancer's, proxyHeader the header", async () => {
+  using listener = listen({ port: 0, proxyProtocol: "v1" });
+  using raw = await rawConnect(listener.port);
+  await writeAllRaw(raw, "PROXY TCP4 192.0.2.1 198.51.100.2 40000 443\r\nhi\n");
+  await using server = await listener.accept(T);
+  assert.deepEqual(server.remoteAddr, {
+    transport: "tcp",
+    hostname: "192.0.2.1",
+    port: 40000,
+  });
+  assert.deepEqual(server.localAddr, {
+    transport: "tcp",
+    hostname: "198.51.100.2",
+    port: 443,
+  });
+  assert.deepEqual(server.proxyAddr, raw.localAddr);
+  assert.deepEqual(server.proxyHeader, {
+    version: 1,
+    command: "proxy",
+    family: "tcp4",
+    source: server.remoteAddr,
+    destination: server.localAddr,
+    tlvs: [],
+  });
+  assert.equal(await server.readLine(T), "hi");
+  // Without a header, neither is there.
+  await using pair = await socketPair();
+  assert.equal(pair.server.proxyAddr, undefined);
+  assert.equal(pair.server.proxyHeader, undefined);
+});
+
+test("behind a PROXY balancer: a header that names no client (v1 UNKNOWN, v2 LOCAL) leaves the addresses as they are", async () => {
+  using listener = listen({ port: 0, proxyProtocol: true });
+  const signature = [13, 10, 13, 10, 0, 13, 10, 81, 85, 73, 84, 10];
+  // v2 LOCAL (a health check) over TCP4; the addresses it carries are not a client's.
+  const local = new Uint8Array([
+    ...signature,
+    0x20,
+    0x11,
+    0,
+    12,
+    ...[192, 0, 2, 1, 198, 51, 100, 2],
+    ...[0x9c, 0x40, 0x01, 0xbb],
+  ]);
+  for (const header of [encoder.encode("PROXY UNKNOWN\r\n"), local]) {
+    using raw = await rawConnect(listener.port);
+    await writeAllRaw(raw, header);
+    await writeAllRaw(raw, "hi\n");
+    await using server = await listener.accept(T);
+    assert.deepEqual({ ...server.remoteAddr }, { ...raw.localAddr });
+    assert.deepEqual({ ...server.localAddr }, { ...raw.remoteAddr });
+    assert.deepEqual(server.proxyAddr, server.remoteAddr);
+    assert.equal(
+      server.proxyHeader?.command,
+      header === local ? "local" : "proxy",
+    );
+    assert.equal(await server.readLine(T), "hi");
+  }
+});
+
+test(
+  "a TLS socket's addresses are TCP addresses, on both ends; startTls() checks the name connect() was given",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const { success, stderr } = await new Deno.Command("openssl", {
+        args: [
+          ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost"
+            .split(" "),
+          "-addext",
+          "subjectAltName=DNS:localhost",
+          "-addext",
+          "basicConstraints=critical,CA:FALSE",
+          "-keyout",
+          `${dir}/key.pem`,
+          "-out",
+          `${dir}/cert.pem`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.ok(success, new TextDecoder().decode(stderr));
+      const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+      const key = await Deno.readTextFile(`${dir}/key.pem`);
+      using listener = listen({ port: 0, tls: { cert, key } });
+      const accepted = listener.accept(T);
+      await using client = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        tls: { caCerts: [cert] },
+        timeout: 2000,
+      });
+      await using server = await accepted;
+      // Compared as plain objects: Deno gives some with a null prototype.
+      const listening = {
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: listener.port,
+      };
+      assert.deepEqual({ ...client.remoteAddr }, listening);
+      assert.deepEqual({ ...server.localAddr }, listening);
+      assert.deepEqual({ ...client.localAddr }, { ...server.remoteAddr });
+      assert.equal(client.localAddr.transport, "tcp");
+      await client.write("over TLS\n");
+      await client.flush();
+      assert.equal(await server.readLine(T), "over TLS");
+      // A plain connection by name, upgraded: the certificate is checked
+      // against the name connect() was given (it names no address).
+      const upgraded = listener.accept(T);
+      await using plain = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        timeout: 2000,
+      });
+      await using other = await upgraded;
+      await Promise.all([
+        plain.startTls({ caCerts: [cert], timeout: 2000 }),
+        other.handshake({ timeout: 2000 }),
+      ]);
+      await plain.write("upgraded\n");
+      await plain.flush();
+      assert.equal(await other.readLine(T), "upgraded");
+      // Writes are refused while the handshake is under way (with a peer
+      // that never answers the ClientHello).
+      using silent = listen({ port: 0 });
+      const held = silent.accept(T);
+      const early = await connect({
+        hostname: "localhost",
+        port: silent.port,
+        timeout: 2000,
+      });
+      await using _held = await held;
+      const upgrading = early.startTls({ caCerts: [cert], timeout: 2000 });
+      upgrading.catch(() => {});
+      await until(() => early.tls);
+      await assert.rejects(early.write("too soon"), {
+        name: "TlsError",
+        message: /: TLS is being started \(await startTls\(\) first\)$/,
+      });
+      await early.close();
+      await assert.rejects(upgrading, ConnectionClosedError);
+      // A socket made from a connection has no name: its address is checked.
+      const third = listener.accept(T);
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: listener.port,
+      });
+      await using unnamed = new Socket(conn);
+      await using thirdServer = await third;
+      thirdServer.handshake({ timeout: 2000 }).catch(() => {});
+      const error = await unnamed.startTls({ caCerts: [cert], timeout: 2000 })
+        .catch((e) => e);
+      assert.ok(error instanceof CertificateError, String(error));
+      assert.match(error.message, /127\.0\.0\.1/);
+      // close() as the upgrade begins closes the TLS connection too.
+      const fourth = listener.accept(T);
+      const cut = await connect({
+        hostname: "localhost",
+        port: listener.port,
+        timeout: 2000,
+      });
+      await using _fourthServer = await fourth;
+      const cutShort = cut.startTls({ caCerts: [cert] });
+      await null;
+      await cut.close();
+      await assert.rejects(
+        bounded(cutShort, 2000, "startTls()"),
+        ConnectionClosedError,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { ignore: !await canRun("openssl", ["version"]) },
+);
+
+test("startTls() refuses, leaving the connection as it was, while a read waits, after bytes came, at the end of the stream, after closeWrite()", async () => {
+  const refusal = (why: string) => (error: unknown) =>
+    error instanceof TlsError &&
+    error.message.endsWith(`: ${why}; the connection is left as it was`);
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  const goAhead = async () => {
+    await server.write("go\n");
+    await server.flush();
+  };
+  // A read waiting, or a wait for input.
+  const line = client.readLine(T);
+  const waiting =
+    "a read is waiting on the socket (upgrade between the go-ahead reply and the next read)";
+  await assert.rejects(client.startTls(), refusal(waiting));
+  await goAhead();
+  assert.equal(await line, "go");
+  const input = client.waitForInput(T);
+  await assert.rejects(client.startTls(), refusal(waiting));
+  await goAhead();
+  assert.equal(await input, true);
+  assert.equal(await client.readLine(T), "go");
+  // A read that begins while the output is being sent.
+  await client.write("STARTTLS\n");
+  const upgrading = client.startTls();
+  const reply = client.readLine(T);
+  await assert.rejects(
+    upgrading,
+    refusal("a read began while the output was being sent"),
+  );
+  assert.equal(await server.readLine(T), "STARTTLS");
+  await goAhead();
+  assert.equal(await reply, "go");
+  // Bytes that came before the handshake.
+  await server.write("early");
+  await server.flush();
+  await inputArrives(client, T);
+  await assert.rejects(
+    client.startTls(),
+    refusal(
+      "5 bytes arrived after the reply that allowed it (plaintext injected before the handshake, or a protocol error)",
+    ),
+  );
+  assert.equal(text(await client.readExactly(5, T)), "early");
+  // The end of the stream, then this side closed for writing, then closed.
+  await server.closeWrite();
+  assert.equal(await client.readLine(T), null);
+  await assert.rejects(
+    client.startTls(),
+    refusal("the peer has ended the stream"),
+  );
+  await client.closeWrite();
+  await assert.rejects(client.startTls(), refusal("it is closed for writing"));
+  await client.close();
+  await assert.rejects(client.startTls(), {
+    name: "ConnectionClosedError",
+    message: /: the socket is closed$/,
+  });
+});
+
+test("setOption() after close() says the socket is closed, naming the peer", async () => {
+  await using pair = await socketPair();
+  const peer = `127.0.0.1:${pair.client.localAddr.port}`;
+  await pair.server.close();
+  assert.throws(() => pair.server.setOption("noDelay", false), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot set TCP_NODELAY on the connection to ${peer}: the socket is closed`,
+  });
+  assert.throws(() => pair.server.setOption("keepAlive", true), {
+    name: "ConnectionClosedError",
+    message:
+      `Cannot set SO_KEEPALIVE on the connection to ${peer}: the socket is closed`,
+  });
 });
 
 test("consume() drops bytes after peek(), and refuses a count that is not buffered or not whole", async () => {
@@ -895,6 +1228,18 @@ test("each read's timeout names what it was doing and whom it waited for", async
     ["read", () => pair.server.read(new Uint8Array(4), { timeout: 20 })],
     ["read", () => pair.server.peek(true, { timeout: 20 })],
     ["read", () => pair.server.readWith(() => undefined, { timeout: 20 })],
+    ["read", () => pair.server.readBatch(() => undefined, { timeout: 20 })],
+    ["read lines", () => pair.server.readLines({ timeout: 20 })],
+    ["read a line", () => pair.server.readLineBytes({ timeout: 20 })],
+    ["read lines", () => pair.server.readLinesBytes({ timeout: 20 })],
+    [
+      "read 5 bytes",
+      () => pair.server.readFull(new Uint8Array(5), { timeout: 20 }),
+    ],
+    [
+      "read 7 bytes",
+      () => pair.server.readBody(new Uint8Array(7), { timeout: 20 }),
+    ],
   ];
   for (const [what, read] of cases) {
     await assert.rejects(read(), {

@@ -239,6 +239,41 @@ test("writable refuses a chunk that is not a Uint8Array, with a message that say
   );
 });
 
+test("writable refuses each kind of chunk that is not a Uint8Array by naming it", async () => {
+  const chunks: [unknown, string][] = [
+    [null, "null"],
+    [undefined, "undefined"],
+    [42, "a number"],
+    [new DataView(new ArrayBuffer(4)), "a DataView"],
+    [new Map(), "a Map"],
+    [Object.create(null), "a object"],
+  ];
+  for (const [chunk, named] of chunks) {
+    // A refused chunk fails the writable for good: a new socket each time.
+    await using pair = await socketPair();
+    const writer = pair.client.writable.getWriter();
+    await assert.rejects(writer.write(chunk as Uint8Array), {
+      name: "TypeError",
+      message:
+        `Cannot write ${named} to a socket's writable: it takes Uint8Array chunks (pipe text through a TextEncoderStream)`,
+    });
+  }
+});
+
+test("a socket has one writable: a second writer is refused until the first is released", async () => {
+  await using pair = await socketPair();
+  const { client, server } = pair;
+  assert.equal(client.writable, client.writable);
+  const writer = client.writable.getWriter();
+  assert.throws(() => client.writable.getWriter(), TypeError);
+  await writer.write(encoder.encode("one "));
+  writer.releaseLock();
+  const next = client.writable.getWriter();
+  await next.write(encoder.encode("two"));
+  await next.close();
+  assert.equal(decoder.decode(await server.readAll(T)), "one two");
+});
+
 test("writable: a peer that does not read holds back the writer", async () => {
   await using pair = await socketPair();
   const writer = pair.client.writable.getWriter();

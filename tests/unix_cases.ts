@@ -67,8 +67,18 @@ unixTest(
       );
       await using client = await connect({ path, timeout: 2000 });
       await using server = await listener.accept({ timeout: 2000 });
-      assert.equal(client.remoteAddr.path, path);
-      assert.equal(server.localAddr.path, path);
+      assert.deepEqual(client.remoteAddr, { transport: "unix", path });
+      assert.deepEqual(server.localAddr, { transport: "unix", path });
+      // The accepted side's peer has no name: messages say whose client it is.
+      await assert.rejects(server.readLine({ timeout: 1 }), {
+        name: "TimeoutError",
+        message:
+          `Cannot read a line from the client of ${path}: timed out after 1 ms`,
+      });
+      await assert.rejects(client.readLine({ timeout: 1 }), {
+        name: "TimeoutError",
+        message: `Cannot read a line from ${path}: timed out after 1 ms`,
+      });
       await client.write("1 3 ");
       await client.closeWrite();
       assert.equal(await server.readLine({ timeout: 2000 }), "1 3 ");

@@ -2,6 +2,7 @@
 // may be reused at once; reserve() and commit() encode straight into the
 // output buffer.
 import assert from "node:assert/strict";
+import { listen, Socket, SocketError } from "../mod.ts";
 import { WriteBuffer } from "../lib/_write_buffer.ts";
 import { IdleClock } from "../lib/_idle.ts";
 import { pattern, socketPair, test } from "./_helpers.ts";
@@ -59,6 +60,36 @@ test("commit() without a reservation, after another write, or past the view is r
   await assert.rejects(pair.client.commit(1), {
     name: "ConnectionClosedError",
   });
+});
+
+test("reserve() takes any whole count from 0, and refuses others with a RangeError that says so", async () => {
+  await using pair = await socketPair();
+  assert.ok(pair.client.reserve(0).length >= 0);
+  await pair.client.commit(0);
+  for (const bad of [-1, 1.5, NaN, Infinity]) {
+    assert.throws(() => pair.client.reserve(bad), {
+      name: "RangeError",
+      message:
+        `Cannot reserve ${bad} bytes: the count must be a whole number >= 0`,
+    });
+  }
+});
+
+test("after a write fails, commit() fails with the same error", async () => {
+  using listener = listen({ port: 0 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+  await using socket = new Socket(conn);
+  await using _server = await listener.accept(T);
+  conn.close();
+  await socket.write("lost");
+  const failure = await socket.flush().catch((error) => error);
+  assert.ok(failure instanceof SocketError, String(failure));
+  socket.reserve(1)[0] = 1;
+  await assert.rejects(socket.commit(1), (error) => error === failure);
+  await assert.rejects(socket.write("x"), (error) => error === failure);
 });
 
 Deno.test({
