@@ -2,6 +2,8 @@
 // every byte arrives, in order, however the sink takes them.
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3";
+import { Expiry } from "../lib/_expiry.ts";
+import { flushWithin } from "../lib/_flush_limit.ts";
 import { IdleClock } from "../lib/_idle.ts";
 import { givePiece, PIECE_SIZE, takePiece } from "../lib/_pieces.ts";
 import { ReadBuffer } from "../lib/_read_buffer.ts";
@@ -673,6 +675,67 @@ test(
     await assert.rejects(out.flush(), ConnectionResetError);
     assert.equal(out.flushing, undefined);
     assert.equal(clock.draining, false);
+  },
+  PURE,
+);
+
+test(
+  "a bounded flush: a bad timeout is refused, and a signal's abort closes the connection and says so",
+  async () => {
+    const expiry = new Expiry();
+    const closedWith: ConnectionClosedError[] = [];
+    const abort = (error: ConnectionClosedError) => void closedWith.push(error);
+    const never = new Promise<void>(() => {});
+    for (const timeout of [-1, NaN]) {
+      await assert.rejects(
+        flushWithin(never, expiry, false, { timeout }, () => "the peer", abort),
+        { name: "RangeError", message: /Cannot use timeout/ },
+      );
+    }
+    assert.equal(closedWith.length, 0, "a refused flush aborts nothing");
+    const controller = new AbortController();
+    const reason = new Error("stop");
+    const cut = flushWithin(
+      never,
+      expiry,
+      false,
+      { signal: controller.signal },
+      () => "the peer",
+      abort,
+    );
+    controller.abort(reason);
+    await assert.rejects(cut, (e) => e === reason);
+    assert.equal(closedWith.length, 1);
+    assert.equal(
+      closedWith[0]!.message,
+      "Cannot use the connection to the peer: it was aborted when a flush was aborted",
+    );
+    // A flush that ends in time resolves, with nothing aborted.
+    await flushWithin(
+      Promise.resolve(),
+      expiry,
+      false,
+      { signal: new AbortController().signal, timeout: 60_000 },
+      () => "the peer",
+      abort,
+    );
+    assert.equal(closedWith.length, 1);
+    // A flush that fails by itself is done: a later abort closes nothing.
+    const later = new AbortController();
+    await assert.rejects(
+      flushWithin(
+        Promise.reject(new Error("the sink failed")),
+        expiry,
+        false,
+        { signal: later.signal },
+        () => "the peer",
+        abort,
+      ),
+      /the sink failed/,
+    );
+    later.abort(new Error("too late"));
+    assert.equal(closedWith.length, 1);
+    expiry.stop();
   },
   PURE,
 );
