@@ -11,7 +11,7 @@ import {
   type Socket,
 } from "../mod.ts";
 import { IdleClock } from "../lib/_idle.ts";
-import { TcpTuning } from "../lib/_tcp_tuning.ts";
+import { checkOptionName, TcpTuning } from "../lib/_tcp_tuning.ts";
 import { WriteBuffer } from "../lib/_write_buffer.ts";
 import { SocketError } from "../lib/errors.ts";
 import { canRun, delay, test, until } from "./_helpers.ts";
@@ -411,6 +411,11 @@ test(
           ),
       );
       assert.equal(other.keepAlive, true, "a failed setting is not recorded");
+      assert.throws(() => checkOptionName(Symbol("nodelay"), "set", conn), {
+        name: "TypeError",
+        message:
+          'Cannot set the socket option Symbol(nodelay): the options are "noDelay" and "keepAlive"',
+      });
     });
   },
 );

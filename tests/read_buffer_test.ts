@@ -1811,6 +1811,18 @@ test(
       const buffer = await holding("abc\r");
       assert.equal(buffer[scan](3, 0), undefined, scan);
     }
+    // A line of exactly maxLength bytes is read, with or without a CR.
+    for (const text of ["abc\n", "abc\r\n"]) {
+      assertBytes((await holding(text)).lineBytes(3, 0)!, bytesOf("abc"));
+      assert.deepEqual((await holding(text)).lines(3, 0), ["abc"]);
+      assert.equal((await holding(text)).line(3, 0), "abc");
+    }
+    // Lines one after another are each measured from their own start.
+    const each = await holding("ab\ncde\nfg\r\nhij\n");
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("ab"));
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("cde"));
+    assert.equal(each.line(3, 0), "fg");
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("hij"));
     // Many lines, a later one too long: the batch stops before it.
     const batch = await holding("ab\ncd\nefgh\n");
     assert.deepEqual(batch.lines(3, 0), ["ab", "cd"]);
