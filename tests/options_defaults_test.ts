@@ -10,6 +10,10 @@ import {
   serve,
   type Socket,
 } from "../mod.ts";
+import { IdleClock } from "../lib/_idle.ts";
+import { checkOptionName, TcpTuning } from "../lib/_tcp_tuning.ts";
+import { WriteBuffer } from "../lib/_write_buffer.ts";
+import { SocketError } from "../lib/errors.ts";
 import { canRun, delay, test, until } from "./_helpers.ts";
 import { haveOpenssl, makeCerts } from "./_certs.ts";
 
@@ -362,3 +366,56 @@ test("new Socket() wraps a TLS connection, as documented", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 }, { ignore: !await canRun("openssl", ["version"]) });
+
+test(
+  "TCP tuning: settle() leaves the caller's noDelay alone, keepAlive leaves TCP_NODELAY due, a closed socket's options are refused",
+  async () => {
+    await recordingNoDelay(async (calls) => {
+      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: listener.addr.port,
+      });
+      using _accepted = await listener.accept();
+      const open = { closed: false, closeError: undefined, peer: "the peer" };
+      const sink = () =>
+        new WriteBuffer(conn, () => "the peer", new IdleClock(), {
+          resetSeen: undefined,
+        });
+      const port = conn.localAddr.port;
+      const tuning = new TcpTuning(conn, sink());
+      tuning.set("noDelay", false, open);
+      tuning.settle();
+      assert.deepEqual(calls.get(port), [false], "settled by the caller");
+      const other = new TcpTuning(conn, sink());
+      other.set("keepAlive", true, open);
+      assert.equal(other.keepAlive, true);
+      other.settle();
+      assert.deepEqual(calls.get(port), [false, true], "still due");
+      assert.throws(
+        () => other.set("noDelay", false, { ...open, closed: true }),
+        {
+          name: "ConnectionClosedError",
+          message:
+            "Cannot set TCP_NODELAY on the connection to the peer: the socket is closed",
+        },
+      );
+      assert.deepEqual(calls.get(port), [false, true], "nothing was set");
+      conn.close();
+      assert.throws(
+        () => other.set("keepAlive", false, open),
+        (error: unknown) =>
+          error instanceof SocketError &&
+          error.message.includes(
+            "set SO_KEEPALIVE on the connection to the peer",
+          ),
+      );
+      assert.equal(other.keepAlive, true, "a failed setting is not recorded");
+      assert.throws(() => checkOptionName(Symbol("nodelay"), "set", conn), {
+        name: "TypeError",
+        message:
+          'Cannot set the socket option Symbol(nodelay): the options are "noDelay" and "keepAlive"',
+      });
+    });
+  },
+);

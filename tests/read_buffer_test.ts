@@ -1415,3 +1415,481 @@ test(
   },
   PURE,
 );
+
+/** Whether `a` and `b` share any byte of memory. */
+function shares(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+test(
+  "the buffer fills its piece before it grows, then doubles while reads fill it",
+  async () => {
+    const input = new Uint8Array(6000).map((_, i) => (i * 13) % 256);
+    const source = new MemorySource([
+      input.subarray(0, 100),
+      input.subarray(100, 200),
+      input.subarray(200, 1024),
+      input.subarray(1024),
+    ]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    const sizes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await buffer.fill();
+      sizes.push(buffer.buf.length);
+    }
+    assert.deepEqual(sizes, [1024, 1024, 1024, 2048, 4096]);
+    assert.equal(buffer.end, 4096);
+    assert.equal(buffer.traffic, 5);
+    assert.equal(buffer.bytes, 4096);
+    assertBytes(buffer.take(4096), input.subarray(0, 4096));
+  },
+  PURE,
+);
+
+test(
+  "a buffer read from as it fills is compacted in place; one mostly unread grows",
+  async () => {
+    const source = new MemorySource([new Uint8Array(900).fill(1)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await buffer.fill();
+    const piece = buffer.buf;
+    buffer.consume(800, false);
+    source.push(new Uint8Array(200).fill(2));
+    await buffer.fill();
+    assert.equal(buffer.buf, piece, "the same piece");
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 300);
+    // More than half of it unread: the buffer doubles.
+    source.push(new Uint8Array(700).fill(3));
+    await buffer.fill();
+    assert.equal(buffer.end, 1000);
+    buffer.consume(200, false);
+    source.push(new Uint8Array(500).fill(4));
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 2048);
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 1300);
+    assert.ok(nextPiece(piece), "the outgrown piece is given back");
+    // Grown once, it stays at that size while reads leave room.
+    source.push(new Uint8Array(100).fill(5));
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 2048);
+    assert.equal(buffer.end, 1400);
+    assertBytes(buffer.take(1400), [
+      ...new Array(100).fill(2),
+      ...new Array(700).fill(3),
+      ...new Array(500).fill(4),
+      ...new Array(100).fill(5),
+    ]);
+  },
+  PURE,
+);
+
+/** Whether the next free slab piece is `piece`. */
+function nextPiece(piece: Uint8Array): boolean {
+  const next = takePiece();
+  givePiece(next);
+  return shares(next, piece);
+}
+
+test(
+  "all read, the next read goes to the buffer's start; a read that filled it grows it",
+  async () => {
+    const source = new MemorySource([new Uint8Array(500).fill(1)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await buffer.fill();
+    buffer.consume(500, false);
+    source.push(new Uint8Array(1024).fill(2));
+    await buffer.fill();
+    assert.equal(source.given[1]!.length, 1024, "the whole piece");
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 1024);
+    // That read filled the piece: the next one has a larger buffer, even
+    // with everything read.
+    buffer.consume(1024, false);
+    source.push(new Uint8Array(3000).fill(3));
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 2048);
+    assert.equal(buffer.end, 2048);
+    // Full and mostly read: it grows rather than compacts.
+    buffer.consume(1500, false);
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 4096);
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 548 + 952);
+  },
+  PURE,
+);
+
+test(
+  "a buffer of 256 KiB filled by a read grows on, even with most of it read",
+  async () => {
+    const source = new MemorySource([new Uint8Array(600 * 1024).fill(5)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    while (buffer.buf.length < 256 * 1024 || buffer.end < buffer.buf.length) {
+      await buffer.fill();
+    }
+    assert.equal(buffer.end, 256 * 1024);
+    buffer.consume(200 * 1024, false);
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 512 * 1024);
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, (56 + 600 - 256) * 1024, "all the rest came");
+  },
+  PURE,
+);
+
+test(
+  "a buffer with a maxBufferSize under a piece reads at most that much",
+  async () => {
+    const source = new MemorySource([new Uint8Array(300).fill(1)]);
+    const buffer = new ReadBuffer(source, 100, peer);
+    await buffer.fill();
+    assert.equal(source.given[0]!.length, 100);
+    assert.equal(buffer.buf.length, 100);
+    assert.equal(buffer.end, 100);
+  },
+  PURE,
+);
+
+test("a read of exactly 16 KiB may go direct, one byte less not", () => {
+  assert.equal(ReadBuffer.direct(16 * 1024), true);
+  assert.equal(ReadBuffer.direct(16 * 1024 - 1), false);
+  assert.equal(mayReadDirect(new Uint8Array(16 * 1024)), true);
+}, PURE);
+
+test(
+  "after the end or an error the buffer is ready, and fill() reads the source no more",
+  async () => {
+    const ended = over([bytesOf("ab")]);
+    await ended.buffer.fill();
+    ended.buffer.consume(2, false);
+    assert.equal(ended.buffer.ready, false);
+    await ended.buffer.fill();
+    assert.equal(ended.buffer.eof, true);
+    assert.equal(ended.buffer.ready, true);
+    const reads = ended.source.reads;
+    await ended.buffer.fill();
+    assert.equal(ended.source.reads, reads, "no read after the end");
+
+    const failed = over([], BIG, new Deno.errors.ConnectionReset("reset"));
+    await failed.buffer.fill();
+    const error = failed.buffer.error;
+    assert.ok(error instanceof ConnectionResetError);
+    assert.equal(failed.buffer.eof, false);
+    assert.equal(failed.buffer.ready, true, "an error is ready to be thrown");
+    await failed.buffer.fill();
+    assert.equal(failed.source.reads, 1, "no read after an error");
+    assert.equal(failed.buffer.error, error, "the first error is kept");
+  },
+  PURE,
+);
+
+test(
+  "consume() takes 0 bytes too, and not while a read waits for them",
+  async () => {
+    const { buffer } = over([bytesOf("abc")]);
+    await buffer.fill();
+    buffer.consume(0, false);
+    assert.equal(buffer.size, 3);
+    assert.throws(() => buffer.consume(1, true), {
+      name: "TypeError",
+      message:
+        "Cannot consume bytes from the peer while a read is waiting: they belong to it",
+    });
+    assert.equal(buffer.size, 3);
+    buffer.consume(3, false);
+    assert.equal(buffer.size, 0);
+  },
+  PURE,
+);
+
+test(
+  "readInto() while a read is in flight is ignored: the next read goes to the buffer",
+  async () => {
+    const source = new MemorySource();
+    const buffer = new ReadBuffer(source, BIG, peer);
+    const first = buffer.fill();
+    const into = new Uint8Array(32 * 1024);
+    buffer.readInto(into);
+    source.push("abc");
+    await first;
+    source.push("def");
+    await buffer.fill();
+    assert.equal(buffer.takeDirect(), 0);
+    assert.ok(source.given.every((array) => array.buffer !== into.buffer));
+    assertBytes(buffer.take(6), bytesOf("abcdef"));
+  },
+  PURE,
+);
+
+test(
+  "close() keeps the unread bytes in an array of their own, and gives the piece back once",
+  async () => {
+    const { buffer } = over([bytesOf("abcdef")]);
+    await buffer.fill();
+    const piece = buffer.buf;
+    buffer.consume(2, false);
+    buffer.close(undefined);
+    assert.equal(buffer.size, 4);
+    assert.ok(buffer.buf.buffer !== piece.buffer || !shares(buffer.buf, piece));
+    buffer.close(undefined);
+    const a = takePiece();
+    const b = takePiece();
+    try {
+      assert.equal(a.length, PIECE_SIZE);
+      assert.equal(b.length, PIECE_SIZE, "the kept bytes are no piece");
+      assert.ok(!shares(a, b), "the piece was given back once");
+    } finally {
+      givePiece(b);
+      givePiece(a);
+    }
+    assertBytes(buffer.take(4), bytesOf("cdef"));
+  },
+  PURE,
+);
+
+test(
+  "close() during a read that meets the end or an error gives the piece back when it does",
+  async () => {
+    for (const how of ["end", "error"] as const) {
+      const source = new MemorySource([bytesOf("ab")]);
+      const buffer = new ReadBuffer(source, BIG, peer);
+      await buffer.fill();
+      const piece = buffer.buf;
+      const filled = buffer.fill();
+      buffer.close(undefined);
+      assert.ok(!nextPiece(piece), `${how}: the read still holds the piece`);
+      if (how === "end") source.end();
+      else source.fail(new Deno.errors.ConnectionReset("reset"));
+      await filled;
+      assert.ok(nextPiece(piece), `${how}: the piece is back`);
+      assertBytes(buffer.take(2), bytesOf("ab"));
+    }
+  },
+  PURE,
+);
+
+test(
+  "close() during a direct read gives the piece back when the read lands",
+  async () => {
+    const source = new MemorySource([bytesOf("ab")]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await buffer.fill();
+    const piece = buffer.buf;
+    const into = new Uint8Array(32 * 1024);
+    buffer.readInto(into);
+    const filled = buffer.fill();
+    assert.equal(source.given[1], into, "the read goes straight to the array");
+    buffer.close(undefined);
+    assert.ok(!nextPiece(piece), "the buffer's bytes are still in the piece");
+    source.push("cd");
+    await filled;
+    assert.ok(nextPiece(piece), "the piece is back");
+    assert.equal(buffer.takeDirect(), 2);
+    assertBytes(into.subarray(0, 2), bytesOf("cd"));
+    assert.equal(buffer.traffic, 2, "the direct read counts as traffic");
+    assert.equal(buffer.bytes, 4);
+    assertBytes(buffer.take(2), bytesOf("ab"));
+  },
+  PURE,
+);
+
+test(
+  "in a buffer with much room after its bytes, a scan that skips bytes already seen finds no line end before them",
+  async () => {
+    for (const lines of [false, true]) {
+      const source = new MemorySource([bytesOf("x".repeat(9000) + "\n")]);
+      const buffer = new ReadBuffer(source, BIG, peer);
+      let long: string | undefined;
+      while ((long = buffer.line(20000, 0)) === undefined) await buffer.fill();
+      assert.equal(long.length, 9000);
+      source.push("ab\ncd");
+      await buffer.fill();
+      assert.ok(buffer.buf.length - buffer.end > 4096, "room past the bytes");
+      const next = (scanned: number) =>
+        lines ? buffer.lines(100, scanned) : buffer.line(100, scanned);
+      assert.deepEqual(next(0), lines ? ["ab"] : "ab");
+      assert.equal(next(0), undefined);
+      // "cd" is known to hold no LF; the LF before it is consumed.
+      assert.equal(next(2), undefined);
+      source.push("e\n");
+      await buffer.fill();
+      assert.deepEqual(next(2), lines ? ["cde"] : "cde");
+    }
+  },
+  PURE,
+);
+
+test(
+  "a buffer of 256 KiB filled by a read and then read whole keeps its size",
+  async () => {
+    const source = new MemorySource([new Uint8Array(300 * 1024).fill(6)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    while (buffer.buf.length < 256 * 1024 || buffer.end < buffer.buf.length) {
+      await buffer.fill();
+    }
+    buffer.consume(256 * 1024, false);
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 256 * 1024);
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 44 * 1024);
+  },
+  PURE,
+);
+
+test(
+  "a quarter of the buffer free is room enough for the next read: nothing moves",
+  async () => {
+    const source = new MemorySource([new Uint8Array(768).fill(1)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await buffer.fill();
+    buffer.consume(600, false);
+    source.push(new Uint8Array(300).fill(2));
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 1024);
+    assert.equal(buffer.start, 600, "not compacted");
+    assert.equal(buffer.end, 1024);
+    assertBytes(buffer.take(424), [
+      ...new Array(168).fill(1),
+      ...new Array(256).fill(2),
+    ]);
+  },
+  PURE,
+);
+
+test(
+  "a buffer half unread is compacted, not grown",
+  async () => {
+    const source = new MemorySource([new Uint8Array(1000).fill(1)]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    await buffer.fill();
+    buffer.consume(488, false);
+    source.push(new Uint8Array(100).fill(2));
+    await buffer.fill();
+    assert.equal(buffer.buf.length, 1024);
+    assert.equal(buffer.start, 0);
+    assert.equal(buffer.end, 612);
+  },
+  PURE,
+);
+
+/** A buffer holding `text`, the source ended or not. */
+async function holding(text: string, ended = false): Promise<ReadBuffer> {
+  const { buffer } = over([bytesOf(text)]);
+  await buffer.fill();
+  if (ended) await buffer.fill();
+  return buffer;
+}
+
+test(
+  "every line scan names a line too long, found whole or not, and keeps its bytes",
+  async () => {
+    const tooLong = {
+      name: "LimitExceededError",
+      message: "Cannot read a line from the peer: it is longer than 3 bytes",
+    };
+    const cases: [string, (buffer: ReadBuffer) => unknown][] = [
+      ["abcde", (b) => b.line(3, 0)],
+      ["abcde", (b) => b.lineBytes(3, 0)],
+      ["abcde", (b) => b.lines(3, 0)],
+      ["abcd\n", (b) => b.lineBytes(3, 0)],
+      ["abcd\n", (b) => b.lines(3, 0)],
+      ["abcd\nef\n", (b) => b.lines(3, 0)],
+      ["abcd", (b) => b.lastLine(3)],
+      ["abcd", (b) => b.lastLineBytes(3)],
+    ];
+    for (const [text, scan] of cases) {
+      const buffer = await holding(text);
+      assert.throws(() => scan(buffer), tooLong, JSON.stringify(text));
+      assert.equal(buffer.size, text.length, "the bytes stay buffered");
+    }
+    // A line of maxLength bytes may still end in a CRLF: no error yet.
+    for (const scan of ["line", "lineBytes", "lines"] as const) {
+      const buffer = await holding("abc\r");
+      assert.equal(buffer[scan](3, 0), undefined, scan);
+    }
+    // A line of exactly maxLength bytes is read, with or without a CR.
+    for (const text of ["abc\n", "abc\r\n"]) {
+      assertBytes((await holding(text)).lineBytes(3, 0)!, bytesOf("abc"));
+      assert.deepEqual((await holding(text)).lines(3, 0), ["abc"]);
+      assert.equal((await holding(text)).line(3, 0), "abc");
+    }
+    // Lines one after another are each measured from their own start.
+    const each = await holding("ab\ncde\nfg\r\nhij\n");
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("ab"));
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("cde"));
+    assert.equal(each.line(3, 0), "fg");
+    assertBytes(each.lineBytes(3, 0)!, bytesOf("hij"));
+    // Many lines, a later one too long: the batch stops before it.
+    const batch = await holding("ab\ncd\nefgh\n");
+    assert.deepEqual(batch.lines(3, 0), ["ab", "cd"]);
+    assert.throws(() => batch.lines(3, 0), tooLong);
+    const last = await holding("abc");
+    assertBytes(last.lastLineBytes(3)!, bytesOf("abc"));
+    assert.equal(last.lastLineBytes(3), null);
+  },
+  PURE,
+);
+
+test(
+  "readUntil names a record too long, and an end before the delimiter",
+  async () => {
+    const buffer = await holding("abcd;", true);
+    assert.throws(() => buffer.until(bytesOf(";"), 3, 0), {
+      name: "LimitExceededError",
+      message: "Cannot read a record from the peer: it is longer than 3 bytes",
+    });
+    const cut = await holding("ab", true);
+    assert.throws(() => cut.until(bytesOf(";"), 10, 0), {
+      name: "EndOfStreamError",
+      message:
+        "Cannot read a record from the peer: the stream ended before the delimiter",
+    });
+  },
+  PURE,
+);
+
+test("lines() takes every whole line buffered at once", async () => {
+  const buffer = await holding("a\nb\r\nc\nrest");
+  assert.deepEqual(buffer.lines(100, 0), ["a", "b", "c"]);
+  assert.equal(buffer.lines(100, 0), undefined);
+  assert.equal(buffer.size, 4);
+  const one = await holding("only\r\nrest");
+  assert.deepEqual(one.lines(100, 0), ["only"]);
+  assert.equal(one.size, 4);
+}, PURE);
+
+test(
+  "fillUp() has a rest of exactly 16 KiB read straight into the caller's array",
+  async () => {
+    const source = new MemorySource([bytesOf("ab")]);
+    const buffer = new ReadBuffer(source, BIG, peer);
+    const into = new Uint8Array(16 * 1024);
+    assert.equal(buffer.fillUp(into, 0), 0);
+    await buffer.fill();
+    assert.equal(source.given[0]!.buffer, into.buffer);
+    assert.equal(buffer.fillUp(into, 0), 2);
+    assertBytes(into.subarray(0, 2), bytesOf("ab"));
+  },
+  PURE,
+);
+
+test(
+  "a full buffer at maxBufferSize refuses to read more and says what to raise",
+  async () => {
+    const source = new MemorySource([new Uint8Array(2000).fill(1)]);
+    const buffer = new ReadBuffer(source, 1024, peer);
+    await buffer.fill();
+    assert.equal(buffer.size, 1024);
+    assert.throws(() => buffer.fill(), {
+      name: "LimitExceededError",
+      message:
+        "Cannot buffer more than 1024 bytes from the peer: raise maxBufferSize or read in smaller pieces",
+    });
+    assert.equal(buffer.size, 1024);
+  },
+  PURE,
+);

@@ -2,8 +2,10 @@
 // every byte arrives, in order, however the sink takes them.
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@3";
+import { Expiry } from "../lib/_expiry.ts";
+import { flushWithin } from "../lib/_flush_limit.ts";
 import { IdleClock } from "../lib/_idle.ts";
-import { givePiece, takePiece } from "../lib/_pieces.ts";
+import { givePiece, PIECE_SIZE, takePiece } from "../lib/_pieces.ts";
 import { ReadBuffer } from "../lib/_read_buffer.ts";
 import { WRITE_HIGH_WATER, WriteBuffer } from "../lib/_write_buffer.ts";
 import {
@@ -497,6 +499,243 @@ test(
     assert.equal(sink.writes, writes, "the failed sink is not written again");
     assert.equal(out.error, error, "the first failure is the one kept");
     assert.equal(out.length, 0, "nothing piles up behind the failure");
+  },
+  PURE,
+);
+
+test(
+  "commit() appends what was put in the view reserve() gave, and refuses any other count",
+  async () => {
+    const sink = new MemorySink();
+    const { out } = into(sink);
+    assert.throws(() => out.commit(0), TypeError, "nothing was reserved");
+    const view = out.reserve(3);
+    view.set([1, 2, 3]);
+    await out.commit(1);
+    assert.equal(out.length, 1);
+    assert.equal(sink.writes, 0, "a small commit waits for a flush");
+    assert.throws(
+      () => out.commit(0),
+      /nothing is reserved/,
+      "one reservation, one commit",
+    );
+    for (const bad of [-1, 1.5, NaN]) {
+      out.reserve(4);
+      assert.throws(() => out.commit(bad), RangeError);
+    }
+    const whole = out.reserve(4);
+    await out.commit(whole.length);
+    assert.equal(out.length, 1 + whole.length, "the whole view may be used");
+    const more = out.reserve(1);
+    assert.throws(() => out.commit(more.length + 1), {
+      name: "RangeError",
+      message: /no larger than the view reserve\(\) gave/,
+    });
+    out.reserve(0);
+    await out.commit(0);
+    assert.equal(out.length, 1 + whole.length);
+    await out.flush();
+    assert.equal(sink.bytes[0], 1);
+    assert.equal(out.bytes, 1 + whole.length);
+  },
+  PURE,
+);
+
+test(
+  "a write between reserve() and commit() makes the commit fail, even from empty",
+  async () => {
+    const sink = new MemorySink();
+    const { out } = into(sink);
+    out.reserve(4);
+    await out.append("x");
+    assert.throws(() => out.commit(1), /changed since reserve\(\)/);
+    assert.equal(out.length, 1);
+    await out.flush();
+    assert.equal(sink.text, "x");
+  },
+  PURE,
+);
+
+test(
+  "a commit reaching 64 KiB starts a flush by itself, and only then",
+  async () => {
+    const sink = new MemorySink();
+    const { out } = into(sink);
+    out.reserve(WRITE_HIGH_WATER);
+    await out.commit(WRITE_HIGH_WATER - 1);
+    assert.equal(sink.writes, 0);
+    out.reserve(1);
+    const flushed = out.commit(1);
+    assert.equal(sink.writes, 1, "the commit that reached 64 KiB wrote");
+    await flushed;
+    assert.equal(sink.bytes.length, WRITE_HIGH_WATER);
+    assert.equal(out.bytes, WRITE_HIGH_WATER);
+  },
+  PURE,
+);
+
+test(
+  "the output buffer: a slab piece, grown to 4 KiB then doubling, sized to fit",
+  () => {
+    const { out } = into(new MemorySink());
+    assert.equal(out.reserve(PIECE_SIZE).length, PIECE_SIZE, "one piece");
+    out.reserve(0);
+    void out.commit(1);
+    // Exactly full: no growth.
+    assert.equal(out.reserve(PIECE_SIZE - 1).length, PIECE_SIZE - 1);
+    // One byte more: the first growth is to 4 KiB.
+    assert.equal(out.reserve(PIECE_SIZE).length, 4 * 1024 - 1);
+    // Exactly 8 KiB needed: 8 KiB.
+    assert.equal(out.reserve(8 * 1024 - 1).length, 8 * 1024 - 1);
+    assert.equal(out.reserve(8 * 1024).length, 16 * 1024 - 1);
+    const big = into(new MemorySink()).out;
+    assert.equal(big.reserve(PIECE_SIZE + 1).length, 4 * 1024);
+    const bigger = into(new MemorySink()).out;
+    assert.equal(bigger.reserve(5000).length, 8 * 1024);
+    bigger.close(undefined);
+    big.close(undefined);
+    out.close(undefined);
+  },
+  PURE,
+);
+
+test(
+  "a piece outgrown with no drain is given back at once, and a drained piece is kept",
+  async () => {
+    const sink = new MemorySink();
+    const { out } = into(sink);
+    await out.append("x");
+    const piece = out.reserve(0);
+    await out.flush();
+    assert.ok(!nextPieceIs(piece), "the drained buffer still holds its piece");
+    await out.append(pattern(3000));
+    assert.ok(nextPieceIs(piece), "outgrown, the piece is back");
+    await out.flush();
+    assertBytes(sink.bytes, [...encoder.encode("x"), ...pattern(3000)]);
+    out.close(undefined);
+  },
+  PURE,
+);
+
+test(
+  "after a drain, a buffer of up to 256 KiB is kept for the next writes, a larger one dropped",
+  async () => {
+    for (
+      const [size, kept] of [[256 * 1024, true], [512 * 1024, false]] as const
+    ) {
+      const sink = new MemorySink();
+      const { out } = into(sink);
+      await out.append("x");
+      const view = out.reserve(size - 1);
+      assert.equal(view.length, size - 1);
+      await out.commit(size - 1);
+      await out.flush();
+      assert.equal(sink.bytes.length, size);
+      const after = out.reserve(0);
+      assert.equal(after.length, kept ? size : 0, `${size} bytes`);
+      assert.equal(after.buffer === view.buffer, kept);
+      out.close(undefined);
+    }
+    // A slab piece is kept after its drain.
+    const { out } = into(new MemorySink());
+    await out.append("x");
+    const piece = out.reserve(0);
+    await out.flush();
+    assert.equal(out.reserve(0).buffer, piece.buffer);
+    assert.equal(out.reserve(0).length, PIECE_SIZE);
+    out.close(undefined);
+  },
+  PURE,
+);
+
+test("an empty flush keeps a buffer reserved but not yet used", async () => {
+  const sink = new MemorySink();
+  const { out } = into(sink);
+  const view = out.reserve(300 * 1024);
+  await out.flush();
+  assert.equal(sink.writes, 0);
+  assert.equal(out.reserve(0).buffer, view.buffer);
+  assert.equal(out.reserve(0).length, 512 * 1024);
+}, PURE);
+
+test(
+  "a sink whose write throws at once leaves no drain behind",
+  async () => {
+    const failure = new Deno.errors.BrokenPipe("gone");
+    const sink = {
+      write(_: Uint8Array): Promise<number> {
+        throw failure;
+      },
+    };
+    const clock = new IdleClock();
+    const out = new WriteBuffer(sink, () => "the peer", clock, {
+      resetSeen: undefined,
+    });
+    await out.append("x");
+    await assert.rejects(out.flush(), ConnectionResetError);
+    assert.equal(out.flushing, undefined);
+    assert.equal(clock.draining, false);
+  },
+  PURE,
+);
+
+test(
+  "a bounded flush: a bad timeout is refused, and a signal's abort closes the connection and says so",
+  async () => {
+    const expiry = new Expiry();
+    const closedWith: ConnectionClosedError[] = [];
+    const abort = (error: ConnectionClosedError) => void closedWith.push(error);
+    const never = new Promise<void>(() => {});
+    for (const timeout of [-1, NaN]) {
+      await assert.rejects(
+        flushWithin(never, expiry, false, { timeout }, () => "the peer", abort),
+        { name: "RangeError", message: /Cannot use timeout/ },
+      );
+    }
+    assert.equal(closedWith.length, 0, "a refused flush aborts nothing");
+    const controller = new AbortController();
+    const reason = new Error("stop");
+    const cut = flushWithin(
+      never,
+      expiry,
+      false,
+      { signal: controller.signal },
+      () => "the peer",
+      abort,
+    );
+    controller.abort(reason);
+    await assert.rejects(cut, (e) => e === reason);
+    assert.equal(closedWith.length, 1);
+    assert.equal(
+      closedWith[0]!.message,
+      "Cannot use the connection to the peer: it was aborted when a flush was aborted",
+    );
+    // A flush that ends in time resolves, with nothing aborted.
+    await flushWithin(
+      Promise.resolve(),
+      expiry,
+      false,
+      { signal: new AbortController().signal, timeout: 60_000 },
+      () => "the peer",
+      abort,
+    );
+    assert.equal(closedWith.length, 1);
+    // A flush that fails by itself is done: a later abort closes nothing.
+    const later = new AbortController();
+    await assert.rejects(
+      flushWithin(
+        Promise.reject(new Error("the sink failed")),
+        expiry,
+        false,
+        { signal: later.signal },
+        () => "the peer",
+        abort,
+      ),
+      /the sink failed/,
+    );
+    later.abort(new Error("too late"));
+    assert.equal(closedWith.length, 1);
+    expiry.stop();
   },
   PURE,
 );
