@@ -6,6 +6,7 @@ import {
   ConnectionRefusedError,
   listen,
   Listener,
+  type ListenOptions,
   type Socket,
   SocketError,
   TimeoutError,
@@ -20,6 +21,7 @@ import {
   test,
   until,
 } from "./_helpers.ts";
+import { report } from "../lib/_report.ts";
 
 const noIpv6 = noIpv6Loopback();
 if (noIpv6 !== undefined) {
@@ -417,15 +419,21 @@ test("listen() with a bad option throws before it listens", async () => {
 });
 
 test("new Listener() with a bad option closes the listener it was given", async () => {
-  const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  assert.throws(
-    () => new Listener(deno, { maxBufferSize: 0 }),
-    /^RangeError: Cannot use maxBufferSize 0/,
-  );
-  await assert.rejects(
-    connect({ port: deno.addr.port }),
-    ConnectionRefusedError,
-  );
+  const bad: [ListenOptions, RegExp][] = [
+    [{ maxBufferSize: 0 }, /^RangeError: Cannot use maxBufferSize 0/],
+    [
+      { hostname: "bad host" },
+      /^TypeError: Cannot use hostname "bad host": it is not a host name/,
+    ],
+  ];
+  for (const [options, message] of bad) {
+    const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    assert.throws(() => new Listener(deno, options), message);
+    await assert.rejects(
+      connect({ port: deno.addr.port }),
+      ConnectionRefusedError,
+    );
+  }
 });
 
 test("connect() and listen() refuse bad ports and hosts with their own messages", async () => {
@@ -509,6 +517,18 @@ test("close() drops a connection the listener had taken but not handed out", asy
   assert.equal(listener.hasInput, true, "accept() would not wait");
   assert.equal(await client.readLine({ timeout: 2000 }), null);
   await assert.rejects(listener.accept(), ConnectionClosedError);
+});
+
+test("close() while an accept is bringing a connection in closes that connection: none is handed out", async () => {
+  const listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port, timeout: 2000 });
+  // Starts the listener's accept, which finds the client in the backlog;
+  // close() comes before that accept has handed its connection over.
+  const waiting = listener.waitForInput({ timeout: 2000 });
+  listener.close();
+  assert.equal(await waiting, true);
+  await assert.rejects(listener.accept(), ConnectionClosedError);
+  assert.equal(await client.readLine({ timeout: 2000 }), null);
 });
 
 test("a Listener whose Deno listener is closed underneath ends its accepts with ConnectionClosedError", async () => {
@@ -775,3 +795,21 @@ test(
   },
   { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
 );
+
+test("what a listener or a server reports reaches onError as an Error: the same one, or a thrown value that is not one wrapped as its cause", () => {
+  const got: [Error, string][] = [];
+  const onError = (error: Error, where: string) => {
+    got.push([error, where]);
+  };
+  const error = new ConnectionClosedError("gone");
+  report(onError, error, "here");
+  report(onError, 42, "there");
+  assert.equal(got.length, 2);
+  assert.equal(got[0]![0], error);
+  assert.equal(got[0]![1], "here");
+  const [wrapped, where] = got[1]!;
+  assert.ok(wrapped instanceof Error);
+  assert.equal(wrapped.message, "42");
+  assert.equal(wrapped.cause, 42);
+  assert.equal(where, "there");
+});
