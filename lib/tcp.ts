@@ -127,7 +127,8 @@ export function listen(
  * @throws {RangeError} when `port` is not 0–65535, or `backlog` or
  * `maxBufferSize` is not a whole number of at least 1; nothing is opened.
  * @throws {TypeError} when `hostname` is not a host name or an IP address
- * (`"::1"` and `"[::1]"` both work).
+ * (`"::1"` and `"[::1]"` both work), or `reusePort` is asked for without
+ * `--unstable-net`.
  *
  * @example Listening on a port the OS chooses
  * ```ts
@@ -158,13 +159,12 @@ export function listen(
     );
   }
   // Without --unstable-net, Deno ends the whole process (exit code 70)
-  // rather than throw when listenTls() is asked for reusePort.
-  if (
-    tls !== undefined && options.reusePort &&
-    typeof Deno.listenDatagram !== "function"
-  ) {
+  // rather than throw when listen() or listenTls() is asked for reusePort.
+  if (options.reusePort && typeof Deno.listenDatagram !== "function") {
     throw new TypeError(
-      `Cannot listen with TLS on ${where} with reusePort: it needs --unstable-net`,
+      `Cannot listen${
+        tls === undefined ? "" : " with TLS"
+      } on ${where} with reusePort: it needs --unstable-net`,
     );
   }
   let listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;

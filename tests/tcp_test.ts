@@ -370,6 +370,31 @@ test(
 );
 
 test(
+  "listen() with reusePort without --unstable-net is a TypeError naming the flag, not the end of the process",
+  async () => {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const code = `import { listen } from ${JSON.stringify(mod)};
+try {
+  listen({ port: 0, reusePort: true });
+  console.log("listened");
+} catch (error) {
+  console.log(String(error));
+}`;
+    const { code: status, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", "--quiet", "--allow-net=127.0.0.1", code],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(status, 0);
+    assert.equal(
+      new TextDecoder().decode(stdout).trim(),
+      "TypeError: Cannot listen on 127.0.0.1:0 with reusePort: it needs --unstable-net",
+    );
+  },
+  { deadline: 15_000 },
+);
+
+test(
   "listen() on an address this machine does not have throws AddressNotAvailableError",
   async () => {
     assert.equal(
