@@ -17,9 +17,11 @@ import {
   canRun,
   delay,
   noIpv6Loopback,
+  rawConnect,
   socketPair,
   test,
   until,
+  writeAllRaw,
 } from "./_helpers.ts";
 import { report } from "../lib/_report.ts";
 
@@ -621,6 +623,42 @@ test("a Unix socket path refuses a host, a port, TLS and proxyProtocol, each by 
   for (const [pending, message] of refusals) {
     await assert.rejects(pending, { name: "TypeError", message });
   }
+  // Without those, or with proxyProtocol false, the path gets past the
+  // checks: what fails is opening it (here, the grant for the file).
+  for (const options of [{ path }, { path, proxyProtocol: false }]) {
+    await assert.rejects(listen(options as never), (e) => {
+      assert.ok(e instanceof SocketError, `got ${e}`);
+      return true;
+    });
+  }
+});
+
+test("listen() on TCP with proxyProtocol takes each client's address from its PROXY header", async () => {
+  using listener = listen({ port: 0, proxyProtocol: true });
+  const conn = await rawConnect(listener.port);
+  try {
+    await writeAllRaw(conn, "PROXY TCP4 192.0.2.7 127.0.0.1 40000 80\r\nhi\n");
+    await using server = await listener.accept({ timeout: 2000 });
+    assert.deepEqual(
+      [server.remoteAddr.hostname, server.remoteAddr.port],
+      ["192.0.2.7", 40000],
+    );
+    assert.equal(await server.readLine({ timeout: 2000 }), "hi");
+  } finally {
+    conn.close();
+  }
+});
+
+test("connect() aborted before it completes rejects with the signal's reason as it is, even a Deno error", async () => {
+  using listener = listen({ port: 0 });
+  const controller = new AbortController();
+  const reason = new Deno.errors.ConnectionReset("the caller's client left");
+  const pending = connect({ port: listener.port, signal: controller.signal });
+  controller.abort(reason);
+  await assert.rejects(pending, (e) => {
+    assert.equal(e, reason);
+    return true;
+  });
 });
 
 test("accept({ wait: true }) waits like accept()", async () => {
