@@ -14,7 +14,8 @@ import { settleSocketOptions } from "./_settings.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import {
   checkListenOptions,
-  Listener,
+  type Listener,
+  listenerWith,
   type ListenOptions,
   MAX_BACKLOG,
   type TcpOptions,
@@ -147,7 +148,7 @@ export function listen(
   options: ListenOptions | UnixListenOptions = {},
 ): Listener | Promise<Listener<Deno.UnixAddr>> {
   if ("path" in options) return listenUnix(options);
-  checkListenOptions(options);
+  const settings = checkListenOptions(options);
   const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
   const port = options.port ?? 0;
   const tls = options.tls;
@@ -188,7 +189,7 @@ export function listen(
       address: { hostname, port },
     });
   }
-  return new Listener<Deno.NetAddr>(listener, options);
+  return listenerWith<Deno.NetAddr>(listener, options, settings);
 }
 
 /** A Unix socket path with a host, a port or TLS is a mistake: say so. */
@@ -214,8 +215,8 @@ async function listenUnix(
       `Cannot listen on ${path} with proxyProtocol: PROXY headers are read on TCP listeners only`,
     );
   }
-  checkListenOptions(options as ListenOptions);
-  return new Listener(await openUnixListener(path), options);
+  const settings = checkListenOptions(options as ListenOptions);
+  return listenerWith(await openUnixListener(path), options, settings);
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   connect,
   ConnectionClosedError,
   ConnectionRefusedError,
+  LimitExceededError,
   listen,
   Listener,
   type ListenOptions,
@@ -443,6 +444,30 @@ test("listen() with a bad option throws before it listens", async () => {
     assert.throws(() => listen({ port, ...options }), message);
   }
   await assert.rejects(connect({ port }), ConnectionRefusedError);
+});
+
+test("listen() checks an options object again when it is used again, and uses it as it is then", async () => {
+  const options: ListenOptions = { port: 0 };
+  listen(options).close();
+  options.hostname = "bad host";
+  assert.throws(
+    () => listen(options),
+    /^TypeError: Cannot use hostname "bad host": it is not a host name/,
+  );
+  options.hostname = "127.0.0.1";
+  options.backlog = 0;
+  assert.throws(() => listen(options), /^RangeError: Cannot use backlog 0/);
+  options.backlog = 1;
+  options.maxBufferSize = 4;
+  using listener = listen(options);
+  await using client = await connect({ port: listener.port, timeout: 2000 });
+  await using server = await listener.accept({ timeout: 2000 });
+  await client.write("longer than four bytes\n");
+  await client.flush();
+  await assert.rejects(
+    server.readLine({ timeout: 2000 }),
+    LimitExceededError,
+  );
 });
 
 test("new Listener() with a bad option closes the listener it was given", async () => {
