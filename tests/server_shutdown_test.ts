@@ -211,6 +211,20 @@ test("serve() refuses invalid options before it listens", () => {
       JSON.stringify(options),
     );
   }
+  assert.throws(
+    () => serve(() => {}, { port, drainDelay: -1 }),
+    /^RangeError: Cannot use drainDelay -1: it must be/,
+  );
+  // Checked before the certificate is looked at.
+  assert.throws(
+    () =>
+      serve(() => {}, {
+        port,
+        tls: { cert: "not PEM", key: "not PEM" },
+        handshakeTimeout: 0,
+      }),
+    /^RangeError: Cannot use handshakeTimeout 0: it must be more than 0$/,
+  );
   // Nothing was left listening on the port.
   const again = listen({ port });
   again.close();
@@ -222,6 +236,12 @@ test("Server tells its hostname and port; handler sockets have typed addresses",
     peerPort = socket.remoteAddr.port;
   }, { port: 0 });
   assert.equal(server.hostname, "127.0.0.1");
+  assert.deepEqual({ ...server.addr }, {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  assert.equal(server.path, undefined);
   await using client = await connect({ port: server.port, ...T });
   assert.equal(await client.readLine(T), null);
   assert.equal(peerPort, client.localAddr.port);
