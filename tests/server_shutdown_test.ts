@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import {
   connect,
   ConnectionClosedError,
+  ConnectionRefusedError,
   listen,
   serve,
   type Socket,
   TimeoutError,
   waitForInput,
 } from "../mod.ts";
-import { delay, test } from "./_helpers.ts";
+import { delay, test, until } from "./_helpers.ts";
 
 const T = { timeout: 5_000 };
 
@@ -96,6 +97,38 @@ test("a handler gets a signal that aborts when shutdown begins", async () => {
   // Far less than the 10 s shutdownTimeout: the handler left when told.
   await within(server.shutdown(), 4000, "shutdown() of a waiting handler");
   assert.equal(await client.readLine(T), "bye");
+  assert.deepEqual(seen.lines, []);
+});
+
+test("drainDelay: shutdown() serves on as usual for the delay, then aborts the handlers' signal and stops", async () => {
+  const seen = reports();
+  let waiting: AbortSignal | undefined;
+  const server = serve(async (socket, { signal }) => {
+    const line = await socket.readLine(T);
+    if (line === "wait") {
+      waiting = signal;
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      return;
+    }
+    await socket.write(`${line}\n`);
+  }, { port: 0, drainDelay: 600, onError: seen.onError });
+  await using first = await connect({ port: server.port, ...T });
+  await first.write("wait\n");
+  await first.flush();
+  await until(() => waiting !== undefined);
+  const stopped = server.shutdown();
+  await using client = await connect({ port: server.port, ...T });
+  await client.write("during the delay\n");
+  await client.flush();
+  assert.equal(await client.readLine(T), "during the delay");
+  assert.equal(waiting!.aborted, false);
+  await stopped;
+  assert.equal(waiting!.aborted, true);
+  assert.equal(await first.readLine(T), null);
+  await assert.rejects(
+    connect({ port: server.port, ...T }),
+    ConnectionRefusedError,
+  );
   assert.deepEqual(seen.lines, []);
 });
 
