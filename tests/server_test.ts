@@ -437,6 +437,29 @@ test("serve() reports a handler still running at the shutdown deadline and abort
   }
 });
 
+test("serve() reports a connection whose output is still being sent at the shutdown deadline, and aborts it", async () => {
+  const reported: string[] = [];
+  let returned = false;
+  const server = serve((socket) => {
+    // Far more than the kernel buffers, and the client never reads: the
+    // handler returns, and closing waits for the output to go.
+    socket.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+    returned = true;
+  }, {
+    port: 0,
+    shutdownTimeout: 50,
+    closeTimeout: Infinity,
+    onError: (error, where) =>
+      reported.push(`${where}: ${(error as Error).message}`),
+  });
+  await using client = await connect({ port: server.port, timeout: 2000 });
+  await until(() => returned);
+  await bounded(server.shutdown(), 5000, "shutdown()");
+  assert.deepEqual(reported, [
+    `handler for 127.0.0.1:${client.localAddr.port}: Cannot close the connection to 127.0.0.1:${client.localAddr.port}: its output was still being sent 50 ms after shutdown began; it was aborted`,
+  ]);
+});
+
 test("serve() without onError writes one line per handler error to stderr", async () => {
   const lines: unknown[][] = [];
   const original = console.error;
