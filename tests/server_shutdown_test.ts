@@ -79,6 +79,30 @@ test("shutdownTimeout is a hard bound: a handler that never returns cannot hold 
   assert.equal(await client.readLine(T), null);
 });
 
+test("shutdown() of a server at maxConnections still ends its handlers at shutdownTimeout", async () => {
+  const seen = reports();
+  let release: (() => void) | undefined;
+  const server = serve(async () => {
+    // Ignores the shutdown signal: only the deadline ends it.
+    await new Promise<void>((resolve) => release = resolve);
+  }, {
+    port: 0,
+    maxConnections: 1,
+    shutdownTimeout: 50,
+    onError: seen.onError,
+  });
+  try {
+    await using client = await connect({ port: server.port, ...T });
+    await until(() => release !== undefined);
+    await within(server.shutdown(), 4000, "shutdown() at maxConnections");
+    assert.equal(await client.readLine(T), null);
+    assert.equal(seen.lines.length, 1);
+    assert.match(seen.lines[0]!, /it was still running 50 ms after shutdown/);
+  } finally {
+    release?.();
+  }
+});
+
 test("a handler gets a signal that aborts when shutdown begins", async () => {
   const seen = reports();
   const server = serve(async (socket, { signal }) => {
