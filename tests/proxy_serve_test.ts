@@ -210,7 +210,7 @@ test("v2 LOCAL (a health check) keeps the socket's own addresses", async () => {
   assert.equal(reports.length, 0);
 });
 
-test("drainDelay: after shutdown() the server serves on for the delay, closing health checks (LOCAL) unread", async () => {
+test("drainDelay: after shutdown(), serve() goes on for the delay, closing health checks (LOCAL) unread", async () => {
   const { server, seen, reports } = recordingServer({ drainDelay: 600 });
   {
     // Before the shutdown, a health check is answered.
