@@ -189,17 +189,15 @@ const LAST_RETRY_MS = 1000;
 /** The most `backlog` that fits every operating system's `listen()` argument. */
 export const MAX_BACKLOG = 0x7fffffff;
 
-// The options a listener was made with, once checked, and the settings of
-// its sockets: a Listener made by listen() does not check them again.
-const listenSettings = new WeakMap<ListenOptions, SocketSettings>();
+// The settings listen() has just checked, for the Listener it makes with
+// them, which does not check its options again.
+let checkedSettings: SocketSettings | undefined;
 
 /**
- * Checks the options of {@linkcode listen} and of a `Listener`'s sockets,
- * once per options object: the settings of the sockets it will accept.
+ * Checks the options of {@linkcode listen} and of a `Listener`'s sockets:
+ * the settings of the sockets it will accept.
  */
 export function checkListenOptions(options: ListenOptions): SocketSettings {
-  const known = listenSettings.get(options);
-  if (known !== undefined) return known;
   if (options.hostname !== undefined) {
     checkHostname("hostname", options.hostname);
   }
@@ -214,8 +212,24 @@ export function checkListenOptions(options: ListenOptions): SocketSettings {
       `Cannot use onError ${String(options.onError)}: it must be a function`,
     );
   }
-  listenSettings.set(options, settings);
   return settings;
+}
+
+/**
+ * Makes the `Listener` for `listener` with `options` that listen() has just
+ * checked into `settings`, without checking them again.
+ */
+export function listenerWith<A extends Deno.Addr>(
+  listener: Deno.Listener<Deno.Conn<A>, A>,
+  options: ListenOptions,
+  settings: SocketSettings,
+): Listener<A> {
+  checkedSettings = settings;
+  try {
+    return new Listener(listener, options);
+  } finally {
+    checkedSettings = undefined;
+  }
 }
 
 /**
@@ -277,7 +291,7 @@ export class Listener<A extends Deno.Addr = Deno.NetAddr> {
     options: ListenOptions = {},
   ) {
     try {
-      this.#settings = checkListenOptions(options);
+      this.#settings = checkedSettings ?? checkListenOptions(options);
     } catch (error) {
       closeQuietly(listener);
       throw error;

@@ -20,7 +20,7 @@ import {
 import { PermissionError } from "./errors.ts";
 import { serverMetrics } from "./_server_metrics.ts";
 import { StatsCounter } from "./_server_stats.ts";
-import { checkNumber } from "./_validate.ts";
+import { checkHostname, checkNumber, checkPort } from "./_validate.ts";
 import {
   type Datagram,
   type DatagramSocket,
@@ -158,7 +158,7 @@ const encoder = new TextEncoder();
  * before the socket opens, rather than failing at the first reply.
  */
 function checkReplyPermission(hostname: string, port: number): void {
-  const where = formatHostPort(hostname.replace(/^\[(.*)\]$/, "$1"), port);
+  const where = formatHostPort(hostname, port);
   const to = replyAddress(hostname);
   if (to === undefined) {
     if (Deno.permissions.querySync({ name: "net" }).state === "granted") {
@@ -180,15 +180,14 @@ function checkReplyPermission(hostname: string, port: number): void {
 }
 
 /**
- * The address replies go to for a server bound on `hostname`: the loopback
- * address of its IP version for a loopback bind (or `localhost`), else
- * `undefined`, for anywhere.
+ * The address replies go to for a server bound on `hostname` (checked,
+ * without brackets): the loopback address of its IP version for a loopback
+ * bind (or `localhost`), else `undefined`, for anywhere.
  */
 function replyAddress(hostname: string): string | undefined {
-  const host = hostname.replace(/^\[(.*)\]$/, "$1");
-  if (/^localhost\.?$/i.test(host)) return "127.0.0.1";
-  if (inCidr(host, "127.0.0.0/8")) return "127.0.0.1";
-  if (inCidr(host, "::1")) return "::1";
+  if (/^localhost\.?$/i.test(hostname)) return "127.0.0.1";
+  if (inCidr(hostname, "127.0.0.0/8")) return "127.0.0.1";
+  if (inCidr(hostname, "::1")) return "::1";
   return undefined;
 }
 
@@ -245,7 +244,9 @@ export function serveDatagram(
     { integer: true },
   );
   const allowed = checkSenders(options.allowedSenders);
-  checkReplyPermission(options.hostname ?? "127.0.0.1", options.port ?? 0);
+  // The address first: a bad one is a mistake to name, not a grant to ask for.
+  const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
+  checkReplyPermission(hostname, checkPort("port", options.port ?? 0, true));
   // One byte more than the limit: a datagram that fills it is too long.
   const socket: DatagramSocket = listenDatagram({
     ...options,

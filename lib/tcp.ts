@@ -14,7 +14,8 @@ import { settleSocketOptions } from "./_settings.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
 import {
   checkListenOptions,
-  Listener,
+  type Listener,
+  listenerWith,
   type ListenOptions,
   MAX_BACKLOG,
   type TcpOptions,
@@ -127,7 +128,8 @@ export function listen(
  * @throws {RangeError} when `port` is not 0–65535, or `backlog` or
  * `maxBufferSize` is not a whole number of at least 1; nothing is opened.
  * @throws {TypeError} when `hostname` is not a host name or an IP address
- * (`"::1"` and `"[::1]"` both work).
+ * (`"::1"` and `"[::1]"` both work), or `reusePort` is asked for without
+ * `--unstable-net`.
  *
  * @example Listening on a port the OS chooses
  * ```ts
@@ -146,7 +148,7 @@ export function listen(
   options: ListenOptions | UnixListenOptions = {},
 ): Listener | Promise<Listener<Deno.UnixAddr>> {
   if ("path" in options) return listenUnix(options);
-  checkListenOptions(options);
+  const settings = checkListenOptions(options);
   const hostname = checkHostname("hostname", options.hostname ?? "127.0.0.1");
   const port = options.port ?? 0;
   const tls = options.tls;
@@ -158,13 +160,12 @@ export function listen(
     );
   }
   // Without --unstable-net, Deno ends the whole process (exit code 70)
-  // rather than throw when listenTls() is asked for reusePort.
-  if (
-    tls !== undefined && options.reusePort &&
-    typeof Deno.listenDatagram !== "function"
-  ) {
+  // rather than throw when listen() or listenTls() is asked for reusePort.
+  if (options.reusePort && typeof Deno.listenDatagram !== "function") {
     throw new TypeError(
-      `Cannot listen with TLS on ${where} with reusePort: it needs --unstable-net`,
+      `Cannot listen${
+        tls === undefined ? "" : " with TLS"
+      } on ${where} with reusePort: it needs --unstable-net`,
     );
   }
   let listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
@@ -188,7 +189,7 @@ export function listen(
       address: { hostname, port },
     });
   }
-  return new Listener<Deno.NetAddr>(listener, options);
+  return listenerWith<Deno.NetAddr>(listener, options, settings);
 }
 
 /** A Unix socket path with a host, a port or TLS is a mistake: say so. */
@@ -214,8 +215,8 @@ async function listenUnix(
       `Cannot listen on ${path} with proxyProtocol: PROXY headers are read on TCP listeners only`,
     );
   }
-  checkListenOptions(options as ListenOptions);
-  return new Listener(await openUnixListener(path), options);
+  const settings = checkListenOptions(options as ListenOptions);
+  return listenerWith(await openUnixListener(path), options, settings);
 }
 
 /**

@@ -12,5 +12,6 @@ export const UNIX_CASE_FILES = [
   "b.sock",
   "d.sock",
   "stream.sock",
+  "report.sock",
   "data.txt",
 ];

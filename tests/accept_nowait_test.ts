@@ -87,6 +87,21 @@ test("accept({ wait: false }) and a waiting accept() share one outstanding accep
   assert.equal(await listener.accept({ wait: false }), null);
 });
 
+test("a connection ready when accept({ wait: false }) is called is its own, not that of an accept() called just after", async () => {
+  using listener = listen({ port: 0 });
+  await using first = await connect({ port: listener.port });
+  assert.ok(await listener.waitForInput({ timeout: 2000 }));
+  const ready = listener.accept({ wait: false });
+  const next = listener.accept({ timeout: 2000 });
+  const server = await ready;
+  assert.ok(server !== null, "the ready connection went to the later call");
+  await using _server = server;
+  assert.equal(server.remoteAddr.port, first.localAddr.port);
+  await using second = await connect({ port: listener.port });
+  await using nextServer = await next;
+  assert.equal(nextServer.remoteAddr.port, second.localAddr.port);
+});
+
 test("accept({ wait: false }) on a closed listener is a ConnectionClosedError", async () => {
   const listener = listen({ port: 0 });
   listener.close();

@@ -71,7 +71,8 @@ const haveProc = await tcpTable() !== undefined;
 
 /**
  * Whether the kernel has a keep-alive timer armed (timer kind 2 in
- * /proc/net/tcp) on the connection between `local` and `remote`.
+ * /proc/net/tcp) on the established connection between `local` and
+ * `remote` (an older one between the same ports may linger in TIME_WAIT).
  */
 async function keepAliveArmed(
   local: Deno.NetAddr,
@@ -81,7 +82,10 @@ async function keepAliveArmed(
     `0100007F:${addr.port.toString(16).toUpperCase().padStart(4, "0")}`;
   const row = (await tcpTable())!.split("\n")
     .map((line) => line.trim().split(/\s+/))
-    .find((fields) => fields[1] === hex(local) && fields[2] === hex(remote));
+    .find((fields) =>
+      fields[1] === hex(local) && fields[2] === hex(remote) &&
+      fields[3] === "01"
+    );
   assert.ok(row, `no /proc/net/tcp row for ${hex(local)} ${hex(remote)}`);
   return row[5]!.startsWith("02:");
 }

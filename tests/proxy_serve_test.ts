@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  ConnectionResetError,
   listen,
   ProxyProtocolError,
   serve,
@@ -207,6 +208,37 @@ test("v2 LOCAL (a health check) keeps the socket's own addresses", async () => {
   assert.deepEqual(seen[0]!.proxy, client.localAddr);
   assert.deepEqual(seen[0]!.local, client.remoteAddr);
   assert.equal(reports.length, 0);
+});
+
+test("drainDelay: after shutdown(), serve() goes on for the delay, closing health checks (LOCAL) unread", async () => {
+  const { server, seen, reports } = recordingServer({ drainDelay: 600 });
+  {
+    // Before the shutdown, a health check is answered.
+    await using check = await connect({ port: server.port, timeout: 2000 });
+    await check.write(LOCAL);
+    await check.write("check\n");
+    await check.flush();
+    assert.equal(await check.readLine({ timeout: 2000 }), "check");
+  }
+  const stopped = server.shutdown();
+  await using client = await connect({ port: server.port, timeout: 2000 });
+  await client.write("PROXY TCP4 192.0.2.7 127.0.0.1 5000 80\r\nhello\n");
+  await client.flush();
+  assert.equal(await client.readLine({ timeout: 2000 }), "hello");
+  await using check = await connect({ port: server.port, timeout: 2000 });
+  await check.write(LOCAL);
+  await check.write("check\n");
+  await check.flush();
+  // Closed unread: an end of stream, or a reset when the line was still in
+  // the kernel's buffer.
+  const answer = await check.readLine({ timeout: 2000 }).catch((error) => {
+    if (error instanceof ConnectionResetError) return null;
+    throw error;
+  });
+  assert.equal(answer, null);
+  await stopped;
+  assert.deepEqual(seen.map((s) => s.line), ["check", "hello"]);
+  assert.deepEqual(reports, []);
 });
 
 test("v1 UNKNOWN keeps the socket's own addresses", async () => {

@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import {
   connect,
   ConnectionClosedError,
+  ConnectionRefusedError,
   listen,
   serve,
   type Socket,
   TimeoutError,
   waitForInput,
 } from "../mod.ts";
-import { delay, test } from "./_helpers.ts";
+import { delay, test, until } from "./_helpers.ts";
 
 const T = { timeout: 5_000 };
 
@@ -78,6 +79,30 @@ test("shutdownTimeout is a hard bound: a handler that never returns cannot hold 
   assert.equal(await client.readLine(T), null);
 });
 
+test("shutdown() of a server at maxConnections still ends its handlers at shutdownTimeout", async () => {
+  const seen = reports();
+  let release: (() => void) | undefined;
+  const server = serve(async () => {
+    // Ignores the shutdown signal: only the deadline ends it.
+    await new Promise<void>((resolve) => release = resolve);
+  }, {
+    port: 0,
+    maxConnections: 1,
+    shutdownTimeout: 50,
+    onError: seen.onError,
+  });
+  try {
+    await using client = await connect({ port: server.port, ...T });
+    await until(() => release !== undefined);
+    await within(server.shutdown(), 4000, "shutdown() at maxConnections");
+    assert.equal(await client.readLine(T), null);
+    assert.equal(seen.lines.length, 1);
+    assert.match(seen.lines[0]!, /it was still running 50 ms after shutdown/);
+  } finally {
+    release?.();
+  }
+});
+
 test("a handler gets a signal that aborts when shutdown begins", async () => {
   const seen = reports();
   const server = serve(async (socket, { signal }) => {
@@ -96,6 +121,38 @@ test("a handler gets a signal that aborts when shutdown begins", async () => {
   // Far less than the 10 s shutdownTimeout: the handler left when told.
   await within(server.shutdown(), 4000, "shutdown() of a waiting handler");
   assert.equal(await client.readLine(T), "bye");
+  assert.deepEqual(seen.lines, []);
+});
+
+test("drainDelay: shutdown() serves on as usual for the delay, then aborts the handlers' signal and stops", async () => {
+  const seen = reports();
+  let waiting: AbortSignal | undefined;
+  const server = serve(async (socket, { signal }) => {
+    const line = await socket.readLine(T);
+    if (line === "wait") {
+      waiting = signal;
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      return;
+    }
+    await socket.write(`${line}\n`);
+  }, { port: 0, drainDelay: 600, onError: seen.onError });
+  await using first = await connect({ port: server.port, ...T });
+  await first.write("wait\n");
+  await first.flush();
+  await until(() => waiting !== undefined);
+  const stopped = server.shutdown();
+  await using client = await connect({ port: server.port, ...T });
+  await client.write("during the delay\n");
+  await client.flush();
+  assert.equal(await client.readLine(T), "during the delay");
+  assert.equal(waiting!.aborted, false);
+  await stopped;
+  assert.equal(waiting!.aborted, true);
+  assert.equal(await first.readLine(T), null);
+  await assert.rejects(
+    connect({ port: server.port, ...T }),
+    ConnectionRefusedError,
+  );
   assert.deepEqual(seen.lines, []);
 });
 
@@ -211,6 +268,20 @@ test("serve() refuses invalid options before it listens", () => {
       JSON.stringify(options),
     );
   }
+  assert.throws(
+    () => serve(() => {}, { port, drainDelay: -1 }),
+    /^RangeError: Cannot use drainDelay -1: it must be/,
+  );
+  // Checked before the certificate is looked at.
+  assert.throws(
+    () =>
+      serve(() => {}, {
+        port,
+        tls: { cert: "not PEM", key: "not PEM" },
+        handshakeTimeout: 0,
+      }),
+    /^RangeError: Cannot use handshakeTimeout 0: it must be more than 0$/,
+  );
   // Nothing was left listening on the port.
   const again = listen({ port });
   again.close();
@@ -222,6 +293,12 @@ test("Server tells its hostname and port; handler sockets have typed addresses",
     peerPort = socket.remoteAddr.port;
   }, { port: 0 });
   assert.equal(server.hostname, "127.0.0.1");
+  assert.deepEqual({ ...server.addr }, {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  assert.equal(server.path, undefined);
   await using client = await connect({ port: server.port, ...T });
   assert.equal(await client.readLine(T), null);
   assert.equal(peerPort, client.localAddr.port);

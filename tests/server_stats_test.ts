@@ -274,12 +274,72 @@ test("serveDatagram() stats count received, replied, and each kind of drop", asy
 });
 
 test("serveDatagram() checks its new options", () => {
-  assert.throws(
-    () => serveDatagram(() => {}, { port: 0, maxDatagramSize: 0 }),
-    RangeError,
-  );
+  for (const maxDatagramSize of [0, 1.5]) {
+    assert.throws(
+      () => serveDatagram(() => {}, { port: 0, maxDatagramSize }),
+      {
+        name: "RangeError",
+        message:
+          `Cannot use maxDatagramSize ${maxDatagramSize}: it must be a whole number >= 1`,
+      },
+    );
+  }
   assert.throws(
     () => serveDatagram(() => {}, { port: 0, allowedSenders: ["10.0.0.0/99"] }),
     TypeError,
   );
+  assert.throws(
+    () =>
+      serveDatagram(() => {}, {
+        port: 0,
+        allowedSenders: "10.0.0.0/8" as unknown as string[],
+      }),
+    {
+      name: "TypeError",
+      message:
+        'Cannot use allowedSenders 10.0.0.0/8: it must be an array of addresses and ranges, such as ["10.0.0.0/8"]',
+    },
+  );
+});
+
+test("serveDatagram() stats count a plain handler's replies in bytes, a datagram of just maxDatagramSize, and errors thrown or rejected", async () => {
+  const reported: string[] = [];
+  await using server = serveDatagram(({ data }) => {
+    if (data[0] === 1) throw new Error("thrown");
+    if (data[0] === 2) return Promise.reject(new Error("rejected"));
+    // Seven bytes in UTF-8 for five characters.
+    if (data[0] === 3) return "h\u00e9ll\u00f6";
+    if (data[0] === 4) return Promise.resolve("h\u00e9ll\u00f6");
+    return data;
+  }, {
+    port: 0,
+    maxDatagramSize: 3,
+    onError: (error, where) => reported.push(`${where}: ${error.message}`),
+  });
+  using client = connectDatagram({ remotePort: server.port });
+  const ask = async (data: number[]) => {
+    await client.send(new Uint8Array(data));
+    return (await client.receive({ timeout: 2000 })).data;
+  };
+  assert.deepEqual(await ask([5, 6, 7]), new Uint8Array([5, 6, 7]));
+  const text = new TextEncoder().encode("h\u00e9ll\u00f6");
+  assert.deepEqual(await ask([3]), text);
+  assert.deepEqual(await ask([4]), text);
+  await client.send(new Uint8Array([1]));
+  await client.send(new Uint8Array([2]));
+  await until(() => server.stats.handlerErrors === 2);
+  await until(() => server.stats.active === 0);
+  onlyThese(server.stats, {
+    peakActive: 1,
+    datagramsReceived: 5,
+    datagramsReplied: 3,
+    handlerErrors: 2,
+    bytesReceived: 3 + 1 + 1 + 1 + 1,
+    bytesSent: 3 + 7 + 7,
+  });
+  const peer = `127.0.0.1:${client.addr.port}`;
+  assert.deepEqual(reported, [
+    `handler for ${peer}: thrown`,
+    `handler for ${peer}: rejected`,
+  ]);
 });

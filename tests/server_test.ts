@@ -437,6 +437,29 @@ test("serve() reports a handler still running at the shutdown deadline and abort
   }
 });
 
+test("serve() reports a connection whose output is still being sent at the shutdown deadline, and aborts it", async () => {
+  const reported: string[] = [];
+  let returned = false;
+  const server = serve((socket) => {
+    // Far more than the kernel buffers, and the client never reads: the
+    // handler returns, and closing waits for the output to go.
+    socket.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+    returned = true;
+  }, {
+    port: 0,
+    shutdownTimeout: 50,
+    closeTimeout: Infinity,
+    onError: (error, where) =>
+      reported.push(`${where}: ${(error as Error).message}`),
+  });
+  await using client = await connect({ port: server.port, timeout: 2000 });
+  await until(() => returned);
+  await bounded(server.shutdown(), 5000, "shutdown()");
+  assert.deepEqual(reported, [
+    `handler for 127.0.0.1:${client.localAddr.port}: Cannot close the connection to 127.0.0.1:${client.localAddr.port}: its output was still being sent 50 ms after shutdown began; it was aborted`,
+  ]);
+});
+
 test("serve() without onError writes one line per handler error to stderr", async () => {
   const lines: unknown[][] = [];
   const original = console.error;
@@ -682,12 +705,15 @@ test("serveDatagram() checks the grant for its replies in this process too: loca
     await bounded(server.shutdown(), 5000, "shutdown()");
   }
   // This process may only reach loopback: a wildcard server, whose
-  // clients may be anywhere, is refused before it opens.
-  for (const hostname of ["0.0.0.0", "::"]) {
+  // clients may be anywhere, is refused before it opens, and so is one on a
+  // name that only looks like localhost.
+  for (
+    const hostname of ["0.0.0.0", "::", "notlocalhost", "localhost.example"]
+  ) {
     assert.throws(() => serveDatagram(() => undefined, { hostname }), (e) => {
       assert.ok(e instanceof PermissionError);
       assert.equal(e.flag, "--allow-net");
-      const where = hostname === "::" ? "[::]:0" : "0.0.0.0:0";
+      const where = hostname === "::" ? "[::]:0" : `${hostname}:0`;
       assert.match(
         e.message,
         new RegExp(
@@ -699,4 +725,54 @@ test("serveDatagram() checks the grant for its replies in this process too: loca
       return true;
     });
   }
+  // A bad address is named as such, not taken for one that needs a grant.
+  for (
+    const [options, message] of [
+      [
+        { hostname: "bad host" },
+        /^TypeError: Cannot use hostname "bad host": it is not a host name/,
+      ],
+      [
+        { hostname: "0.0.0.0", port: 70000 },
+        /^RangeError: Cannot use port 70000: it must be a whole number from 0/,
+      ],
+    ] as const
+  ) {
+    assert.throws(() => serveDatagram(() => undefined, options), message);
+  }
+});
+
+test(
+  "serveDatagram() on localhost granted only localhost is a PermissionError asking for 127.0.0.1, where the replies go",
+  () => {
+    assert.throws(
+      () => serveDatagram(() => undefined, { hostname: "localhost" }),
+      (e) => {
+        assert.ok(e instanceof PermissionError);
+        assert.equal(e.flag, "--allow-net=127.0.0.1");
+        assert.equal(
+          e.message,
+          "Cannot serve datagrams on localhost:0: replies go to each sender's own port at 127.0.0.1: permission denied, run again with --allow-net=127.0.0.1",
+        );
+        return true;
+      },
+    );
+  },
+  { permissions: { net: ["localhost"] } },
+);
+
+test("serveDatagram() listens on the address it is given", async () => {
+  await using server = serveDatagram(({ data }) => data, {
+    hostname: "127.0.0.2",
+    port: 0,
+  });
+  assert.equal(server.hostname, "127.0.0.2");
+  using client = connectDatagram({
+    remoteHostname: "127.0.0.2",
+    remotePort: server.port,
+  });
+  await client.send("hi");
+  const reply = await client.receive({ timeout: 2000 });
+  assert.equal(new TextDecoder().decode(reply.data), "hi");
+  assert.equal(reply.remoteAddr.hostname, "127.0.0.2");
 });

@@ -4,8 +4,10 @@ import {
   connect,
   ConnectionClosedError,
   ConnectionRefusedError,
+  LimitExceededError,
   listen,
   Listener,
+  type ListenOptions,
   type Socket,
   SocketError,
   TimeoutError,
@@ -16,10 +18,13 @@ import {
   canRun,
   delay,
   noIpv6Loopback,
+  rawConnect,
   socketPair,
   test,
   until,
+  writeAllRaw,
 } from "./_helpers.ts";
+import { report } from "../lib/_report.ts";
 
 const noIpv6 = noIpv6Loopback();
 if (noIpv6 !== undefined) {
@@ -368,6 +373,31 @@ test(
 );
 
 test(
+  "listen() with reusePort without --unstable-net is a TypeError naming the flag, not the end of the process",
+  async () => {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const code = `import { listen } from ${JSON.stringify(mod)};
+try {
+  listen({ port: 0, reusePort: true });
+  console.log("listened");
+} catch (error) {
+  console.log(String(error));
+}`;
+    const { code: status, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", "--quiet", "--allow-net=127.0.0.1", code],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(status, 0);
+    assert.equal(
+      new TextDecoder().decode(stdout).trim(),
+      "TypeError: Cannot listen on 127.0.0.1:0 with reusePort: it needs --unstable-net",
+    );
+  },
+  { deadline: 15_000 },
+);
+
+test(
   "listen() on an address this machine does not have throws AddressNotAvailableError",
   async () => {
     assert.equal(
@@ -416,16 +446,46 @@ test("listen() with a bad option throws before it listens", async () => {
   await assert.rejects(connect({ port }), ConnectionRefusedError);
 });
 
-test("new Listener() with a bad option closes the listener it was given", async () => {
-  const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+test("listen() checks an options object again when it is used again, and uses it as it is then", async () => {
+  const options: ListenOptions = { port: 0 };
+  listen(options).close();
+  options.hostname = "bad host";
   assert.throws(
-    () => new Listener(deno, { maxBufferSize: 0 }),
-    /^RangeError: Cannot use maxBufferSize 0/,
+    () => listen(options),
+    /^TypeError: Cannot use hostname "bad host": it is not a host name/,
   );
+  options.hostname = "127.0.0.1";
+  options.backlog = 0;
+  assert.throws(() => listen(options), /^RangeError: Cannot use backlog 0/);
+  options.backlog = 1;
+  options.maxBufferSize = 4;
+  using listener = listen(options);
+  await using client = await connect({ port: listener.port, timeout: 2000 });
+  await using server = await listener.accept({ timeout: 2000 });
+  await client.write("longer than four bytes\n");
+  await client.flush();
   await assert.rejects(
-    connect({ port: deno.addr.port }),
-    ConnectionRefusedError,
+    server.readLine({ timeout: 2000 }),
+    LimitExceededError,
   );
+});
+
+test("new Listener() with a bad option closes the listener it was given", async () => {
+  const bad: [ListenOptions, RegExp][] = [
+    [{ maxBufferSize: 0 }, /^RangeError: Cannot use maxBufferSize 0/],
+    [
+      { hostname: "bad host" },
+      /^TypeError: Cannot use hostname "bad host": it is not a host name/,
+    ],
+  ];
+  for (const [options, message] of bad) {
+    const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    assert.throws(() => new Listener(deno, options), message);
+    await assert.rejects(
+      connect({ port: deno.addr.port }),
+      ConnectionRefusedError,
+    );
+  }
 });
 
 test("connect() and listen() refuse bad ports and hosts with their own messages", async () => {
@@ -511,6 +571,18 @@ test("close() drops a connection the listener had taken but not handed out", asy
   await assert.rejects(listener.accept(), ConnectionClosedError);
 });
 
+test("close() while an accept is bringing a connection in closes that connection: none is handed out", async () => {
+  const listener = listen({ port: 0 });
+  await using client = await connect({ port: listener.port, timeout: 2000 });
+  // Starts the listener's accept, which finds the client in the backlog;
+  // close() comes before that accept has handed its connection over.
+  const waiting = listener.waitForInput({ timeout: 2000 });
+  listener.close();
+  assert.equal(await waiting, true);
+  await assert.rejects(listener.accept(), ConnectionClosedError);
+  assert.equal(await client.readLine({ timeout: 2000 }), null);
+});
+
 test("a Listener whose Deno listener is closed underneath ends its accepts with ConnectionClosedError", async () => {
   const deno = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const listener = new Listener(deno);
@@ -576,6 +648,42 @@ test("a Unix socket path refuses a host, a port, TLS and proxyProtocol, each by 
   for (const [pending, message] of refusals) {
     await assert.rejects(pending, { name: "TypeError", message });
   }
+  // Without those, or with proxyProtocol false, the path gets past the
+  // checks: what fails is opening it (here, the grant for the file).
+  for (const options of [{ path }, { path, proxyProtocol: false }]) {
+    await assert.rejects(listen(options as never), (e) => {
+      assert.ok(e instanceof SocketError, `got ${e}`);
+      return true;
+    });
+  }
+});
+
+test("listen() on TCP with proxyProtocol takes each client's address from its PROXY header", async () => {
+  using listener = listen({ port: 0, proxyProtocol: true });
+  const conn = await rawConnect(listener.port);
+  try {
+    await writeAllRaw(conn, "PROXY TCP4 192.0.2.7 127.0.0.1 40000 80\r\nhi\n");
+    await using server = await listener.accept({ timeout: 2000 });
+    assert.deepEqual(
+      [server.remoteAddr.hostname, server.remoteAddr.port],
+      ["192.0.2.7", 40000],
+    );
+    assert.equal(await server.readLine({ timeout: 2000 }), "hi");
+  } finally {
+    conn.close();
+  }
+});
+
+test("connect() aborted before it completes rejects with the signal's reason as it is, even a Deno error", async () => {
+  using listener = listen({ port: 0 });
+  const controller = new AbortController();
+  const reason = new Deno.errors.ConnectionReset("the caller's client left");
+  const pending = connect({ port: listener.port, signal: controller.signal });
+  controller.abort(reason);
+  await assert.rejects(pending, (e) => {
+    assert.equal(e, reason);
+    return true;
+  });
 });
 
 test("accept({ wait: true }) waits like accept()", async () => {
@@ -775,3 +883,21 @@ test(
   },
   { ignore: !(fileLimit <= 65_536), deadline: 15_000 },
 );
+
+test("what a listener or a server reports reaches onError as an Error: the same one, or a thrown value that is not one wrapped as its cause", () => {
+  const got: [Error, string][] = [];
+  const onError = (error: Error, where: string) => {
+    got.push([error, where]);
+  };
+  const error = new ConnectionClosedError("gone");
+  report(onError, error, "here");
+  report(onError, 42, "there");
+  assert.equal(got.length, 2);
+  assert.equal(got[0]![0], error);
+  assert.equal(got[0]![1], "here");
+  const [wrapped, where] = got[1]!;
+  assert.ok(wrapped instanceof Error);
+  assert.equal(wrapped.message, "42");
+  assert.equal(wrapped.cause, 42);
+  assert.equal(where, "there");
+});

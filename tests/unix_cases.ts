@@ -15,7 +15,7 @@ import {
   SocketError,
   TimeoutError,
 } from "../mod.ts";
-import { delay, test } from "./_helpers.ts";
+import { delay, test, until } from "./_helpers.ts";
 export { UNIX_CASE_FILES } from "./_unix_files.ts";
 
 const envDir = Deno.permissions.querySync({
@@ -123,6 +123,44 @@ unixTest(
     );
     await server.shutdown();
     assert.equal(exists(path), false);
+  },
+);
+
+unixTest(
+  "Unix: serve() names its path in the shutdown signal's reason, and a client as a Unix client in reports",
+  async () => {
+    const path = `${base}/report.sock`;
+    const reported: string[] = [];
+    let waiting = false;
+    let reason: unknown;
+    const server = await serve(async (socket, { signal }) => {
+      const line = await socket.readLine({ timeout: 2000 });
+      if (line === "fail") throw new Error("bad request");
+      waiting = true;
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      reason = signal.reason;
+    }, {
+      path,
+      onError: (error, where) => reported.push(`${where}: ${error.message}`),
+    });
+    try {
+      await using failing = await connect({ path, timeout: 2000 });
+      await failing.write("fail\n");
+      await failing.flush();
+      assert.equal(await failing.readLine({ timeout: 2000 }), null);
+      assert.deepEqual(reported, ["handler for a Unix client: bad request"]);
+      await using client = await connect({ path, timeout: 2000 });
+      await client.write("wait\n");
+      await client.flush();
+      await until(() => waiting);
+    } finally {
+      await server.shutdown();
+    }
+    assert.ok(reason instanceof Error);
+    assert.equal(
+      reason.message,
+      `Cannot go on serving on ${path}: the server is shutting down`,
+    );
   },
 );
 
