@@ -13,6 +13,7 @@ import {
   makeRatio,
   parseLisp,
   readDatum,
+  type ReadLimits,
   type ReadResult,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
@@ -348,6 +349,8 @@ test({
       ["|a b|", "a b"],
       ["a\\bc", "AbC"],
       ["\\1", "1"],
+      ["a\\ b", "A B"],
+      ["a\\(b", "A(B"],
       ["abc|DEF|ghi", "ABCDEFGHI"],
       ["|a\\|b|", "a|b"],
       ["||", ""],
@@ -363,6 +366,11 @@ test({
     assertReadError("foo:bar", /package/);
     assertReadError(".", /only allowed inside a list/);
     assertReadError("...", /too many dots/);
+    assertReadError(
+      "(a ..)",
+      /^Cannot read token: "\.\." has too many dots$/,
+      3,
+    );
     assertReadError("|abc", /escape/);
   },
 });
@@ -438,7 +446,14 @@ test({
     assertReadError("(1 . 2 3)", /more than one datum after the dot/);
     assertReadError("( . 2)", /nothing before the dot/);
     assertReadError("(1 .)", /nothing after the dot/);
-    assertReadError("#(1 . 2)", /not allowed in a vector/);
+    assertReadError("#(1 . 2)", /not allowed in a vector/, 4);
+    assertReadError(
+      "(1 . . 2)",
+      /^Cannot read list: nothing after the dot$/,
+      3,
+    );
+    assertReadError("(' . 1)", /^Cannot read quote: no datum follows "'"$/, 1);
+    assertReadError("(#' . 1)", /^Cannot read "#'": no datum follows it$/, 1);
     assertReadError("(1 2", /list: unexpected end of input/, 4);
     assertReadError("#(1", /vector: unexpected end of input/);
     assertReadError("'", /end of input/);
@@ -536,6 +551,54 @@ test({
     assert.equal(
       readDatum(bytesOf('"abcd"'), 0, 6, true, limits).kind,
       "datum",
+    );
+  },
+});
+
+test({
+  name:
+    "readDatum() names the limit a token crosses, counting the byte after a backslash",
+  permissions: "none",
+  fn() {
+    const escaped = bytesOf("a\\b c");
+    const long = bytesOf("abcdefgh ");
+    const cases: [Uint8Array, ReadLimits, string, number][] = [
+      [escaped, { maxTokenLength: 2 }, "maxTokenLength", 2],
+      [escaped, { maxDatumLength: 2 }, "maxDatumLength", 2],
+      [long, { maxDatumLength: 4 }, "maxDatumLength", 4],
+      [long, { maxTokenLength: 4, maxDatumLength: 6 }, "maxTokenLength", 4],
+    ];
+    for (const [bytes, limits, limit, offset] of cases) {
+      assert.throws(
+        () => readDatum(bytes, 0, bytes.length, false, limits),
+        (error: unknown) => {
+          assert.ok(error instanceof LispLimitError);
+          assert.equal(error.limit, limit);
+          assert.equal(error.offset, offset);
+          return true;
+        },
+      );
+    }
+    assert.equal(
+      readDatum(escaped, 0, escaped.length, false, {
+        maxTokenLength: 3,
+      }).kind,
+      "datum",
+    );
+  },
+});
+
+test({
+  name: "readDatum() reads only up to end, even inside a run of dots",
+  permissions: "none",
+  fn() {
+    assert.throws(
+      () => readDatum(bytesOf(".."), 0, 1, true),
+      /"\." is only allowed inside a list/,
+    );
+    assert.throws(
+      () => readDatum(bytesOf("..."), 0, 2, true),
+      /"\.\." has too many dots/,
     );
   },
 });
