@@ -100,6 +100,8 @@ test({
     }
     assert.deepEqual(readAll("#| open", false), [{ kind: "more" }]);
     assert.deepEqual(readAll("#", false), [{ kind: "more" }]);
+    assert.deepEqual(readAll("#12", false), [{ kind: "more" }]);
+    assert.deepEqual(readAll("(1 #| open", false), [{ kind: "more" }]);
   },
 });
 
@@ -459,6 +461,12 @@ test({
     assertReadError("'", /end of input/);
     assertReadError("(')", /no datum follows/);
     assertReadError("#| never closed", /never closed/);
+    assertReadError(
+      "(1 #| x",
+      /^Cannot read comment: "#\|" is never closed$/,
+      7,
+    );
+    assertReadError("#12", /^Cannot read datum: unexpected end of input$/, 3);
     assertReadError("`(1)", /backquote/, 0);
     assertReadError(",a", /backquote/, 0);
     assertReadError("1 2", /more than one datum/);
@@ -562,11 +570,14 @@ test({
   fn() {
     const escaped = bytesOf("a\\b c");
     const long = bytesOf("abcdefgh ");
+    const radix = bytesOf("#123456r1 ");
     const cases: [Uint8Array, ReadLimits, string, number][] = [
       [escaped, { maxTokenLength: 2 }, "maxTokenLength", 2],
       [escaped, { maxDatumLength: 2 }, "maxDatumLength", 2],
       [long, { maxDatumLength: 4 }, "maxDatumLength", 4],
       [long, { maxTokenLength: 4, maxDatumLength: 6 }, "maxTokenLength", 4],
+      [radix, { maxTokenLength: 4 }, "maxTokenLength", 4],
+      [radix, { maxDatumLength: 4 }, "maxDatumLength", 4],
     ];
     for (const [bytes, limits, limit, offset] of cases) {
       assert.throws(
