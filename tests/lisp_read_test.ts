@@ -604,6 +604,40 @@ test({
 });
 
 test({
+  name: "readDatum() holds a short integer to the limits like any other token",
+  permissions: "none",
+  fn() {
+    const cases: [string, ReadLimits, bigint | string][] = [
+      ["1234 ", { maxTokenLength: 4 }, 1234n],
+      ["12345 ", { maxTokenLength: 4 }, "maxTokenLength"],
+      ["-123 ", { maxTokenLength: 4 }, -123n],
+      ["-1234 ", { maxTokenLength: 4 }, "maxTokenLength"],
+      ["  12 ", { maxDatumLength: 4 }, 12n],
+      ["  12 ", { maxDatumLength: 3 }, "maxDatumLength"],
+    ];
+    for (const [text, limits, expected] of cases) {
+      const bytes = bytesOf(text);
+      const read = () => readDatum(bytes, 0, bytes.length, false, limits);
+      if (typeof expected === "bigint") {
+        assert.deepEqual(read(), {
+          kind: "datum",
+          datum: expected,
+          next: text.trimEnd().length,
+        }, text);
+      } else {
+        assert.throws(read, (error: unknown) => {
+          assert.ok(error instanceof LispLimitError, text);
+          assert.equal(error.limit, expected, text);
+          return true;
+        });
+      }
+    }
+    assertReadError("1:", /package prefixes/, 1);
+    assertReadError("12:3", /package prefixes/, 2);
+  },
+});
+
+test({
   name: "readDatum() reads only up to end, even inside a run of dots",
   permissions: "none",
   fn() {
