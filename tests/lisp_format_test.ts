@@ -221,6 +221,16 @@ test({
     for (const [char, text] of cases) {
       assert.equal(formatLisp(new LispChar(char)), text);
     }
+    // SBCL's names of the characters 0 to 31.
+    const names =
+      "Nul Soh Stx Etx Eot Enq Ack Bel Backspace Tab Newline Vt Page Return So Si Dle Dc1 Dc2 Dc3 Dc4 Nak Syn Etb Can Em Sub Esc Fs Gs Rs Us"
+        .split(" ");
+    for (let code = 0; code < 32; code++) {
+      assert.equal(
+        formatLisp(new LispChar(String.fromCharCode(code))),
+        `#\\${names[code]}`,
+      );
+    }
   },
 });
 

@@ -413,6 +413,77 @@ test({
   },
 });
 
+/** SBCL's names of the characters 0 to 31, as it prints them. */
+const CONTROL_NAMES = [
+  "Nul",
+  "Soh",
+  "Stx",
+  "Etx",
+  "Eot",
+  "Enq",
+  "Ack",
+  "Bel",
+  "Backspace",
+  "Tab",
+  "Newline",
+  "Vt",
+  "Page",
+  "Return",
+  "So",
+  "Si",
+  "Dle",
+  "Dc1",
+  "Dc2",
+  "Dc3",
+  "Dc4",
+  "Nak",
+  "Syn",
+  "Etb",
+  "Can",
+  "Em",
+  "Sub",
+  "Esc",
+  "Fs",
+  "Gs",
+  "Rs",
+  "Us",
+];
+
+test({
+  name: "parseLisp() reads every character name SBCL reads",
+  permissions: "none",
+  fn() {
+    const named: [string, number][] = [
+      ...CONTROL_NAMES.map((name, code): [string, number] => [name, code]),
+      ["SPACE", 32],
+      ["rubout", 127],
+      ["Del", 127],
+      ["Delete", 127],
+      ["Linefeed", 10],
+      ["Null", 0],
+      ["Escape", 27],
+      ["u41", 65],
+      ["U+D7FF", 0xd7ff],
+      ["U+E000", 0xe000],
+      ["U+10FFFF", 0x10ffff],
+      ["U+1F600", 0x1f600],
+      ["U+0", 0],
+      ["U+0000041", 65],
+      ["U+000000000000041", 65],
+    ];
+    for (const [name, code] of named) {
+      assert.deepEqual(
+        parseLisp(`#\\${name}`),
+        new LispChar(String.fromCodePoint(code)),
+        name,
+      );
+    }
+    for (const name of ["U+110000", "U+", "Bogus"]) {
+      assertReadError(`#\\${name}`, /unknown character name/, 0);
+    }
+  },
+});
+
 test({
   name: "parseLisp() reads lists, dotted lists, quotes and vectors",
   permissions: "none",
