@@ -709,6 +709,30 @@ test({
 });
 
 test({
+  name: "parseLisp() names what the input ended inside",
+  permissions: "none",
+  fn() {
+    const cases: [string, string][] = [
+      ["(", "list"],
+      ["#(", "vector"],
+      ["'", "quoted datum"],
+      ["#'", "function name"],
+      ["#C", "complex number"],
+      ["#x", '"#16r" number'],
+    ];
+    for (const [text, what] of cases) {
+      assertReadError(
+        text,
+        new RegExp(`^Cannot read ${what}: unexpected end of input$`),
+        text.length,
+      );
+    }
+    assert.equal(parseLisp("#| #| |# x |# 1"), 1n);
+    assertReadError("#| #| |# 1", /"#\|" is never closed/, 10);
+  },
+});
+
+test({
   name: "readDatum() reads only up to end, even inside a run of dots",
   permissions: "none",
   fn() {
