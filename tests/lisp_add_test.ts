@@ -379,3 +379,23 @@ test({
     });
   },
 });
+
+test({
+  name:
+    "add() rounds an integer to a float as SBCL does around 2^53, 2^62 and 2^200",
+  permissions: "none",
+  fn() {
+    const cases: [string, string, string][] = [
+      ["-9007199791611905", "-9.0072e15", "-9.007199791611904d15"],
+      ["9007199254740995", "9.007199e15", "9.007199254740996d15"],
+      ["4611686018427388416", "4.611686e18", "4.611686018427388d18"],
+    ];
+    for (const [x, single, double] of cases) {
+      assert.equal(sum(x, "0.0"), single, x);
+      assert.equal(sum(x, "0.0d0"), double, x);
+    }
+    const big = "1606938044258990453947923680586147734959064902421513529982976";
+    assertOverflow(big, "0.0");
+    assert.equal(sum(big, "0.0d0"), "1.6069380442589906d60");
+  },
+});

@@ -733,6 +733,74 @@ test({
 });
 
 test({
+  name:
+    "parseLisp() shows a refused number's token in the message, its first 40 bytes when longer",
+  permissions: "none",
+  fn() {
+    const forty = `${"1".repeat(38)}/0`;
+    assertReadError(
+      `(1 ${forty})`,
+      new RegExp(`^Cannot read ratio "${forty}": denominator is zero$`),
+      3,
+    );
+    assertReadError(
+      `(1 1${forty})`,
+      new RegExp(
+        `^Cannot read ratio "1${forty.slice(0, -1)}…": denominator is zero$`,
+      ),
+      3,
+    );
+    assertReadError(
+      `(1 ${"1".repeat(39)}e99999)`,
+      new RegExp(
+        `^Cannot read float "${
+          "1".repeat(39)
+        }e…": too large for a single-float$`,
+      ),
+      3,
+    );
+    assert.deepEqual(parseLisp("1/"), new LispSymbol("1/"));
+  },
+});
+
+test({
+  name: "readDatum() reads a number only up to end when more digits follow",
+  permissions: "none",
+  fn() {
+    const ratio = bytesOf("1/23");
+    assert.deepEqual(readDatum(ratio, 0, 3, true), {
+      kind: "datum",
+      datum: makeRatio(1n, 2n),
+      next: 3,
+    });
+    const float = bytesOf("1.55");
+    assert.deepEqual(readDatum(float, 0, 3, true), {
+      kind: "datum",
+      datum: new SingleFloat(1.5),
+      next: 3,
+    });
+  },
+});
+
+test({
+  name:
+    "readDatum() refuses a lone UTF-8 continuation byte, giving the decoder's error as cause",
+  permissions: "none",
+  fn() {
+    for (const byte of [0x80, 0xbf, 0xff]) {
+      const bytes = new Uint8Array([0x22, byte, 0x22]);
+      assert.throws(() => readDatum(bytes, 0, 3, true), (error: unknown) => {
+        assert.ok(error instanceof LispReadError);
+        assert.equal(error.message, "Cannot read text: invalid UTF-8");
+        assert.equal(error.offset, 1);
+        assert.ok(error.cause instanceof TypeError);
+        return true;
+      });
+    }
+  },
+});
+
+test({
   name: "readDatum() reads only up to end, even inside a run of dots",
   permissions: "none",
   fn() {
