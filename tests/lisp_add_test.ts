@@ -399,3 +399,16 @@ test({
     assert.equal(sum(big, "0.0d0"), "1.6069380442589906d60");
   },
 });
+
+test({
+  name:
+    "add() rounds an integer to a single-float before adding, and a ratio just below the largest float stays finite",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["16777217", "1.0", "1.6777216e7"],
+      [`${3n * 2n ** 127n - 1n}/2`, "0.0", "2.5521178e38"],
+      [`${3n * 2n ** 1023n - 1n}/2`, "0.0d0", "1.348269851146737d308"],
+    ]);
+  },
+});
