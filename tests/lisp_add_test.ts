@@ -7,11 +7,14 @@ import {
   isLispNumber,
   LispArithmeticError,
   LispChar,
+  LispLimitError,
   type LispNumber,
+  LispReadError,
   makeComplex,
   makeRatio,
   parseLisp,
   Ratio,
+  readDatum,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
 import { test } from "./_helpers.ts";
@@ -241,5 +244,171 @@ test({
     assert.equal(isLispNumber(null), false);
     assert.throws(() => add(parseLisp("foo") as never, 1n), TypeError);
     assert.throws(() => add(1n, 1 as never), TypeError);
+  },
+});
+
+test({
+  name:
+    "add() names the number too large for a float format, or its length when long",
+  permissions: "none",
+  fn() {
+    const cases: [string, string, string][] = [
+      [`1${"0".repeat(39)}`, "1.0", `1${"0".repeat(39)} to single-float`],
+      [
+        `1${"0".repeat(40)}`,
+        "1.0",
+        "an integer of 41 characters to single-float",
+      ],
+      [
+        `-1${"0".repeat(309)}`,
+        "1.0d0",
+        "an integer of 311 characters to double-float",
+      ],
+      [
+        `1${"0".repeat(40)}/3`,
+        "1.0",
+        "a ratio of 43 characters to single-float",
+      ],
+    ];
+    for (const [a, b, named] of cases) {
+      assert.throws(() => add(number(a), number(b)), {
+        name: "LispArithmeticError",
+        message: `Cannot convert ${named}: value is too large`,
+      });
+    }
+    assert.throws(() => add(number("3.0e38"), number("3.0e38")), {
+      name: "LispArithmeticError",
+      message: "Cannot add numbers: the result is too large for a single-float",
+    });
+    assert.throws(() => add(number("1.0d308"), number("1.0d308")), {
+      name: "LispArithmeticError",
+      message: "Cannot add numbers: the result is too large for a double-float",
+    });
+  },
+});
+
+test({
+  name:
+    "Number constructors and makeComplex() say what is wrong with their input",
+  permissions: "none",
+  fn() {
+    assert.throws(() => new Ratio(2n, 4n), {
+      name: "RangeError",
+      message:
+        "Cannot create ratio: 2/4 is not in lowest terms with a denominator above 1",
+    });
+    assert.throws(() => makeRatio(1n, 0n), {
+      name: "LispArithmeticError",
+      message: "Cannot divide: denominator is zero",
+    });
+    assert.throws(() => new SingleFloat(3.5e38), {
+      message:
+        "Cannot create single-float: 3.5e+38 is not a finite binary32 value",
+    });
+    assert.throws(() => new DoubleFloat(Infinity), {
+      message: "Cannot create double-float: Infinity is not a finite number",
+    });
+    const sameType = {
+      name: "TypeError",
+      message:
+        "Cannot create complex: parts must be real numbers of the same type",
+    };
+    assert.throws(() => new Complex(1n, new SingleFloat(1)), sameType);
+    assert.throws(
+      () => new Complex(new SingleFloat(1), new DoubleFloat(1)),
+      sameType,
+    );
+    assert.throws(
+      () => new Complex(new DoubleFloat(1), "1" as never),
+      sameType,
+    );
+    assert.throws(() => new Complex("1" as never, "1" as never), sameType);
+    assert.throws(() => new Complex(1n, 0n), {
+      name: "RangeError",
+      message:
+        "Cannot create complex: a rational complex needs a non-zero imaginary part",
+    });
+    const notReal = {
+      name: "TypeError",
+      message: "Cannot make complex: parts must be real numbers",
+    };
+    assert.throws(() => makeComplex("1" as never, 1n), notReal);
+    assert.throws(() => makeComplex(1n, null as never), notReal);
+    assert.throws(() => add(1n, "1" as never), {
+      name: "TypeError",
+      message: "Cannot add values: both must be Lisp numbers",
+    });
+  },
+});
+
+test({
+  name: "LispChar holds one code point, inside or beyond the BMP",
+  permissions: "none",
+  fn() {
+    assert.equal(new LispChar("\u{1F600}").char, "\u{1F600}");
+    assert.equal(new LispChar("\uffff").char, "\uffff");
+    assert.throws(() => new LispChar("ab"), {
+      name: "RangeError",
+      message: 'Cannot create character: "ab" is not one code point',
+    });
+  },
+});
+
+test({
+  name: "Lisp errors carry their class names",
+  permissions: "none",
+  fn() {
+    assert.throws(() => parseLisp(")"), (error: unknown) => {
+      assert.ok(error instanceof LispReadError);
+      assert.equal(error.name, "LispReadError");
+      return true;
+    });
+    const text = new TextEncoder().encode("abcdef ");
+    assert.throws(
+      () => readDatum(text, 0, text.length, false, { maxTokenLength: 2 }),
+      (error: unknown) => {
+        assert.ok(error instanceof LispLimitError);
+        assert.equal(error.name, "LispLimitError");
+        return true;
+      },
+    );
+    assert.throws(() => makeRatio(1n, 0n), (error: unknown) => {
+      assert.ok(error instanceof LispArithmeticError);
+      assert.equal(error.name, "LispArithmeticError");
+      return true;
+    });
+  },
+});
+
+test({
+  name:
+    "add() rounds an integer to a float as SBCL does around 2^53, 2^62 and 2^200",
+  permissions: "none",
+  fn() {
+    const cases: [string, string, string][] = [
+      ["-9007199791611905", "-9.0072e15", "-9.007199791611904d15"],
+      ["9007199254740995", "9.007199e15", "9.007199254740996d15"],
+      ["4611686018427388416", "4.611686e18", "4.611686018427388d18"],
+    ];
+    for (const [x, single, double] of cases) {
+      assert.equal(sum(x, "0.0"), single, x);
+      assert.equal(sum(x, "0.0d0"), double, x);
+    }
+    const big = "1606938044258990453947923680586147734959064902421513529982976";
+    assertOverflow(big, "0.0");
+    assert.equal(sum(big, "0.0d0"), "1.6069380442589906d60");
+  },
+});
+
+test({
+  name:
+    "add() rounds an integer to a single-float before adding, and a ratio just below the largest float stays finite",
+  permissions: "none",
+  fn() {
+    assertSums([
+      ["16777217", "1.0", "1.6777216e7"],
+      [`${3n * 2n ** 127n - 1n}/2`, "0.0", "2.5521178e38"],
+      [`${3n * 2n ** 1023n - 1n}/2`, "0.0d0", "1.348269851146737d308"],
+    ]);
   },
 });

@@ -166,6 +166,25 @@ test({
       ["*X*", "*X*"],
       ["Λ", "Λ"],
       ["λ", "|λ|"],
+      ["Z", "Z"],
+      ["..", "|..|"],
+      ["..A.", "..A."],
+      [".!", ".!"],
+      [".+1!", ".+1!"],
+      [".1AA", ".1AA"],
+      ["./A!", "./A!"],
+      ["./a", "|./a|"],
+      [".a!", "|.a!|"],
+      ["+/!", "+/!"],
+      ["+1A!", "+1A!"],
+      ["^AA1", "^AA1"],
+      ["^:", "|^:|"],
+      ["11!", "11!"],
+      ["1a!", "|1a!|"],
+      ["1.a!", "|1.a!|"],
+      ["9ß", "9ß"],
+      ["9Λ", "|9Λ|"],
+      ["\u00a0", "|\u00a0|"],
     ];
     for (const [name, text] of cases) {
       assert.equal(formatLisp(new LispSymbol(name)), text, name);
@@ -202,6 +221,16 @@ test({
     for (const [char, text] of cases) {
       assert.equal(formatLisp(new LispChar(char)), text);
     }
+    // SBCL's names of the characters 0 to 31.
+    const names =
+      "Nul Soh Stx Etx Eot Enq Ack Bel Backspace Tab Newline Vt Page Return So Si Dle Dc1 Dc2 Dc3 Dc4 Nak Syn Etb Can Em Sub Esc Fs Gs Rs Us"
+        .split(" ");
+    for (let code = 0; code < 32; code++) {
+      assert.equal(
+        formatLisp(new LispChar(String.fromCharCode(code))),
+        `#\\${names[code]}`,
+      );
+    }
   },
 });
 
@@ -226,6 +255,28 @@ test({
       "(A 'B #'C (QUOTE))",
     );
     assert.equal(formatLisp(parseLisp("(nil)")), "(NIL)");
+    assert.equal(formatLisp(parseLisp("(quote x . y)")), "(QUOTE X . Y)");
+    assert.equal(formatLisp(parseLisp("(function x . 1)")), "(FUNCTION X . 1)");
+    assert.equal(formatLisp(parseLisp("(:quote x)")), "(:QUOTE X)");
+    assert.equal(formatLisp(parseLisp('("QUOTE" x)')), '("QUOTE" X)');
+  },
+});
+
+test({
+  name: "formatLisp() throws TypeError naming a value that is not Lisp data",
+  permissions: "none",
+  fn() {
+    for (
+      const [value, shown] of [[5, "5"], [null, "null"], [
+        {},
+        "[object Object]",
+      ]]
+    ) {
+      assert.throws(() => formatLisp(value as unknown as LispDatum), {
+        name: "TypeError",
+        message: `Cannot print value: ${shown} is not Lisp data`,
+      });
+    }
   },
 });
 

@@ -13,6 +13,7 @@ import {
   makeRatio,
   parseLisp,
   readDatum,
+  type ReadLimits,
   type ReadResult,
   SingleFloat,
 } from "../lib/lisp/mod.ts";
@@ -99,6 +100,8 @@ test({
     }
     assert.deepEqual(readAll("#| open", false), [{ kind: "more" }]);
     assert.deepEqual(readAll("#", false), [{ kind: "more" }]);
+    assert.deepEqual(readAll("#12", false), [{ kind: "more" }]);
+    assert.deepEqual(readAll("(1 #| open", false), [{ kind: "more" }]);
   },
 });
 
@@ -348,6 +351,12 @@ test({
       ["|a b|", "a b"],
       ["a\\bc", "AbC"],
       ["\\1", "1"],
+      ["a\\ b", "A B"],
+      ["a\\(b", "A(B"],
+      ["a\\λb", "AλB"],
+      ["a\\ｂc", "AｂC"],
+      ["a\\😀b", "A😀B"],
+      ["|x\\😀y|", "x😀y"],
       ["abc|DEF|ghi", "ABCDEFGHI"],
       ["|a\\|b|", "a|b"],
       ["||", ""],
@@ -363,6 +372,11 @@ test({
     assertReadError("foo:bar", /package/);
     assertReadError(".", /only allowed inside a list/);
     assertReadError("...", /too many dots/);
+    assertReadError(
+      "(a ..)",
+      /^Cannot read token: "\.\." has too many dots$/,
+      3,
+    );
     assertReadError("|abc", /escape/);
   },
 });
@@ -396,6 +410,77 @@ test({
     assertReadError("#\\nosuchname", /unknown character name/, 0);
     assertReadError('"abc', /end of input/, 4);
     assertReadError("#\\", /end of input/);
+  },
+});
+
+/** SBCL's names of the characters 0 to 31, as it prints them. */
+const CONTROL_NAMES = [
+  "Nul",
+  "Soh",
+  "Stx",
+  "Etx",
+  "Eot",
+  "Enq",
+  "Ack",
+  "Bel",
+  "Backspace",
+  "Tab",
+  "Newline",
+  "Vt",
+  "Page",
+  "Return",
+  "So",
+  "Si",
+  "Dle",
+  "Dc1",
+  "Dc2",
+  "Dc3",
+  "Dc4",
+  "Nak",
+  "Syn",
+  "Etb",
+  "Can",
+  "Em",
+  "Sub",
+  "Esc",
+  "Fs",
+  "Gs",
+  "Rs",
+  "Us",
+];
+
+test({
+  name: "parseLisp() reads every character name SBCL reads",
+  permissions: "none",
+  fn() {
+    const named: [string, number][] = [
+      ...CONTROL_NAMES.map((name, code): [string, number] => [name, code]),
+      ["SPACE", 32],
+      ["rubout", 127],
+      ["Del", 127],
+      ["Delete", 127],
+      ["Linefeed", 10],
+      ["Null", 0],
+      ["Escape", 27],
+      ["u41", 65],
+      ["U+D7FF", 0xd7ff],
+      ["U+E000", 0xe000],
+      ["U+10FFFF", 0x10ffff],
+      ["U+1F600", 0x1f600],
+      ["U+0", 0],
+      ["U+0000041", 65],
+      ["U+000000000000041", 65],
+    ];
+    for (const [name, code] of named) {
+      assert.deepEqual(
+        parseLisp(`#\\${name}`),
+        new LispChar(String.fromCodePoint(code)),
+        name,
+      );
+    }
+    for (const name of ["U+110000", "U+", "Bogus"]) {
+      assertReadError(`#\\${name}`, /unknown character name/, 0);
+    }
   },
 });
 
@@ -438,12 +523,25 @@ test({
     assertReadError("(1 . 2 3)", /more than one datum after the dot/);
     assertReadError("( . 2)", /nothing before the dot/);
     assertReadError("(1 .)", /nothing after the dot/);
-    assertReadError("#(1 . 2)", /not allowed in a vector/);
+    assertReadError("#(1 . 2)", /not allowed in a vector/, 4);
+    assertReadError(
+      "(1 . . 2)",
+      /^Cannot read list: nothing after the dot$/,
+      3,
+    );
+    assertReadError("(' . 1)", /^Cannot read quote: no datum follows "'"$/, 1);
+    assertReadError("(#' . 1)", /^Cannot read "#'": no datum follows it$/, 1);
     assertReadError("(1 2", /list: unexpected end of input/, 4);
     assertReadError("#(1", /vector: unexpected end of input/);
     assertReadError("'", /end of input/);
     assertReadError("(')", /no datum follows/);
     assertReadError("#| never closed", /never closed/);
+    assertReadError(
+      "(1 #| x",
+      /^Cannot read comment: "#\|" is never closed$/,
+      7,
+    );
+    assertReadError("#12", /^Cannot read datum: unexpected end of input$/, 3);
     assertReadError("`(1)", /backquote/, 0);
     assertReadError(",a", /backquote/, 0);
     assertReadError("1 2", /more than one datum/);
@@ -536,6 +634,183 @@ test({
     assert.equal(
       readDatum(bytesOf('"abcd"'), 0, 6, true, limits).kind,
       "datum",
+    );
+  },
+});
+
+test({
+  name:
+    "readDatum() names the limit a token crosses, counting the byte after a backslash",
+  permissions: "none",
+  fn() {
+    const escaped = bytesOf("a\\b c");
+    const long = bytesOf("abcdefgh ");
+    const radix = bytesOf("#123456r1 ");
+    const cases: [Uint8Array, ReadLimits, string, number][] = [
+      [escaped, { maxTokenLength: 2 }, "maxTokenLength", 2],
+      [escaped, { maxDatumLength: 2 }, "maxDatumLength", 2],
+      [long, { maxDatumLength: 4 }, "maxDatumLength", 4],
+      [long, { maxTokenLength: 4, maxDatumLength: 6 }, "maxTokenLength", 4],
+      [radix, { maxTokenLength: 4 }, "maxTokenLength", 4],
+      [radix, { maxDatumLength: 4 }, "maxDatumLength", 4],
+    ];
+    for (const [bytes, limits, limit, offset] of cases) {
+      assert.throws(
+        () => readDatum(bytes, 0, bytes.length, false, limits),
+        (error: unknown) => {
+          assert.ok(error instanceof LispLimitError);
+          assert.equal(error.limit, limit);
+          assert.equal(error.offset, offset);
+          return true;
+        },
+      );
+    }
+    assert.equal(
+      readDatum(escaped, 0, escaped.length, false, {
+        maxTokenLength: 3,
+      }).kind,
+      "datum",
+    );
+  },
+});
+
+test({
+  name: "readDatum() holds a short integer to the limits like any other token",
+  permissions: "none",
+  fn() {
+    const cases: [string, ReadLimits, bigint | string][] = [
+      ["1234 ", { maxTokenLength: 4 }, 1234n],
+      ["12345 ", { maxTokenLength: 4 }, "maxTokenLength"],
+      ["-123 ", { maxTokenLength: 4 }, -123n],
+      ["-1234 ", { maxTokenLength: 4 }, "maxTokenLength"],
+      ["  12 ", { maxDatumLength: 4 }, 12n],
+      ["  12 ", { maxDatumLength: 3 }, "maxDatumLength"],
+    ];
+    for (const [text, limits, expected] of cases) {
+      const bytes = bytesOf(text);
+      const read = () => readDatum(bytes, 0, bytes.length, false, limits);
+      if (typeof expected === "bigint") {
+        assert.deepEqual(read(), {
+          kind: "datum",
+          datum: expected,
+          next: text.trimEnd().length,
+        }, text);
+      } else {
+        assert.throws(read, (error: unknown) => {
+          assert.ok(error instanceof LispLimitError, text);
+          assert.equal(error.limit, expected, text);
+          return true;
+        });
+      }
+    }
+    assertReadError("1:", /package prefixes/, 1);
+    assertReadError("12:3", /package prefixes/, 2);
+  },
+});
+
+test({
+  name: "parseLisp() names what the input ended inside",
+  permissions: "none",
+  fn() {
+    const cases: [string, string][] = [
+      ["(", "list"],
+      ["#(", "vector"],
+      ["'", "quoted datum"],
+      ["#'", "function name"],
+      ["#C", "complex number"],
+      ["#x", '"#16r" number'],
+    ];
+    for (const [text, what] of cases) {
+      assertReadError(
+        text,
+        new RegExp(`^Cannot read ${what}: unexpected end of input$`),
+        text.length,
+      );
+    }
+    assert.equal(parseLisp("#| #| |# x |# 1"), 1n);
+    assertReadError("#| #| |# 1", /"#\|" is never closed/, 10);
+  },
+});
+
+test({
+  name:
+    "parseLisp() shows a refused number's token in the message, its first 40 bytes when longer",
+  permissions: "none",
+  fn() {
+    const forty = `${"1".repeat(38)}/0`;
+    assertReadError(
+      `(1 ${forty})`,
+      new RegExp(`^Cannot read ratio "${forty}": denominator is zero$`),
+      3,
+    );
+    assertReadError(
+      `(1 1${forty})`,
+      new RegExp(
+        `^Cannot read ratio "1${forty.slice(0, -1)}…": denominator is zero$`,
+      ),
+      3,
+    );
+    assertReadError(
+      `(1 ${"1".repeat(39)}e99999)`,
+      new RegExp(
+        `^Cannot read float "${
+          "1".repeat(39)
+        }e…": too large for a single-float$`,
+      ),
+      3,
+    );
+    assert.deepEqual(parseLisp("1/"), new LispSymbol("1/"));
+  },
+});
+
+test({
+  name: "readDatum() reads a number only up to end when more digits follow",
+  permissions: "none",
+  fn() {
+    const ratio = bytesOf("1/23");
+    assert.deepEqual(readDatum(ratio, 0, 3, true), {
+      kind: "datum",
+      datum: makeRatio(1n, 2n),
+      next: 3,
+    });
+    const float = bytesOf("1.55");
+    assert.deepEqual(readDatum(float, 0, 3, true), {
+      kind: "datum",
+      datum: new SingleFloat(1.5),
+      next: 3,
+    });
+  },
+});
+
+test({
+  name:
+    "readDatum() refuses a lone UTF-8 continuation byte, giving the decoder's error as cause",
+  permissions: "none",
+  fn() {
+    for (const byte of [0x80, 0xbf, 0xff]) {
+      const bytes = new Uint8Array([0x22, byte, 0x22]);
+      assert.throws(() => readDatum(bytes, 0, 3, true), (error: unknown) => {
+        assert.ok(error instanceof LispReadError);
+        assert.equal(error.message, "Cannot read text: invalid UTF-8");
+        assert.equal(error.offset, 1);
+        assert.ok(error.cause instanceof TypeError);
+        return true;
+      });
+    }
+  },
+});
+
+test({
+  name: "readDatum() reads only up to end, even inside a run of dots",
+  permissions: "none",
+  fn() {
+    assert.throws(
+      () => readDatum(bytesOf(".."), 0, 1, true),
+      /"\." is only allowed inside a list/,
+    );
+    assert.throws(
+      () => readDatum(bytesOf("..."), 0, 2, true),
+      /"\.\." has too many dots/,
     );
   },
 });

@@ -77,7 +77,7 @@ export function charByName(name: string): string | undefined {
   const upper = name.toUpperCase();
   const code = NAMED.get(upper);
   if (code !== undefined) return String.fromCharCode(code);
-  const hex = /^U\+?([0-9A-F]{1,6})$/.exec(upper)?.[1];
+  const hex = /^U\+?([0-9A-F]+)$/.exec(upper)?.[1];
   if (hex !== undefined) {
     const point = parseInt(hex, 16);
     if (point <= 0x10ffff && (point < 0xd800 || point > 0xdfff)) {
