@@ -310,7 +310,10 @@ test("connectDatagram() refuses numbers that are not an IPv4 address, opening no
       "127.000.000.001",
       "127.0.0.01",
       "127.1",
+      "127",
       "0x7f.1",
+      "0x7f000001",
+      "127.0.0.0x1.",
       "1.2.3.256",
       "::1::2",
       "fe80::1%eth0",
@@ -662,6 +665,14 @@ test("connectDatagram() binds on 127.0.0.1 for any 127.x peer, and on the wildca
       return true;
     },
   );
+  assert.throws(
+    () => connectDatagram({ remoteHostname: "2001:db8::1", remotePort: 9 }),
+    (e) => {
+      assert.ok(e instanceof PermissionError);
+      assert.match(e.message, /^Cannot listen for datagrams on \[::\]:0: /);
+      return true;
+    },
+  );
 });
 
 test("receive() with a timeout on a closed socket, and a receive pending at close, reject with ConnectionClosedError", async () => {
@@ -699,3 +710,65 @@ test(
   },
   { deadline: 15_000 },
 );
+
+test("connectDatagram() to any spelling of a loopback address binds on the loopback of its family and hears the reply", async () => {
+  const cases: [string, string][] = [
+    ["::1", "::1"],
+    ["0:0:0:0:0:0:0:1", "::1"],
+    ["[::1]", "::1"],
+    ["::ffff:127.0.0.1", "127.0.0.1"],
+    ["::FFFF:7f00:1", "127.0.0.1"],
+  ];
+  for (const [remoteHostname, loopback] of cases) {
+    using server = listenDatagram({ hostname: loopback, port: 0 });
+    using client = connectDatagram({ remoteHostname, remotePort: server.port });
+    assert.equal(client.addr.hostname, loopback, remoteHostname);
+    assert.deepEqual({ ...client.remoteAddr }, {
+      transport: "udp",
+      hostname: loopback,
+      port: server.port,
+    });
+    await client.send(bytes(1, 2));
+    const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+    assert.equal(remoteAddr.hostname, loopback);
+    await server.send(data.reverse(), remoteAddr);
+    assert.deepEqual(
+      (await client.receive({ timeout: 2000 })).data,
+      bytes(2, 1),
+    );
+  }
+});
+
+test("connectDatagram() to a host name shows the name until it is looked up, and send() rejects with the lookup's error", async () => {
+  // Names that only look like localhost, or have a number in a label that
+  // is not the last: each is a name to look up, which this process may not.
+  for (
+    const remoteHostname of [
+      "localhost.invalid",
+      "my-localhost",
+      "1.example.invalid",
+      "0x7f.example.invalid",
+    ]
+  ) {
+    using client = connectDatagram({
+      remoteHostname,
+      remotePort: 9,
+      hostname: "127.0.0.1",
+    });
+    assert.equal(client.addr.hostname, "127.0.0.1");
+    assert.deepEqual({ ...client.remoteAddr }, {
+      transport: "udp",
+      hostname: remoteHostname,
+      port: 9,
+    });
+    await assert.rejects(client.send(bytes(1)), (e) => {
+      assert.ok(e instanceof PermissionError, remoteHostname);
+      assert.equal(
+        e.message,
+        `Cannot look up "${remoteHostname}": permission denied, run again with --allow-net=${remoteHostname}`,
+      );
+      return true;
+    });
+    assert.equal(client.remoteAddr?.hostname, remoteHostname);
+  }
+});
