@@ -591,6 +591,9 @@ test("maxDatagramSize cuts longer datagrams to its size, and must be 1 to 65,507
   assert.deepEqual((await client.receive({ timeout: 2000 })).data, bytes(9, 8));
   using full = listenDatagram({ port: 0, maxDatagramSize: MAX_DATAGRAM_SIZE });
   assert.ok(full.port > 0);
+  using one = listenDatagram({ port: 0, maxDatagramSize: 1 });
+  await client.send(bytes(5, 6), one.addr);
+  assert.deepEqual((await one.receive({ timeout: 2000 })).data, bytes(5));
   for (const maxDatagramSize of [0, MAX_DATAGRAM_SIZE + 1, 1.5, Number.NaN]) {
     const message =
       `Cannot use maxDatagramSize ${maxDatagramSize}: it must be a whole number from 1 to 65507`;
@@ -771,4 +774,88 @@ test("connectDatagram() to a host name shows the name until it is looked up, and
     });
     assert.equal(client.remoteAddr?.hostname, remoteHostname);
   }
+});
+
+test("receive() on a socket connected to a name rejects with the lookup's error", async () => {
+  using client = connectDatagram({
+    remoteHostname: "peer.invalid",
+    remotePort: 9,
+    hostname: "127.0.0.1",
+  });
+  const message =
+    'Cannot look up "peer.invalid": permission denied, run again with --allow-net=peer.invalid';
+  await assert.rejects(client.receive(), { name: "PermissionError", message });
+  assert.equal(client.hasInput, true);
+  await assert.rejects(client.receive({ timeout: 2000 }), {
+    name: "PermissionError",
+    message,
+  });
+});
+
+test("send() takes an IPv6 destination in brackets, and names a missing destination port", async () => {
+  using server = listenDatagram({ hostname: "::1", port: 0 });
+  using client = listenDatagram({ hostname: "::1", port: 0 });
+  for (let i = 0; i < 2; i++) {
+    await client.send(bytes(i), {
+      transport: "udp",
+      hostname: "[::1]",
+      port: server.port,
+    });
+    const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+    assert.deepEqual(data, bytes(i));
+    assert.deepEqual({ ...remoteAddr }, { ...client.addr });
+  }
+  await assert.rejects(
+    client.send(bytes(1), null as unknown as Deno.NetAddr),
+    /^RangeError: Cannot use the destination port undefined/,
+  );
+});
+
+test("two receive() calls at once each get one datagram", async () => {
+  using server = listenDatagram({ port: 0 });
+  using client = connectDatagram({ remotePort: server.port });
+  const first = server.receive();
+  const second = server.receive({ timeout: 2000 });
+  await client.send(bytes(1));
+  await client.send(bytes(2));
+  const got = (await Promise.all([first, second])).map(({ data }) => data[0]);
+  assert.deepEqual(got.sort(), [1, 2]);
+});
+
+test("send() to a destination this process may not reach names the host to grant; a connected socket's names the peer", async () => {
+  using client = listenDatagram({ port: 0 });
+  using client6 = listenDatagram({ hostname: "::1", port: 0 });
+  const cases: [typeof client, string, string, string][] = [
+    [client, "127.0.0.3", "127.0.0.3:9", "127.0.0.3"],
+    [client6, "2001:db8::1", "[2001:db8::1]:9", "[2001:db8::1]"],
+    [client6, "[2001:db8::1]", "[2001:db8::1]:9", "[2001:db8::1]"],
+  ];
+  for (const [socket, hostname, where, host] of cases) {
+    await assert.rejects(
+      socket.send(bytes(1), { transport: "udp", hostname, port: 9 }),
+      (e) => {
+        assert.ok(e instanceof PermissionError, hostname);
+        assert.equal(
+          e.message,
+          `Cannot send to ${where} (to answer clients on any port, grant the host: --allow-net=${host}): permission denied, run again with --allow-net=${where}`,
+        );
+        assert.deepEqual(e.address, {
+          hostname: host.replace(/[[\]]/g, ""),
+          port: 9,
+        });
+        assert.ok(e.cause instanceof Deno.errors.NotCapable);
+        return true;
+      },
+    );
+  }
+  using connected = connectDatagram({
+    remoteHostname: "127.0.0.3",
+    remotePort: 9,
+  });
+  await assert.rejects(connected.send(bytes(1)), (e) => {
+    assert.ok(e instanceof PermissionError);
+    assert.match(e.message, /^Cannot send to 127\.0\.0\.3:9: /);
+    assert.doesNotMatch(e.message, /to answer clients/);
+    return true;
+  });
 });
