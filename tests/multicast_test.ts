@@ -94,7 +94,7 @@ test("joinMulticast() twice on one interface is an AddressInUseError", async () 
   await assert.rejects(
     socket.joinMulticast(GROUP, { interface: "127.0.0.1" }),
     (error) =>
-      error instanceof AddressInUseError &&
+      error instanceof AddressInUseError && error.cause instanceof Error &&
       error.message ===
         `Cannot join ${GROUP} on 127.0.0.1: this socket is already a member`,
   );
@@ -137,6 +137,10 @@ test("a membership's setters check their arguments", async () => {
   );
   await assert.rejects(membership.setTTL(1.5), RangeError);
   await assert.rejects(
+    membership.setTTL(-1),
+    /^RangeError: Cannot set the multicast TTL to -1: it must be a whole number from 0 to 255$/,
+  );
+  await assert.rejects(
     membership.setLoopback("yes" as unknown as boolean),
     /^TypeError: Cannot set multicast loopback to yes: it must be true or false$/,
   );
@@ -149,8 +153,14 @@ test("after the socket closes, joining and setting fail as closed and leaving do
     interface: "127.0.0.1",
   });
   socket.close();
-  await assert.rejects(membership.setTTL(2), ConnectionClosedError);
-  await assert.rejects(membership.setLoopback(false), ConnectionClosedError);
+  await assert.rejects(membership.setTTL(2), {
+    name: "ConnectionClosedError",
+    message: `Cannot set the multicast TTL for ${GROUP}: the socket is closed`,
+  });
+  await assert.rejects(membership.setLoopback(false), {
+    name: "ConnectionClosedError",
+    message: `Cannot set multicast loopback for ${GROUP}: the socket is closed`,
+  });
   await membership.leave();
   assert.equal(membership.left, true);
   await assert.rejects(

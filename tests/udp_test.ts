@@ -146,7 +146,15 @@ test("close() during a pending receive rejects it and ends iteration", async () 
   await delay(5);
   socket.close();
   socket.close();
-  await assert.rejects(pending, ConnectionClosedError);
+  // The error names the closing, and keeps what Deno said as its cause.
+  await assert.rejects(
+    pending,
+    (e) =>
+      e instanceof ConnectionClosedError &&
+      e.message ===
+        `Cannot receive on 127.0.0.1:${socket.port}: the socket is closed` &&
+      e.cause instanceof Error,
+  );
   assert.equal(await bounded(iterated, 2000, "the loop"), 0);
   await assert.rejects(
     socket.send(bytes(1), socket.addr),
@@ -608,11 +616,26 @@ test("maxDatagramSize cuts longer datagrams to its size, and must be 1 to 65,507
   }
 });
 
-test("reuseAddress lets two sockets share a port; without it the second is refused", () => {
+test("reuseAddress lets two sockets share a port; without it the second is refused", async () => {
   using first = listenDatagram({ port: 0, reuseAddress: true });
   using second = listenDatagram({ port: first.port, reuseAddress: true });
   assert.equal(second.port, first.port);
-  assert.throws(() => listenDatagram({ port: first.port }), AddressInUseError);
+  assert.throws(
+    () => listenDatagram({ port: first.port }),
+    (e) =>
+      e instanceof AddressInUseError &&
+      e.message.startsWith(
+        `Cannot listen for datagrams on 127.0.0.1:${first.port}: `,
+      ) &&
+      e.address?.hostname === "127.0.0.1" && e.address.port === first.port,
+  );
+  // Closed with nothing pending, receive() names the socket.
+  const closed = listenDatagram({ port: 0 });
+  closed.close();
+  await assert.rejects(closed.receive(), {
+    name: "ConnectionClosedError",
+    message: `Cannot receive on 127.0.0.1:${closed.port}: the socket is closed`,
+  });
 });
 
 test("hasInput and waitForInput() see a queued datagram until it is received", async () => {
@@ -660,6 +683,14 @@ test("connectDatagram() binds on 127.0.0.1 for any 127.x peer, and on the wildca
   assert.equal(loop.addr.hostname, "127.0.0.1");
   assert.equal(loop.remoteAddr?.hostname, "127.0.0.2");
   // This process may use loopback only: the wildcard bind is what is refused.
+  assert.throws(
+    () => connectDatagram({ remoteHostname: "peer.invalid", remotePort: 9 }),
+    (e) => {
+      assert.ok(e instanceof PermissionError);
+      assert.match(e.message, /^Cannot listen for datagrams on 0\.0\.0\.0:0: /);
+      return true;
+    },
+  );
   assert.throws(
     () => connectDatagram({ remoteHostname: "192.0.2.1", remotePort: 9 }),
     (e) => {
