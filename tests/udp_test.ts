@@ -3,6 +3,7 @@ import {
   AddressInUseError,
   connectDatagram,
   ConnectionClosedError,
+  DatagramSocket,
   LimitExceededError,
   listenDatagram,
   MAX_DATAGRAM_SIZE,
@@ -795,14 +796,17 @@ test("connectDatagram() to a host name shows the name until it is looked up, and
       hostname: remoteHostname,
       port: 9,
     });
-    await assert.rejects(client.send(bytes(1)), (e) => {
-      assert.ok(e instanceof PermissionError, remoteHostname);
-      assert.equal(
-        e.message,
-        `Cannot look up "${remoteHostname}": permission denied, run again with --allow-net=${remoteHostname}`,
-      );
-      return true;
-    });
+    // The second send fails the same way: the name is never sent to.
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(client.send(bytes(1)), (e) => {
+        assert.ok(e instanceof PermissionError, remoteHostname);
+        assert.equal(
+          e.message,
+          `Cannot look up "${remoteHostname}": permission denied, run again with --allow-net=${remoteHostname}`,
+        );
+        return true;
+      });
+    }
     assert.equal(client.remoteAddr?.hostname, remoteHostname);
   }
 });
@@ -886,7 +890,55 @@ test("send() to a destination this process may not reach names the host to grant
   await assert.rejects(connected.send(bytes(1)), (e) => {
     assert.ok(e instanceof PermissionError);
     assert.match(e.message, /^Cannot send to 127\.0\.0\.3:9: /);
+    assert.deepEqual(e.address, { hostname: "127.0.0.3", port: 9 });
     assert.doesNotMatch(e.message, /to answer clients/);
     return true;
   });
+});
+
+test("new DatagramSocket() checks its peer and closes the connection it was given when it throws", () => {
+  for (const port of [0, 65536]) {
+    const conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: 0,
+    });
+    assert.throws(
+      () =>
+        new DatagramSocket(conn, {
+          transport: "udp",
+          hostname: "127.0.0.1",
+          port,
+        }),
+      (e) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`Cannot use remotePort ${port}: `),
+    );
+    // Closed by the constructor: closing again is a BadResource.
+    assert.throws(() => conn.close(), Deno.errors.BadResource);
+  }
+});
+
+test("a datagram queued before close is still received; then receive() names the closing, and send() too", async () => {
+  const server = listenDatagram({ port: 0 });
+  using client = connectDatagram({ remotePort: server.port });
+  await client.send(bytes(7));
+  assert.equal(await server.waitForInput({ timeout: 2000 }), true);
+  server.close();
+  assert.deepEqual((await server.receive()).data, bytes(7));
+  await assert.rejects(server.receive(), ConnectionClosedError);
+  await assert.rejects(server.send(bytes(1), client.addr), {
+    name: "ConnectionClosedError",
+    message: `Cannot send to 127.0.0.1:${client.port}: the socket is closed`,
+  });
+});
+
+test("a receive() that times out names the socket", async () => {
+  using socket = listenDatagram({ port: 0 });
+  await assert.rejects(
+    socket.receive({ timeout: 1 }),
+    (e) =>
+      e instanceof TimeoutError &&
+      e.message.startsWith(`Cannot receive on 127.0.0.1:${socket.port}`),
+  );
 });
