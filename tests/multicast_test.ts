@@ -94,7 +94,7 @@ test("joinMulticast() twice on one interface is an AddressInUseError", async () 
   await assert.rejects(
     socket.joinMulticast(GROUP, { interface: "127.0.0.1" }),
     (error) =>
-      error instanceof AddressInUseError &&
+      error instanceof AddressInUseError && error.cause instanceof Error &&
       error.message ===
         `Cannot join ${GROUP} on 127.0.0.1: this socket is already a member`,
   );
@@ -137,6 +137,10 @@ test("a membership's setters check their arguments", async () => {
   );
   await assert.rejects(membership.setTTL(1.5), RangeError);
   await assert.rejects(
+    membership.setTTL(-1),
+    /^RangeError: Cannot set the multicast TTL to -1: it must be a whole number from 0 to 255$/,
+  );
+  await assert.rejects(
     membership.setLoopback("yes" as unknown as boolean),
     /^TypeError: Cannot set multicast loopback to yes: it must be true or false$/,
   );
@@ -149,8 +153,14 @@ test("after the socket closes, joining and setting fail as closed and leaving do
     interface: "127.0.0.1",
   });
   socket.close();
-  await assert.rejects(membership.setTTL(2), ConnectionClosedError);
-  await assert.rejects(membership.setLoopback(false), ConnectionClosedError);
+  await assert.rejects(membership.setTTL(2), {
+    name: "ConnectionClosedError",
+    message: `Cannot set the multicast TTL for ${GROUP}: the socket is closed`,
+  });
+  await assert.rejects(membership.setLoopback(false), {
+    name: "ConnectionClosedError",
+    message: `Cannot set multicast loopback for ${GROUP}: the socket is closed`,
+  });
   await membership.leave();
   assert.equal(membership.left, true);
   await assert.rejects(
@@ -188,4 +198,82 @@ test({
     await membership.leave();
     assert.equal(membership.left, true);
   },
+});
+
+test("joinMulticast() names a group that is not a string, and an interface of the wrong kind, in one line", async () => {
+  using socket = listenDatagram({ port: 0 });
+  for (const [group, shown] of [[42, "42"], [{}, "[object Object]"]]) {
+    await assert.rejects(
+      socket.joinMulticast(group as unknown as string),
+      (error) =>
+        error instanceof TypeError &&
+        error.message ===
+          `Cannot join ${shown}: it is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)`,
+    );
+  }
+  await assert.rejects(
+    socket.joinMulticast("239.255.0.01"),
+    /^TypeError: Cannot join "239\.255\.0\.01": it is not a multicast address/,
+  );
+  for (const networkInterface of [1, "::1"]) {
+    await assert.rejects(
+      socket.joinMulticast(GROUP, { interface: networkInterface }),
+      (error) =>
+        error instanceof TypeError &&
+        error.message ===
+          `Cannot join on the interface ${
+            JSON.stringify(networkInterface)
+          }: for an IPv4 group it must be the interface's IPv4 address, e.g. "127.0.0.1"`,
+    );
+  }
+});
+
+test("joinMulticast() on a closed socket names the interface it was asked for, or the default one", async () => {
+  const socket = listenDatagram({ port: 0 });
+  socket.close();
+  await assert.rejects(
+    socket.joinMulticast(GROUP),
+    /^ConnectionClosedError: Cannot join 239\.255\.77\.1 on the default interface: the socket is closed$/,
+  );
+  const socket6 = listenDatagram({ hostname: "::1", port: 0 });
+  socket6.close();
+  for (
+    const [networkInterface, shown] of [
+      [undefined, "the default interface"],
+      [0, "interface 0"],
+      [0xffff_ffff, "interface 4294967295"],
+    ] as const
+  ) {
+    await assert.rejects(
+      socket6.joinMulticast(
+        "ff01::4242",
+        networkInterface === undefined ? {} : { interface: networkInterface },
+      ),
+      (error) =>
+        error instanceof ConnectionClosedError &&
+        error.message ===
+          `Cannot join ff01::4242 on ${shown}: the socket is closed`,
+    );
+  }
+  for (const networkInterface of [-1, 1.5, 0x1_0000_0000, "1"]) {
+    await assert.rejects(
+      socket6.joinMulticast("ff01::4242", {
+        interface: networkInterface as number,
+      }),
+      (error) =>
+        error instanceof TypeError &&
+        error.message.startsWith(
+          `Cannot join on the interface ${
+            JSON.stringify(networkInterface)
+          }: for an IPv6 group it must be the interface's index`,
+        ),
+    );
+  }
+});
+
+test("joinMulticast() without an interface joins an IPv4 group on the default one", async () => {
+  using socket = listenDatagram({ port: 0 });
+  const membership = await socket.joinMulticast(GROUP);
+  assert.equal(membership.group, GROUP);
+  await membership.leave();
 });

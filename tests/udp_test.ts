@@ -3,6 +3,7 @@ import {
   AddressInUseError,
   connectDatagram,
   ConnectionClosedError,
+  DatagramSocket,
   LimitExceededError,
   listenDatagram,
   MAX_DATAGRAM_SIZE,
@@ -146,7 +147,15 @@ test("close() during a pending receive rejects it and ends iteration", async () 
   await delay(5);
   socket.close();
   socket.close();
-  await assert.rejects(pending, ConnectionClosedError);
+  // The error names the closing, and keeps what Deno said as its cause.
+  await assert.rejects(
+    pending,
+    (e) =>
+      e instanceof ConnectionClosedError &&
+      e.message ===
+        `Cannot receive on 127.0.0.1:${socket.port}: the socket is closed` &&
+      e.cause instanceof Error,
+  );
   assert.equal(await bounded(iterated, 2000, "the loop"), 0);
   await assert.rejects(
     socket.send(bytes(1), socket.addr),
@@ -310,7 +319,10 @@ test("connectDatagram() refuses numbers that are not an IPv4 address, opening no
       "127.000.000.001",
       "127.0.0.01",
       "127.1",
+      "127",
       "0x7f.1",
+      "0x7f000001",
+      "127.0.0.0x1.",
       "1.2.3.256",
       "::1::2",
       "fe80::1%eth0",
@@ -588,6 +600,9 @@ test("maxDatagramSize cuts longer datagrams to its size, and must be 1 to 65,507
   assert.deepEqual((await client.receive({ timeout: 2000 })).data, bytes(9, 8));
   using full = listenDatagram({ port: 0, maxDatagramSize: MAX_DATAGRAM_SIZE });
   assert.ok(full.port > 0);
+  using one = listenDatagram({ port: 0, maxDatagramSize: 1 });
+  await client.send(bytes(5, 6), one.addr);
+  assert.deepEqual((await one.receive({ timeout: 2000 })).data, bytes(5));
   for (const maxDatagramSize of [0, MAX_DATAGRAM_SIZE + 1, 1.5, Number.NaN]) {
     const message =
       `Cannot use maxDatagramSize ${maxDatagramSize}: it must be a whole number from 1 to 65507`;
@@ -602,11 +617,26 @@ test("maxDatagramSize cuts longer datagrams to its size, and must be 1 to 65,507
   }
 });
 
-test("reuseAddress lets two sockets share a port; without it the second is refused", () => {
+test("reuseAddress lets two sockets share a port; without it the second is refused", async () => {
   using first = listenDatagram({ port: 0, reuseAddress: true });
   using second = listenDatagram({ port: first.port, reuseAddress: true });
   assert.equal(second.port, first.port);
-  assert.throws(() => listenDatagram({ port: first.port }), AddressInUseError);
+  assert.throws(
+    () => listenDatagram({ port: first.port }),
+    (e) =>
+      e instanceof AddressInUseError &&
+      e.message.startsWith(
+        `Cannot listen for datagrams on 127.0.0.1:${first.port}: `,
+      ) &&
+      e.address?.hostname === "127.0.0.1" && e.address.port === first.port,
+  );
+  // Closed with nothing pending, receive() names the socket.
+  const closed = listenDatagram({ port: 0 });
+  closed.close();
+  await assert.rejects(closed.receive(), {
+    name: "ConnectionClosedError",
+    message: `Cannot receive on 127.0.0.1:${closed.port}: the socket is closed`,
+  });
 });
 
 test("hasInput and waitForInput() see a queued datagram until it is received", async () => {
@@ -655,10 +685,26 @@ test("connectDatagram() binds on 127.0.0.1 for any 127.x peer, and on the wildca
   assert.equal(loop.remoteAddr?.hostname, "127.0.0.2");
   // This process may use loopback only: the wildcard bind is what is refused.
   assert.throws(
+    () => connectDatagram({ remoteHostname: "peer.invalid", remotePort: 9 }),
+    (e) => {
+      assert.ok(e instanceof PermissionError);
+      assert.match(e.message, /^Cannot listen for datagrams on 0\.0\.0\.0:0: /);
+      return true;
+    },
+  );
+  assert.throws(
     () => connectDatagram({ remoteHostname: "192.0.2.1", remotePort: 9 }),
     (e) => {
       assert.ok(e instanceof PermissionError);
       assert.match(e.message, /^Cannot listen for datagrams on 0\.0\.0\.0:0: /);
+      return true;
+    },
+  );
+  assert.throws(
+    () => connectDatagram({ remoteHostname: "2001:db8::1", remotePort: 9 }),
+    (e) => {
+      assert.ok(e instanceof PermissionError);
+      assert.match(e.message, /^Cannot listen for datagrams on \[::\]:0: /);
       return true;
     },
   );
@@ -699,3 +745,200 @@ test(
   },
   { deadline: 15_000 },
 );
+
+test("connectDatagram() to any spelling of a loopback address binds on the loopback of its family and hears the reply", async () => {
+  const cases: [string, string][] = [
+    ["::1", "::1"],
+    ["0:0:0:0:0:0:0:1", "::1"],
+    ["[::1]", "::1"],
+    ["::ffff:127.0.0.1", "127.0.0.1"],
+    ["::FFFF:7f00:1", "127.0.0.1"],
+  ];
+  for (const [remoteHostname, loopback] of cases) {
+    using server = listenDatagram({ hostname: loopback, port: 0 });
+    using client = connectDatagram({ remoteHostname, remotePort: server.port });
+    assert.equal(client.addr.hostname, loopback, remoteHostname);
+    assert.deepEqual({ ...client.remoteAddr }, {
+      transport: "udp",
+      hostname: loopback,
+      port: server.port,
+    });
+    await client.send(bytes(1, 2));
+    const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+    assert.equal(remoteAddr.hostname, loopback);
+    await server.send(data.reverse(), remoteAddr);
+    assert.deepEqual(
+      (await client.receive({ timeout: 2000 })).data,
+      bytes(2, 1),
+    );
+  }
+});
+
+test("connectDatagram() to a host name shows the name until it is looked up, and send() rejects with the lookup's error", async () => {
+  // Names that only look like localhost, or have a number in a label that
+  // is not the last: each is a name to look up, which this process may not.
+  for (
+    const remoteHostname of [
+      "localhost.invalid",
+      "my-localhost",
+      "1.example.invalid",
+      "0x7f.example.invalid",
+    ]
+  ) {
+    using client = connectDatagram({
+      remoteHostname,
+      remotePort: 9,
+      hostname: "127.0.0.1",
+    });
+    assert.equal(client.addr.hostname, "127.0.0.1");
+    assert.deepEqual({ ...client.remoteAddr }, {
+      transport: "udp",
+      hostname: remoteHostname,
+      port: 9,
+    });
+    // The second send fails the same way: the name is never sent to.
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(client.send(bytes(1)), (e) => {
+        assert.ok(e instanceof PermissionError, remoteHostname);
+        assert.equal(
+          e.message,
+          `Cannot look up "${remoteHostname}": permission denied, run again with --allow-net=${remoteHostname}`,
+        );
+        return true;
+      });
+    }
+    assert.equal(client.remoteAddr?.hostname, remoteHostname);
+  }
+});
+
+test("receive() on a socket connected to a name rejects with the lookup's error", async () => {
+  using client = connectDatagram({
+    remoteHostname: "peer.invalid",
+    remotePort: 9,
+    hostname: "127.0.0.1",
+  });
+  const message =
+    'Cannot look up "peer.invalid": permission denied, run again with --allow-net=peer.invalid';
+  await assert.rejects(client.receive(), { name: "PermissionError", message });
+  assert.equal(client.hasInput, true);
+  await assert.rejects(client.receive({ timeout: 2000 }), {
+    name: "PermissionError",
+    message,
+  });
+});
+
+test("send() takes an IPv6 destination in brackets, and names a missing destination port", async () => {
+  using server = listenDatagram({ hostname: "::1", port: 0 });
+  using client = listenDatagram({ hostname: "::1", port: 0 });
+  for (let i = 0; i < 2; i++) {
+    await client.send(bytes(i), {
+      transport: "udp",
+      hostname: "[::1]",
+      port: server.port,
+    });
+    const { data, remoteAddr } = await server.receive({ timeout: 2000 });
+    assert.deepEqual(data, bytes(i));
+    assert.deepEqual({ ...remoteAddr }, { ...client.addr });
+  }
+  await assert.rejects(
+    client.send(bytes(1), null as unknown as Deno.NetAddr),
+    /^RangeError: Cannot use the destination port undefined/,
+  );
+});
+
+test("two receive() calls at once each get one datagram", async () => {
+  using server = listenDatagram({ port: 0 });
+  using client = connectDatagram({ remotePort: server.port });
+  const first = server.receive();
+  const second = server.receive({ timeout: 2000 });
+  await client.send(bytes(1));
+  await client.send(bytes(2));
+  const got = (await Promise.all([first, second])).map(({ data }) => data[0]);
+  assert.deepEqual(got.sort(), [1, 2]);
+});
+
+test("send() to a destination this process may not reach names the host to grant; a connected socket's names the peer", async () => {
+  using client = listenDatagram({ port: 0 });
+  using client6 = listenDatagram({ hostname: "::1", port: 0 });
+  const cases: [typeof client, string, string, string][] = [
+    [client, "127.0.0.3", "127.0.0.3:9", "127.0.0.3"],
+    [client6, "2001:db8::1", "[2001:db8::1]:9", "[2001:db8::1]"],
+    [client6, "[2001:db8::1]", "[2001:db8::1]:9", "[2001:db8::1]"],
+  ];
+  for (const [socket, hostname, where, host] of cases) {
+    await assert.rejects(
+      socket.send(bytes(1), { transport: "udp", hostname, port: 9 }),
+      (e) => {
+        assert.ok(e instanceof PermissionError, hostname);
+        assert.equal(
+          e.message,
+          `Cannot send to ${where} (to answer clients on any port, grant the host: --allow-net=${host}): permission denied, run again with --allow-net=${where}`,
+        );
+        assert.deepEqual(e.address, {
+          hostname: host.replace(/[[\]]/g, ""),
+          port: 9,
+        });
+        assert.ok(e.cause instanceof Deno.errors.NotCapable);
+        return true;
+      },
+    );
+  }
+  using connected = connectDatagram({
+    remoteHostname: "127.0.0.3",
+    remotePort: 9,
+  });
+  await assert.rejects(connected.send(bytes(1)), (e) => {
+    assert.ok(e instanceof PermissionError);
+    assert.match(e.message, /^Cannot send to 127\.0\.0\.3:9: /);
+    assert.deepEqual(e.address, { hostname: "127.0.0.3", port: 9 });
+    assert.doesNotMatch(e.message, /to answer clients/);
+    return true;
+  });
+});
+
+test("new DatagramSocket() checks its peer and closes the connection it was given when it throws", () => {
+  for (const port of [0, 65536]) {
+    const conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: 0,
+    });
+    assert.throws(
+      () =>
+        new DatagramSocket(conn, {
+          transport: "udp",
+          hostname: "127.0.0.1",
+          port,
+        }),
+      (e) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`Cannot use remotePort ${port}: `),
+    );
+    // Closed by the constructor: closing again is a BadResource.
+    assert.throws(() => conn.close(), Deno.errors.BadResource);
+  }
+});
+
+test("a datagram queued before close is still received; then receive() names the closing, and send() too", async () => {
+  const server = listenDatagram({ port: 0 });
+  using client = connectDatagram({ remotePort: server.port });
+  await client.send(bytes(7));
+  assert.equal(await server.waitForInput({ timeout: 2000 }), true);
+  server.close();
+  assert.deepEqual((await server.receive()).data, bytes(7));
+  await assert.rejects(server.receive(), ConnectionClosedError);
+  await assert.rejects(server.send(bytes(1), client.addr), {
+    name: "ConnectionClosedError",
+    message: `Cannot send to 127.0.0.1:${client.port}: the socket is closed`,
+  });
+});
+
+test("a receive() that times out names the socket", async () => {
+  using socket = listenDatagram({ port: 0 });
+  await assert.rejects(
+    socket.receive({ timeout: 1 }),
+    (e) =>
+      e instanceof TimeoutError &&
+      e.message.startsWith(`Cannot receive on 127.0.0.1:${socket.port}`),
+  );
+});
