@@ -42,6 +42,13 @@ type Target = {
   note?: string;
   /** The score aimed at, in percent (80 unless said). */
   goal?: number;
+  /**
+   * Milliseconds a mutant's run may take beyond twice the unmutated run's
+   * before it counts as a timeout (stryker.config.json's unless said): a
+   * pure part whose tests cannot be interrupted (a loop made endless) gets
+   * a shorter margin.
+   */
+  timeoutMS?: number;
 };
 const all = targets as Record<string, Target>;
 
@@ -349,6 +356,7 @@ for (const name of names) {
     // Its own sandbox, so that two targets may be measured at once.
     tempDirName: `${base.tempDirName}-${name}`,
     concurrency: concurrency ?? base.concurrency,
+    timeoutMS: all[name]!.timeoutMS ?? base.timeoutMS,
     mutate,
     commandRunner: {
       // Write access: lib/ (see test.ts) and the temporary directory where
