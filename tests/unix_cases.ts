@@ -375,6 +375,15 @@ unixTest(
       );
       assert.ok(error.cause instanceof Deno.errors.NotFound);
     }
+    // With a timeout, and with none at all: the same error for a missing file.
+    const none = `${base}/none.sock`;
+    for (const timeout of [2000, Infinity]) {
+      await assert.rejects(connect({ path: none, timeout }), {
+        name: "SocketError",
+        message:
+          `Cannot connect to ${none}: no such socket file (is the server running?)`,
+      });
+    }
     // A socket file nothing holds refuses; the error says where.
     const stale = `${base}/stale.sock`;
     staleSocketFile(stale);
@@ -493,6 +502,7 @@ unixTest(
       error.message,
       `Cannot receive on ${path}: the socket is closed`,
     );
+    assert.ok(error.cause instanceof Error, "Deno's error is the cause");
     assert.equal(a.closed, true);
     assert.equal(a.hasInput, true);
     assert.equal(String(a), `#<datagram socket closed, was at ${path}>`);
@@ -509,7 +519,7 @@ unixTest(
 );
 
 unixTest(
-  "Unix datagrams: close() leaves a file that took the socket's place",
+  "Unix datagrams: close() leaves a file or a socket that took the socket's place",
   async () => {
     const path = `${base}/a.sock`;
     const socket = await listenDatagram({ path });
@@ -518,5 +528,14 @@ unixTest(
     socket.close();
     assert.equal(await Deno.readTextFile(path), "not ours");
     Deno.removeSync(path);
+    // Closed with no receive waiting: receive() would not wait.
+    const first = await listenDatagram({ path });
+    first.close();
+    assert.equal(first.hasInput, true);
+    // Closing again leaves alone the socket now bound there.
+    using second = await listenDatagram({ path });
+    first.close();
+    assert.equal(Deno.lstatSync(path).isSocket, true);
+    assert.equal(second.closed, false);
   },
 );
