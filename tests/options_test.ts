@@ -10,6 +10,7 @@ import {
   serve,
   Socket,
 } from "../mod.ts";
+import { checkHostname } from "../lib/_validate.ts";
 import { test } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
@@ -244,4 +245,72 @@ test("setOption() and getOption() refuse a Unix socket in one line", async () =>
     clearTimeout(timer);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+test("host names: RFC 1123 labels and IP literals are taken, and nothing else", () => {
+  const label63 = "a".repeat(63);
+  // 253 characters: four labels of 63 with their dots, and one of 1.
+  const name253 = `${label63}.${label63}.${label63}.${"b".repeat(61)}`;
+  assert.equal(name253.length, 253);
+  const good: [string, string][] = [
+    ["a", "a"],
+    ["Z9", "Z9"],
+    ["localhost", "localhost"],
+    ["localhost.", "localhost."],
+    ["a-b.c_d.example", "a-b.c_d.example"],
+    ["_srv._tcp.example", "_srv._tcp.example"],
+    [label63, label63],
+    [`${label63}.x`, `${label63}.x`],
+    [name253, name253],
+    [`${name253}.`, `${name253}.`],
+    ["10.1.2.3", "10.1.2.3"],
+    ["::1", "::1"],
+    ["[::1]", "::1"],
+    ["::", "::"],
+    ["fe80::1%eth0", "fe80::1%eth0"],
+    ["FE80::A:b%lo.1_x-y", "FE80::A:b%lo.1_x-y"],
+    ["::ffff:1.2.3.4", "::ffff:1.2.3.4"],
+  ];
+  for (const [given, taken] of good) {
+    assert.equal(checkHostname("hostname", given), taken, given);
+  }
+  const bad = [
+    "",
+    ".",
+    "-a",
+    "a-",
+    "a..b",
+    ".a",
+    "a.-b",
+    "a.b-",
+    "a b",
+    "a/b",
+    "é.example",
+    `${label63}a`,
+    `x.${label63}a`,
+    `${name253}x`,
+    `${name253}..`,
+    ":",
+    "1:2",
+    "[::1",
+    "::1]",
+    "g::1",
+    "fe80::1%",
+    "fe80::1%e th",
+    "fe80::1%%",
+    " ::1",
+    "::1 ",
+  ];
+  for (const given of bad) {
+    assert.throws(() => checkHostname("hostname", given), {
+      name: "TypeError",
+      message: `Cannot use hostname ${
+        JSON.stringify(given)
+      }: it is not a host name or an IP address`,
+    }, given);
+  }
+  assert.throws(() => checkHostname("host", 7), {
+    name: "TypeError",
+    message: "Cannot use host 7: it must be a host name or an IP address",
+  });
 });
