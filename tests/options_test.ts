@@ -10,7 +10,9 @@ import {
   serve,
   Socket,
 } from "../mod.ts";
-import { checkHostname } from "../lib/_validate.ts";
+import { describeAddr, formatHostPort } from "../lib/_addr.ts";
+import { checkTimeout, formatMs, hasDeadline } from "../lib/_deadline.ts";
+import { checkHostname, checkNumber, checkPort } from "../lib/_validate.ts";
 import { test } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
@@ -313,4 +315,108 @@ test("host names: RFC 1123 labels and IP literals are taken, and nothing else", 
     name: "TypeError",
     message: "Cannot use host 7: it must be a host name or an IP address",
   });
+});
+
+test("ports, numbers and timeouts: the edges taken, one past them refused in one line", () => {
+  assert.equal(checkPort("port", 0, true), 0);
+  assert.equal(checkPort("port", 1, false), 1);
+  assert.equal(checkPort("port", 65535, false), 65535);
+  for (
+    const [port, zero, shown, low] of [
+      [0, false, "0", 1],
+      [65536, true, "65536", 0],
+      [-1, true, "-1", 0],
+      [1.5, true, "1.5", 0],
+      ["80", true, '"80"', 0],
+      [undefined, false, "undefined", 1],
+    ] as const
+  ) {
+    assert.throws(() => checkPort("port", port, zero), {
+      name: "RangeError",
+      message:
+        `Cannot use port ${shown}: it must be a whole number from ${low} to 65535`,
+    });
+  }
+  assert.equal(checkNumber("limit", 1, 1), 1);
+  assert.equal(checkNumber("limit", 1.5, 1), 1.5);
+  assert.equal(checkNumber("limit", Infinity, 1, { infinite: true }), Infinity);
+  assert.equal(
+    checkNumber("limit", Infinity, 1, { infinite: true, integer: true }),
+    Infinity,
+  );
+  for (
+    const [value, options, text] of [
+      [0.5, {}, "Cannot use limit 0.5: it must be a number >= 1"],
+      [NaN, {}, "Cannot use limit NaN: it must be a number >= 1"],
+      ["2", {}, "Cannot use limit 2: it must be a number >= 1"],
+      [Infinity, {}, "Cannot use limit Infinity: it must be a number >= 1"],
+      [
+        1.5,
+        { integer: true },
+        "Cannot use limit 1.5: it must be a whole number >= 1",
+      ],
+      [
+        0,
+        { integer: true, infinite: true },
+        "Cannot use limit 0: it must be a whole number >= 1 (or Infinity)",
+      ],
+    ] as const
+  ) {
+    assert.throws(() => checkNumber("limit", value, 1, options), {
+      name: "RangeError",
+      message: text,
+    });
+  }
+  checkTimeout(undefined);
+  checkTimeout(0);
+  checkTimeout(Infinity);
+  for (const timeout of [-1, NaN, "5"]) {
+    assert.throws(() => checkTimeout(timeout as number), {
+      name: "RangeError",
+      message:
+        `Cannot use timeout ${timeout}: it must be a number of milliseconds >= 0`,
+    });
+  }
+});
+
+test("milliseconds in messages: whole from 10 on, two decimals below", () => {
+  assert.equal(formatMs(12.5), "13");
+  assert.equal(formatMs(10), "10");
+  assert.equal(formatMs(9.996), "10");
+  assert.equal(formatMs(1.234), "1.23");
+  assert.equal(formatMs(0), "0");
+  assert.equal(hasDeadline(undefined), false);
+  assert.equal(hasDeadline({}), false);
+  assert.equal(hasDeadline({ timeout: Infinity }), false);
+  assert.equal(hasDeadline({ timeout: 0 }), true);
+  assert.equal(hasDeadline({ signal: new AbortController().signal }), true);
+});
+
+test("addresses in messages: IPv6 hosts in brackets, Unix paths as they are", () => {
+  assert.equal(formatHostPort("127.0.0.1", 80), "127.0.0.1:80");
+  assert.equal(formatHostPort("::1", 80), "[::1]:80");
+  assert.equal(
+    describeAddr({ transport: "tcp", hostname: "::1", port: 7 }),
+    "[::1]/7",
+  );
+  assert.equal(
+    describeAddr({ transport: "udp", hostname: "10.0.0.1", port: 7 }, ":"),
+    "10.0.0.1:7",
+  );
+  assert.equal(
+    describeAddr({ transport: "unix", path: "/run/a.sock" }),
+    "/run/a.sock",
+  );
+  assert.equal(
+    describeAddr(
+      { transport: "unixpacket", path: null } as unknown as Deno.Addr,
+    ),
+    "(unnamed)",
+  );
+  assert.equal(
+    describeAddr(
+      { transport: "vsock", cid: 3, port: 9 } as unknown as Deno.Addr,
+    ),
+    "vsock",
+  );
 });
