@@ -2,13 +2,23 @@
 // a peer that stops reading, a peer that resets, bad arguments.
 import assert from "node:assert/strict";
 import {
+  AddressInUseError,
+  AddressNotAvailableError,
+  CertificateError,
   connect,
   ConnectionClosedError,
+  ConnectionRefusedError,
   ConnectionResetError,
   EndOfStreamError,
+  HostNotFoundError,
+  LimitExceededError,
   listen,
+  PermissionError,
+  ProxyProtocolError,
   Socket,
+  SocketError,
   TimeoutError,
+  TlsError,
   waitForInput,
 } from "../mod.ts";
 import {
@@ -457,4 +467,60 @@ test("a flush's signal that fires after close({ abort: true }) does not change w
     name: "ConnectionClosedError",
     message: /: the socket is closed$/,
   });
+});
+
+test("every error class names itself, keeps its cause and address, and is a SocketError", () => {
+  const cause = new Error("underneath");
+  const address = { hostname: "::1", port: 9 };
+  const options = { cause, address };
+  const partial = new Uint8Array([1, 2]);
+  const made: [SocketError, string][] = [
+    [new SocketError("m", options), "SocketError"],
+    [new ConnectionRefusedError("m", options), "ConnectionRefusedError"],
+    [new AddressInUseError("m", options), "AddressInUseError"],
+    [new AddressNotAvailableError("m", options), "AddressNotAvailableError"],
+    [new HostNotFoundError("m", options), "HostNotFoundError"],
+    [new TimeoutError("m", 5, options), "TimeoutError"],
+    [new ConnectionResetError("m", options), "ConnectionResetError"],
+    [new ConnectionClosedError("m", options), "ConnectionClosedError"],
+    [new EndOfStreamError("m", partial, options), "EndOfStreamError"],
+    [new LimitExceededError("m", 7, options), "LimitExceededError"],
+    [new ProxyProtocolError("m", options), "ProxyProtocolError"],
+    [new TlsError("m", options), "TlsError"],
+    [new CertificateError("m", "expired", options), "CertificateError"],
+  ];
+  for (const [error, name] of made) {
+    assert.ok(error instanceof SocketError && error instanceof Error, name);
+    assert.equal(error.name, name);
+    assert.equal(error.message, "m");
+    assert.equal(error.cause, cause);
+    assert.deepEqual(error.address, address);
+    assert.equal(String(error), `${name}: m`);
+  }
+  const permission = new PermissionError(
+    "Cannot connect to x:1",
+    "--allow-net=x:1",
+    options,
+  );
+  assert.equal(permission.name, "PermissionError");
+  assert.equal(
+    permission.message,
+    "Cannot connect to x:1: permission denied, run again with --allow-net=x:1",
+  );
+  assert.equal(permission.flag, "--allow-net=x:1");
+  assert.equal(permission.cause, cause);
+  assert.deepEqual(permission.address, address);
+  // The fields each one adds.
+  const timeout = new TimeoutError("m", 5);
+  assert.equal(timeout.timeout, 5);
+  assert.equal(timeout.partial, undefined);
+  assert.equal(new EndOfStreamError("m", partial).partial, partial);
+  assert.equal(new LimitExceededError("m", 7).limit, 7);
+  assert.equal(new CertificateError("m", "expired").reason, "expired");
+  assert.ok(new CertificateError("m", "expired") instanceof TlsError);
+  // Without options: no cause, no address.
+  const bare = new SocketError("m");
+  assert.equal(bare.address, undefined);
+  assert.equal(bare.cause, undefined);
+  assert.equal(new ConnectionRefusedError("m").address, undefined);
 });
