@@ -737,9 +737,12 @@ test("mapError(): what Deno throws becomes the sock error that says what happene
   // code that is not the operating system's, and what is not an Error.
   const own = new TimeoutError("mine", 1);
   assert.equal(mapError(own, context), own);
+  const wrapped = new ConnectionResetError("mine", { cause: coded("EMFILE") });
+  assert.equal(mapError(wrapped, context), wrapped);
   for (
     const other of [
       new Error("stop"),
+      new Error("Temporary failure in name resolution"),
       new RangeError("bad"),
       coded("not-a-code"),
       coded("ERR_SOMETHING_ELSE"),
