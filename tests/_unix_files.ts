@@ -14,4 +14,5 @@ export const UNIX_CASE_FILES = [
   "stream.sock",
   "report.sock",
   "data.txt",
+  "nodir/x.sock",
 ];

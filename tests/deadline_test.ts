@@ -9,7 +9,14 @@ import {
   type Expiring,
   Expiry,
 } from "../lib/_expiry.ts";
-import { bounded, pattern, socketPair, test } from "./_helpers.ts";
+import {
+  Deadline,
+  onAbort,
+  startTimer,
+  untilClosed,
+  waitUntil,
+} from "../lib/_deadline.ts";
+import { bounded, delay, pattern, socketPair, test } from "./_helpers.ts";
 
 const T = { timeout: 2000 };
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -397,3 +404,104 @@ test(
   },
   { permissions: "none" },
 );
+
+test("Deadline: a timeout rejects with a TimeoutError naming the wait; a signal with its reason, even one aborted before", async () => {
+  const timed = new Deadline({ timeout: 5 }, () => "Cannot wait for x");
+  assert.equal(timed.expired, false);
+  await assert.rejects(timed.race(new Promise(() => {})), {
+    name: "TimeoutError",
+    message: "Cannot wait for x: timed out after 5 ms",
+    timeout: 5,
+  });
+  assert.equal(timed.expired, true);
+  timed.clear();
+  const reason = new Error("stop");
+  const early = new Deadline(
+    { signal: AbortSignal.abort(reason), timeout: 1000 },
+    () => "never",
+  );
+  assert.equal(early.expired, true);
+  await assert.rejects(early.race(new Promise(() => {})), (e) => e === reason);
+  early.clear();
+  const controller = new AbortController();
+  const later = new Deadline({ signal: controller.signal }, () => "never");
+  const racing = later.race(new Promise(() => {}));
+  assert.equal(later.expired, false);
+  controller.abort(reason);
+  await assert.rejects(racing, (e) => e === reason);
+  assert.equal(later.expired, true);
+  later.clear();
+  // Cleared, it no longer watches: the first of two promises wins.
+  const cleared = new AbortController();
+  const done = new Deadline({ signal: cleared.signal }, () => "never");
+  done.clear();
+  cleared.abort(reason);
+  assert.equal(done.expired, false);
+  assert.equal(await done.race(Promise.resolve("value")), "value");
+  // Cleared before its time, its timer is gone (the sanitizer sees none).
+  const unused = new Deadline({ timeout: 60_000 }, () => "never");
+  assert.equal(await unused.race(Promise.resolve("first")), "first");
+  unused.clear();
+});
+
+test("onAbort(): each wait on a signal is told once, and one that stopped watching is not", () => {
+  const controller = new AbortController();
+  const told: string[] = [];
+  onAbort(controller.signal, () => told.push("a"));
+  const stop = onAbort(controller.signal, () => told.push("b"));
+  onAbort(controller.signal, () => told.push("c"));
+  stop();
+  controller.abort();
+  controller.abort();
+  assert.deepEqual(told, ["a", "c"]);
+});
+
+test("startTimer(): a delay longer than setTimeout takes does not fire at once", async () => {
+  let fired = false;
+  const stop = startTimer(() => fired = true, 2 ** 31 + 5);
+  await delay(20);
+  stop();
+  assert.equal(fired, false);
+  const short = await new Promise<boolean>((resolve) => {
+    startTimer(() => resolve(true), 1);
+  });
+  assert.equal(short, true);
+});
+
+test("waitUntil() and untilClosed(): ready at once, a timeout is false, an abort throws; a failure after close ends the loop", async () => {
+  let asked = 0;
+  const never = () => {
+    asked++;
+    return new Promise(() => {});
+  };
+  assert.equal(await waitUntil(true, never, { timeout: 5 }), true);
+  assert.equal(asked, 0);
+  assert.equal(await waitUntil(false, never, { timeout: 5 }), false);
+  assert.equal(await waitUntil(false, () => Promise.resolve(), {}), true);
+  const reason = new Error("stop");
+  await assert.rejects(
+    waitUntil(false, never, { signal: AbortSignal.abort(reason) }),
+    (e) => e === reason,
+  );
+  await assert.rejects(waitUntil(false, never, { timeout: -1 }), RangeError);
+  let closed = false;
+  let n = 0;
+  const next = () => {
+    n++;
+    if (n <= 2) return Promise.resolve(n);
+    closed = n > 3;
+    return Promise.reject(new Error(`failed ${n}`));
+  };
+  const items: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const item of untilClosed(next, () => closed)) {
+        items.push(item);
+      }
+    })(),
+    /failed 3/,
+  );
+  assert.deepEqual(items, [1, 2]);
+  for await (const item of untilClosed(next, () => closed)) items.push(item);
+  assert.deepEqual(items, [1, 2]);
+});

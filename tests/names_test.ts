@@ -4,6 +4,7 @@ import {
   ipaddrToHostname,
   lookupHostname,
   parseIp,
+  PermissionError,
 } from "../mod.ts";
 import { testsWithDeadline } from "./_helpers.ts";
 
@@ -332,5 +333,74 @@ test({
       String(result?.message),
       /^Cannot connect to nothere\.example:9: the name server did not answer \(the system resolver gave up after \d+ ms; check the name servers in \/etc\/resolv\.conf, or try again later\)$/,
     );
+  },
+});
+
+test("lookupHostname() and ipaddrToHostname() name the argument and the family in their errors", async () => {
+  await assert.rejects(lookupHostname("bad host"), {
+    name: "TypeError",
+    message:
+      'Cannot use name "bad host": it is not a host name or an IP address',
+  });
+  await assert.rejects(lookupHostname("127.0.0.1", { family: 6 }), {
+    name: "HostNotFoundError",
+    message:
+      'Cannot look up "127.0.0.1": it is an IPv4 address, and IPv6 was asked for',
+  });
+  await assert.rejects(lookupHostname("::1", { family: 4 }), {
+    name: "HostNotFoundError",
+    message:
+      'Cannot look up "::1": it is an IPv6 address, and IPv4 was asked for',
+  });
+  assert.deepEqual(await lookupHostname("::1", { family: 6 }), ["::1"]);
+  for (const bytes of [new Uint8Array(5), new Uint8Array(0)]) {
+    await assert.rejects(ipaddrToHostname(bytes), {
+      name: "TypeError",
+      message:
+        `Cannot look up the name of ${bytes.length} bytes: it is not an IP address (to look up a name's addresses, use lookupHostname())`,
+    });
+  }
+  await assert.rejects(ipaddrToHostname(null as unknown as string), {
+    name: "TypeError",
+    message:
+      "Cannot look up the name of null: it is not an IP address (to look up a name's addresses, use lookupHostname())",
+  });
+});
+
+// This process may reach only the loopback names and addresses it is
+// started with; a lookup of any other is refused before it asks anyone.
+const unscoped = Deno.permissions.querySync({
+  name: "net",
+  host: "sock-test.example",
+}).state === "granted";
+
+test({
+  name:
+    "without the grant in this process, a lookup is a PermissionError naming the flag, with the resolver's error as the cause",
+  ignore: unscoped,
+  async fn() {
+    const cases: [() => Promise<unknown>, string][] = [
+      [
+        () => lookupHostname("sock-test.example", { family: 4 }),
+        'Cannot look up "sock-test.example": permission denied, run again with --allow-net=sock-test.example',
+      ],
+      [
+        () => ipaddrToHostname("127.0.0.3"),
+        "Cannot look up the name of 127.0.0.3: permission denied, run again with --allow-net=127.0.0.3",
+      ],
+      [
+        () => ipaddrToHostname(new Uint8Array([...new Uint8Array(15), 2])),
+        "Cannot look up the name of ::2: permission denied, run again with --allow-net=[::2]",
+      ],
+    ];
+    for (const [lookup, message] of cases) {
+      const error = await lookup().catch((e) => e);
+      assert.ok(error instanceof PermissionError, String(error));
+      assert.equal(error.message, message);
+      assert.ok(
+        error.cause instanceof Error,
+        "the resolver's error is the cause",
+      );
+    }
   },
 });

@@ -10,6 +10,9 @@ import {
   serve,
   Socket,
 } from "../mod.ts";
+import { describeAddr, formatHostPort } from "../lib/_addr.ts";
+import { checkTimeout, formatMs, hasDeadline } from "../lib/_deadline.ts";
+import { checkHostname, checkNumber, checkPort } from "../lib/_validate.ts";
 import { test } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
@@ -244,4 +247,176 @@ test("setOption() and getOption() refuse a Unix socket in one line", async () =>
     clearTimeout(timer);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+test("host names: RFC 1123 labels and IP literals are taken, and nothing else", () => {
+  const label63 = "a".repeat(63);
+  // 253 characters: four labels of 63 with their dots, and one of 1.
+  const name253 = `${label63}.${label63}.${label63}.${"b".repeat(61)}`;
+  assert.equal(name253.length, 253);
+  const good: [string, string][] = [
+    ["a", "a"],
+    ["Z9", "Z9"],
+    ["localhost", "localhost"],
+    ["localhost.", "localhost."],
+    ["a-b.c_d.example", "a-b.c_d.example"],
+    ["_srv._tcp.example", "_srv._tcp.example"],
+    [label63, label63],
+    [`${label63}.x`, `${label63}.x`],
+    [name253, name253],
+    [`${name253}.`, `${name253}.`],
+    ["10.1.2.3", "10.1.2.3"],
+    ["::1", "::1"],
+    ["[::1]", "::1"],
+    ["::", "::"],
+    ["fe80::1%eth0", "fe80::1%eth0"],
+    ["FE80::A:b%lo.1_x-y", "FE80::A:b%lo.1_x-y"],
+    ["::ffff:1.2.3.4", "::ffff:1.2.3.4"],
+  ];
+  for (const [given, taken] of good) {
+    assert.equal(checkHostname("hostname", given), taken, given);
+  }
+  const bad = [
+    "",
+    ".",
+    "-a",
+    "a-",
+    "a..b",
+    ".a",
+    "a.-b",
+    "a.b-",
+    "a b",
+    "a/b",
+    "é.example",
+    `${label63}a`,
+    `x.${label63}a`,
+    `${name253}x`,
+    `${name253}..`,
+    ":",
+    "1:2",
+    "[::1",
+    "::1]",
+    "g::1",
+    "fe80::1%",
+    "fe80::1%e th",
+    "fe80::1%%",
+    " ::1",
+    "::1 ",
+  ];
+  for (const given of bad) {
+    assert.throws(() => checkHostname("hostname", given), {
+      name: "TypeError",
+      message: `Cannot use hostname ${
+        JSON.stringify(given)
+      }: it is not a host name or an IP address`,
+    }, given);
+  }
+  assert.throws(() => checkHostname("host", 7), {
+    name: "TypeError",
+    message: "Cannot use host 7: it must be a host name or an IP address",
+  });
+});
+
+test("ports, numbers and timeouts: the edges taken, one past them refused in one line", () => {
+  assert.equal(checkPort("port", 0, true), 0);
+  assert.equal(checkPort("port", 1, false), 1);
+  assert.equal(checkPort("port", 65535, false), 65535);
+  for (
+    const [port, zero, shown, low] of [
+      [0, false, "0", 1],
+      [65536, true, "65536", 0],
+      [-1, true, "-1", 0],
+      [1.5, true, "1.5", 0],
+      ["80", true, '"80"', 0],
+      [undefined, false, "undefined", 1],
+    ] as const
+  ) {
+    assert.throws(() => checkPort("port", port, zero), {
+      name: "RangeError",
+      message:
+        `Cannot use port ${shown}: it must be a whole number from ${low} to 65535`,
+    });
+  }
+  assert.equal(checkNumber("limit", 1, 1), 1);
+  assert.equal(checkNumber("limit", 1.5, 1), 1.5);
+  assert.equal(checkNumber("limit", Infinity, 1, { infinite: true }), Infinity);
+  assert.equal(
+    checkNumber("limit", Infinity, 1, { infinite: true, integer: true }),
+    Infinity,
+  );
+  for (
+    const [value, options, text] of [
+      [0.5, {}, "Cannot use limit 0.5: it must be a number >= 1"],
+      [NaN, {}, "Cannot use limit NaN: it must be a number >= 1"],
+      ["2", {}, "Cannot use limit 2: it must be a number >= 1"],
+      [Infinity, {}, "Cannot use limit Infinity: it must be a number >= 1"],
+      [
+        1.5,
+        { integer: true },
+        "Cannot use limit 1.5: it must be a whole number >= 1",
+      ],
+      [
+        0,
+        { integer: true, infinite: true },
+        "Cannot use limit 0: it must be a whole number >= 1 (or Infinity)",
+      ],
+    ] as const
+  ) {
+    assert.throws(() => checkNumber("limit", value, 1, options), {
+      name: "RangeError",
+      message: text,
+    });
+  }
+  checkTimeout(undefined);
+  checkTimeout(0);
+  checkTimeout(Infinity);
+  for (const timeout of [-1, NaN, "5"]) {
+    assert.throws(() => checkTimeout(timeout as number), {
+      name: "RangeError",
+      message:
+        `Cannot use timeout ${timeout}: it must be a number of milliseconds >= 0`,
+    });
+  }
+});
+
+test("milliseconds in messages: whole from 10 on, two decimals below", () => {
+  assert.equal(formatMs(12.5), "13");
+  assert.equal(formatMs(10), "10");
+  assert.equal(formatMs(9.996), "10");
+  assert.equal(formatMs(1.234), "1.23");
+  assert.equal(formatMs(0), "0");
+  assert.equal(hasDeadline(undefined), false);
+  assert.equal(hasDeadline({}), false);
+  assert.equal(hasDeadline({ timeout: Infinity }), false);
+  assert.equal(hasDeadline({ timeout: 0 }), true);
+  assert.equal(hasDeadline({ signal: new AbortController().signal }), true);
+});
+
+test("addresses in messages: IPv6 hosts in brackets, Unix paths as they are", () => {
+  assert.equal(formatHostPort("127.0.0.1", 80), "127.0.0.1:80");
+  assert.equal(formatHostPort("::1", 80), "[::1]:80");
+  assert.equal(
+    describeAddr({ transport: "tcp", hostname: "::1", port: 7 }),
+    "[::1]/7",
+  );
+  assert.equal(
+    describeAddr({ transport: "udp", hostname: "10.0.0.1", port: 7 }, ":"),
+    "10.0.0.1:7",
+  );
+  assert.equal(
+    describeAddr({ transport: "unix", path: "/run/a.sock" }),
+    "/run/a.sock",
+  );
+  assert.equal(
+    describeAddr(
+      { transport: "unixpacket", path: null } as unknown as Deno.Addr,
+    ),
+    "(unnamed)",
+  );
+  assert.equal(
+    describeAddr(
+      { transport: "vsock", cid: 3, port: 9 } as unknown as Deno.Addr,
+    ),
+    "vsock",
+  );
 });

@@ -2,15 +2,26 @@
 // a peer that stops reading, a peer that resets, bad arguments.
 import assert from "node:assert/strict";
 import {
+  AddressInUseError,
+  AddressNotAvailableError,
+  CertificateError,
   connect,
   ConnectionClosedError,
+  ConnectionRefusedError,
   ConnectionResetError,
   EndOfStreamError,
+  HostNotFoundError,
+  LimitExceededError,
   listen,
+  PermissionError,
+  ProxyProtocolError,
   Socket,
+  SocketError,
   TimeoutError,
+  TlsError,
   waitForInput,
 } from "../mod.ts";
+import { errorCode, isResourceError, mapError } from "../lib/_map_error.ts";
 import {
   bounded,
   canRun,
@@ -457,4 +468,287 @@ test("a flush's signal that fires after close({ abort: true }) does not change w
     name: "ConnectionClosedError",
     message: /: the socket is closed$/,
   });
+});
+
+test("every error class names itself, keeps its cause and address, and is a SocketError", () => {
+  const cause = new Error("underneath");
+  const address = { hostname: "::1", port: 9 };
+  const options = { cause, address };
+  const partial = new Uint8Array([1, 2]);
+  const made: [SocketError, string][] = [
+    [new SocketError("m", options), "SocketError"],
+    [new ConnectionRefusedError("m", options), "ConnectionRefusedError"],
+    [new AddressInUseError("m", options), "AddressInUseError"],
+    [new AddressNotAvailableError("m", options), "AddressNotAvailableError"],
+    [new HostNotFoundError("m", options), "HostNotFoundError"],
+    [new TimeoutError("m", 5, options), "TimeoutError"],
+    [new ConnectionResetError("m", options), "ConnectionResetError"],
+    [new ConnectionClosedError("m", options), "ConnectionClosedError"],
+    [new EndOfStreamError("m", partial, options), "EndOfStreamError"],
+    [new LimitExceededError("m", 7, options), "LimitExceededError"],
+    [new ProxyProtocolError("m", options), "ProxyProtocolError"],
+    [new TlsError("m", options), "TlsError"],
+    [new CertificateError("m", "expired", options), "CertificateError"],
+  ];
+  for (const [error, name] of made) {
+    assert.ok(error instanceof SocketError && error instanceof Error, name);
+    assert.equal(error.name, name);
+    assert.equal(error.message, "m");
+    assert.equal(error.cause, cause);
+    assert.deepEqual(error.address, address);
+    assert.equal(String(error), `${name}: m`);
+  }
+  const permission = new PermissionError(
+    "Cannot connect to x:1",
+    "--allow-net=x:1",
+    options,
+  );
+  assert.equal(permission.name, "PermissionError");
+  assert.equal(
+    permission.message,
+    "Cannot connect to x:1: permission denied, run again with --allow-net=x:1",
+  );
+  assert.equal(permission.flag, "--allow-net=x:1");
+  assert.equal(permission.cause, cause);
+  assert.deepEqual(permission.address, address);
+  // The fields each one adds.
+  const timeout = new TimeoutError("m", 5);
+  assert.equal(timeout.timeout, 5);
+  assert.equal(timeout.partial, undefined);
+  assert.equal(new EndOfStreamError("m", partial).partial, partial);
+  assert.equal(new LimitExceededError("m", 7).limit, 7);
+  assert.equal(new CertificateError("m", "expired").reason, "expired");
+  assert.ok(new CertificateError("m", "expired") instanceof TlsError);
+  // Without options: no cause, no address.
+  const bare = new SocketError("m");
+  assert.equal(bare.address, undefined);
+  assert.equal(bare.cause, undefined);
+  assert.equal(new ConnectionRefusedError("m").address, undefined);
+});
+
+test("mapError(): what Deno throws becomes the sock error that says what happened, with it as the cause", () => {
+  const address = { hostname: "h.example", port: 1 };
+  const context = { action: "connect to h.example:1", address };
+  const table: [
+    new (message: string) => Error,
+    abstract new (...args: never[]) => SocketError,
+    string,
+  ][] = [
+    [
+      Deno.errors.ConnectionRefused,
+      ConnectionRefusedError,
+      "connection refused (is a server listening there?)",
+    ],
+    [
+      Deno.errors.AddrInUse,
+      AddressInUseError,
+      "address already in use (choose another port, or port 0 for any free one)",
+    ],
+    [
+      Deno.errors.AddrNotAvailable,
+      AddressNotAvailableError,
+      "address not available on this machine",
+    ],
+    [
+      Deno.errors.ConnectionReset,
+      ConnectionResetError,
+      "connection reset by peer",
+    ],
+    [
+      Deno.errors.ConnectionAborted,
+      ConnectionResetError,
+      "connection aborted",
+    ],
+    [
+      Deno.errors.BrokenPipe,
+      ConnectionResetError,
+      "the peer has closed the connection",
+    ],
+    [
+      Deno.errors.NotConnected,
+      ConnectionResetError,
+      "the socket is not connected",
+    ],
+    [Deno.errors.BadResource, ConnectionClosedError, "the socket is closed"],
+    [
+      Deno.errors.Interrupted,
+      ConnectionClosedError,
+      "the socket was closed while waiting",
+    ],
+    [Deno.errors.TimedOut, TimeoutError, "timed out"],
+    [Deno.errors.NetworkUnreachable, SocketError, "network unreachable"],
+    [
+      Deno.errors.PermissionDenied,
+      SocketError,
+      "the operating system denied it (os says no)",
+    ],
+    [Deno.errors.Busy, SocketError, "os says no"],
+  ];
+  for (const [Thrown, Made, text] of table) {
+    const cause = new Thrown("os says no");
+    const error = mapError(cause, context) as SocketError;
+    assert.equal(error.constructor, Made, Thrown.name);
+    assert.equal(error.message, `Cannot connect to h.example:1: ${text}`);
+    assert.equal(error.cause, cause);
+    assert.deepEqual(error.address, address);
+  }
+  assert.equal(
+    (mapError(new Deno.errors.TimedOut("t"), context) as TimeoutError).timeout,
+    0,
+  );
+  // Operating system codes, on the error or on its cause.
+  const coded = (code: string, message = "os says no") =>
+    Object.assign(new Error(message), { code });
+  for (
+    const [code, text] of [
+      [
+        "EMFILE",
+        "too many open files in this process (close connections, or raise the limit with ulimit -n)",
+      ],
+      [
+        "ENFILE",
+        "too many open files on this machine (close connections, or raise the system limit)",
+      ],
+      ["ENOBUFS", "the operating system is out of buffer space"],
+      ["ENOMEM", "the operating system is out of memory"],
+      [
+        "EAFNOSUPPORT",
+        "address family not supported (an IPv4 socket cannot reach an IPv6 address, nor the reverse)",
+      ],
+      ["EADDRNOTAVAIL", "address not available on this machine"],
+      ["ENETUNREACH", "network unreachable"],
+      ["EHOSTUNREACH", "host unreachable"],
+      ["EMSGSIZE", "the datagram is too large for the network"],
+      ["EINVAL", "invalid argument"],
+      ["EPROTO", "os says no"],
+    ] as const
+  ) {
+    const cause = coded(code);
+    const error = mapError(cause, context) as SocketError;
+    assert.equal(error.constructor, SocketError, code);
+    assert.equal(error.message, `Cannot connect to h.example:1: ${text}`);
+    assert.equal(error.cause, cause);
+  }
+  assert.equal(errorCode(coded("EMFILE")), "EMFILE");
+  assert.equal(
+    errorCode(
+      new Error("a", { cause: new Error("b", { cause: coded("ENFILE") }) }),
+    ),
+    "ENFILE",
+  );
+  let deep: Error = coded("ENOMEM");
+  for (let i = 0; i < 3; i++) deep = new Error("wrapped", { cause: deep });
+  assert.equal(errorCode(deep), "ENOMEM");
+  assert.equal(errorCode(new Error("wrapped", { cause: deep })), undefined);
+  assert.equal(
+    errorCode(Object.assign(new Error("n"), { code: 5 })),
+    undefined,
+  );
+  assert.equal(errorCode("EMFILE"), undefined);
+  for (const code of ["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]) {
+    assert.equal(
+      isResourceError(new Error("accept", { cause: coded(code) })),
+      true,
+    );
+  }
+  assert.equal(isResourceError(coded("ECONNRESET")), false);
+  assert.equal(isResourceError(new Error("no code")), false);
+  // A grant: the host Deno names, else the address, else a placeholder.
+  const refused = new Deno.errors.NotCapable(
+    'Requires net access to "other.example:443", run again with the --allow-net flag',
+  );
+  const permission = mapError(refused, context) as PermissionError;
+  assert.ok(permission instanceof PermissionError);
+  assert.equal(permission.flag, "--allow-net=other.example:443");
+  assert.equal(
+    permission.message,
+    "Cannot connect to h.example:1: permission denied, run again with --allow-net=other.example:443",
+  );
+  assert.equal(permission.cause, refused);
+  assert.deepEqual(permission.address, address);
+  const unnamed = new Deno.errors.NotCapable("no net");
+  assert.equal(
+    (mapError(unnamed, context) as PermissionError).flag,
+    "--allow-net=h.example:1",
+  );
+  assert.equal(
+    (mapError(unnamed, { action: "listen" }) as PermissionError).flag,
+    "--allow-net=HOST:PORT",
+  );
+  // The system resolver: a name it does not know, and one it gave up on.
+  const notFound = new Error(
+    "failed to lookup address information: Name or service not known",
+  );
+  const host = mapError(notFound, context) as SocketError;
+  assert.ok(host instanceof HostNotFoundError);
+  assert.equal(
+    host.message,
+    'Cannot connect to h.example:1: host not found (check the spelling of "h.example")',
+  );
+  assert.equal(host.cause, notFound);
+  assert.equal(
+    (mapError(notFound, { action: "connect" }) as SocketError).message,
+    'Cannot connect: host not found (check the spelling of "")',
+  );
+  const again = new Error(
+    "failed to lookup address information: Temporary failure in name resolution",
+  );
+  const gaveUp = mapError(again, {
+    ...context,
+    elapsed: 5000.4,
+  }) as TimeoutError;
+  assert.ok(gaveUp instanceof TimeoutError);
+  assert.equal(gaveUp.timeout, 5000);
+  assert.equal(
+    gaveUp.message,
+    "Cannot connect to h.example:1: the name server did not answer (the system resolver gave up after 5000 ms; check the name servers in /etc/resolv.conf, or try again later)",
+  );
+  const untimed = mapError(again, context) as TimeoutError;
+  assert.equal(untimed.timeout, 0);
+  assert.equal(
+    untimed.message,
+    "Cannot connect to h.example:1: the name server did not answer (the system resolver gave up; check the name servers in /etc/resolv.conf, or try again later)",
+  );
+  // The same words from another class are not the resolver's.
+  for (
+    const typed of [
+      new TypeError("failed to lookup address information: x"),
+      new TypeError(
+        "failed to lookup address information: Temporary failure in name resolution",
+      ),
+    ]
+  ) {
+    assert.equal(mapError(typed, context), typed);
+  }
+  // A TLS name mismatch says how to name the server, unless told how.
+  const mismatch = new Deno.errors.InvalidData(
+    'invalid peer certificate: certificate not valid for name "h.example"; certificate is only valid for DnsName("other.example")',
+  );
+  assert.match(
+    (mapError(mismatch, context) as Error).message,
+    /, not h\.example \(connect by one of those names, or set tls\.serverName\)$/,
+  );
+  assert.match(
+    (mapError(mismatch, { ...context, nameOption: "pass serverName" }) as Error)
+      .message,
+    /, or pass serverName\)$/,
+  );
+  // Passed through: a sock error, an abort reason, a bad argument, a
+  // code that is not the operating system's, and what is not an Error.
+  const own = new TimeoutError("mine", 1);
+  assert.equal(mapError(own, context), own);
+  const wrapped = new ConnectionResetError("mine", { cause: coded("EMFILE") });
+  assert.equal(mapError(wrapped, context), wrapped);
+  for (
+    const other of [
+      new Error("stop"),
+      new Error("Temporary failure in name resolution"),
+      new RangeError("bad"),
+      coded("not-a-code"),
+      coded("ERR_SOMETHING_ELSE"),
+      "text",
+    ]
+  ) {
+    assert.equal(mapError(other, context), other);
+  }
 });

@@ -901,3 +901,35 @@ test("what a listener or a server reports reaches onError as an Error: the same 
   assert.equal(wrapped.cause, 42);
   assert.equal(where, "there");
 });
+
+test("waitForInput(): an empty list at once, a bad timeout refused, an abort throws its reason and leaves the sockets to read", async () => {
+  assert.deepEqual(await waitForInput([]), []);
+  await using a = await socketPair();
+  await assert.rejects(waitForInput(a.server, { timeout: -1 }), {
+    name: "RangeError",
+    message: "Cannot use timeout -1: it must be a number of milliseconds >= 0",
+  });
+  const reason = new Error("stop");
+  const stop = new AbortController();
+  const waiting = waitForInput([a.server], { signal: stop.signal });
+  stop.abort(reason);
+  await assert.rejects(waiting, (e) => e === reason);
+  await a.client.write("after\n");
+  await a.client.flush();
+  assert.deepEqual(await waitForInput(a.server, { timeout: 2000 }), [a.server]);
+  assert.equal(await a.server.readLine({ timeout: 2000 }), "after");
+});
+
+test("waitForInput(): a socket whose peer resets, or that is closed while waiting, is ready, not an error of the wait", async () => {
+  await using a = await socketPair();
+  await using b = await socketPair();
+  const waiting = waitForInput([a.server, b.server], { timeout: 2000 });
+  await delay(10);
+  await a.client.close({ abort: true });
+  assert.deepEqual(await waiting, [a.server]);
+  // Closed here while waiting: ready too (its read says it is closed).
+  const again = waitForInput([b.server], { timeout: 2000 });
+  await delay(10);
+  await b.server.close();
+  assert.deepEqual(await again, [b.server]);
+});

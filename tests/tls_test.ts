@@ -14,6 +14,7 @@ import {
   TimeoutError,
   TlsError,
 } from "../mod.ts";
+import { mapTlsError } from "../lib/_tls_errors.ts";
 import { type CertSet, haveOpenssl, makeCerts } from "./_certs.ts";
 import { delay, test, until } from "./_helpers.ts";
 
@@ -184,6 +185,16 @@ tlsTest(
       assert.ok(error instanceof CertificateError);
       assert.equal(error.reason, "rejected-by-peer");
     }
+    // The server hears why: twice the client lacks the CA, once (the
+    // impostor) its CA's key did not sign the certificate.
+    const why = reported.map(({ error }) =>
+      (error as Error).message.replace(/^.*?: the peer/, "the peer")
+    ).sort();
+    assert.deepEqual(why, [
+      "the peer could not verify a signature of this side's (DecryptError): most often it trusts another CA of the same name as the one that signed this side's certificate",
+      "the peer does not trust this side's certificate: it lacks the CA that signed it (UnknownCA)",
+      "the peer does not trust this side's certificate: it lacks the CA that signed it (UnknownCA)",
+    ]);
   },
 );
 
@@ -203,7 +214,10 @@ tlsTest(
     }).catch((e) => e);
     assert.ok(error instanceof CertificateError, String(error));
     assert.equal(error.reason, "expired");
-    assert.match(error.message, /certificate expired on 2021-01-01/);
+    assert.match(
+      error.message,
+      /: the peer's certificate expired on 2021-01-01 \(the peer needs a new one\)$/,
+    );
     await until(() => reported.length === 1);
     assert.ok(reported[0]!.error instanceof CertificateError);
   },
@@ -816,3 +830,55 @@ tlsTest(
     await relaying;
   },
 );
+
+test("TLS failure texts the handshakes here do not give map to what to do", () => {
+  // What rustls writes for a certificate not valid yet (a clock behind, or
+  // a certificate dated ahead), for its dates left out, for a certificate
+  // failure this side does not know, and for a server that wants a client
+  // certificate (openssl s_server -Verify): the words of its messages.
+  const cases: [string, string | undefined, string][] = [
+    [
+      "invalid peer certificate: certificate not valid yet: verification time 1796686367 (UNIX), but certificate is not valid before 4102444800 (UNIX)",
+      "expired",
+      "the peer's certificate is not valid yet (from 2100-01-01): check this machine's clock",
+    ],
+    [
+      "invalid peer certificate: certificate not valid yet",
+      "expired",
+      "the peer's certificate is not valid yet: check this machine's clock",
+    ],
+    [
+      "invalid peer certificate: certificate expired",
+      "expired",
+      "the peer's certificate expired (the peer needs a new one)",
+    ],
+    [
+      "invalid peer certificate: UnhandledCriticalExtension",
+      "invalid",
+      "the peer's certificate is not valid (UnhandledCriticalExtension)",
+    ],
+    [
+      "received fatal alert: CertificateRequired",
+      "client-certificate-required",
+      "the server requires a client certificate (pass tls.cert and tls.key)",
+    ],
+  ];
+  const address = { hostname: "localhost", port: 9 };
+  for (const [text, reason, why] of cases) {
+    const cause = new Deno.errors.InvalidData(text);
+    const error = mapTlsError(
+      cause,
+      "Cannot connect to localhost:9 over TLS",
+      { cause, address },
+      "set tls.serverName",
+    );
+    assert.ok(error instanceof CertificateError, text);
+    assert.equal(error.reason, reason);
+    assert.equal(
+      error.message,
+      `Cannot connect to localhost:9 over TLS: ${why}`,
+    );
+    assert.equal(error.cause, cause);
+    assert.deepEqual(error.address, address);
+  }
+});

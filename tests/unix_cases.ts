@@ -8,9 +8,12 @@ import assert from "node:assert/strict";
 import {
   AddressInUseError,
   connect,
+  ConnectionClosedError,
   ConnectionRefusedError,
+  LimitExceededError,
   listen,
   listenDatagram,
+  PermissionError,
   serve,
   SocketError,
   TimeoutError,
@@ -306,5 +309,233 @@ unixTest(
       /cannot be answered/,
     );
     assert.ok(stream.path);
+  },
+);
+
+unixTest(
+  "Unix: each bad path gets the error that says what to do",
+  async () => {
+    const flags = (path: string) =>
+      `--allow-read=${path} --allow-write=${path} --allow-net=unix:${path}`;
+    await assert.rejects(connect({ path: "" }), {
+      name: "TypeError",
+      message: 'Cannot use path "": it must name a socket file',
+    });
+    await assert.rejects(listen({ path: 42 as unknown as string }), {
+      name: "TypeError",
+      message: "Cannot use path 42: it must name a socket file",
+    });
+    await assert.rejects(listen({ path: "relative.sock" }), {
+      name: "TypeError",
+      message:
+        "Cannot use path relative.sock: a socket path must be absolute (start with /), as Deno's --allow-net=unix:PATH grant takes only absolute paths",
+    });
+    // 107 bytes is the most a path has; one more is a RangeError.
+    const longest = `${base}/${"x".repeat(106 - base.length)}`;
+    assert.equal(new TextEncoder().encode(longest).length, 107);
+    await assert.rejects(listen({ path: `${longest}y` }), {
+      name: "RangeError",
+      message:
+        `Cannot use path ${longest}y: a socket path has at most 107 bytes (use a shorter directory)`,
+    });
+    // A path of 107 bytes is taken: this one is not granted.
+    for (
+      const [open, action] of [
+        [() => listen({ path: longest }), `listen on ${longest}`],
+        [
+          () => listenDatagram({ path: longest }),
+          `listen for datagrams on ${longest}`,
+        ],
+      ] as const
+    ) {
+      const error = await open().catch((e) => e);
+      assert.ok(error instanceof PermissionError, String(error));
+      assert.equal(
+        error.message,
+        `Cannot ${action}: permission denied, run again with ${flags(longest)}`,
+      );
+      assert.ok(error.cause instanceof Deno.errors.NotCapable);
+    }
+    // A granted path in a directory that does not exist.
+    const nodir = `${base}/nodir/x.sock`;
+    for (
+      const [open, action] of [
+        [() => listen({ path: nodir }), `listen on ${nodir}`],
+        [
+          () => listenDatagram({ path: nodir }),
+          `listen for datagrams on ${nodir}`,
+        ],
+      ] as const
+    ) {
+      const error = await open().catch((e) => e);
+      assert.ok(error instanceof SocketError, String(error));
+      assert.equal(
+        error.message,
+        `Cannot ${action}: the directory ${base}/nodir does not exist (create it first)`,
+      );
+      assert.ok(error.cause instanceof Deno.errors.NotFound);
+    }
+    // With a timeout, and with none at all: the same error for a missing file.
+    const none = `${base}/none.sock`;
+    for (const timeout of [2000, Infinity]) {
+      await assert.rejects(connect({ path: none, timeout }), {
+        name: "SocketError",
+        message:
+          `Cannot connect to ${none}: no such socket file (is the server running?)`,
+      });
+    }
+    // A socket file nothing holds refuses; the error says where.
+    const stale = `${base}/stale.sock`;
+    staleSocketFile(stale);
+    try {
+      await assert.rejects(connect({ path: stale }), {
+        name: "ConnectionRefusedError",
+        message:
+          `Cannot connect to ${stale}: connection refused (is a server listening there?)`,
+      });
+    } finally {
+      Deno.removeSync(stale);
+    }
+    await assert.rejects(
+      listenDatagram({ path: `${base}/a.sock`, maxDatagramSize: 1.5 }),
+      {
+        name: "RangeError",
+        message:
+          "Cannot use maxDatagramSize 1.5: it must be a whole number >= 1",
+      },
+    );
+  },
+);
+
+unixTest(
+  "Unix datagrams: sends that fail say why, with Deno's error as the cause",
+  async () => {
+    using a = await listenDatagram({ path: `${base}/a.sock` });
+    const none = `${base}/none.sock`;
+    let error = await a.send("x", none).catch((e) => e);
+    assert.ok(error instanceof SocketError, String(error));
+    assert.equal(
+      error.message,
+      `Cannot send to ${none}: no socket is bound there`,
+    );
+    assert.ok(error.cause instanceof Deno.errors.NotFound);
+    // Not granted.
+    const other = `${base}/other.sock`;
+    error = await a.send("x", other).catch((e) => e);
+    assert.ok(error instanceof PermissionError, String(error));
+    assert.equal(
+      error.message,
+      `Cannot send to ${other}: permission denied, run again with --allow-write=${other} --allow-net=unix:${other}`,
+    );
+    assert.ok(error.cause instanceof Deno.errors.NotCapable);
+    // A stream socket there.
+    const streamPath = `${base}/stream.sock`;
+    {
+      using _stream = await listen({ path: streamPath });
+      error = await a.send("x", streamPath).catch((e) => e);
+      assert.ok(error instanceof SocketError, String(error));
+      assert.equal(
+        error.message,
+        `Cannot send to ${streamPath}: it is a stream socket, not a datagram socket (connect to it instead)`,
+      );
+      assert.ok(error.cause instanceof Error);
+    }
+    // A datagram socket file nothing holds refuses.
+    const stale = `${base}/d.sock`;
+    staleSocketFile(stale);
+    try {
+      error = await a.send("x", stale).catch((e) => e);
+      assert.ok(error instanceof ConnectionRefusedError, String(error));
+      assert.equal(
+        error.message,
+        `Cannot send to ${stale}: connection refused (is a server listening there?)`,
+      );
+    } finally {
+      Deno.removeSync(stale);
+    }
+    // More than one datagram can hold.
+    using b = await listenDatagram({ path: `${base}/b.sock` });
+    const big = new Uint8Array(1 << 20);
+    error = await a.send(big, b.path).catch((e) => e);
+    assert.ok(error instanceof LimitExceededError, String(error));
+    assert.equal(
+      error.message,
+      `Cannot send to ${b.path}: 1048576 bytes are too many for one datagram`,
+    );
+    assert.equal(error.limit, 1048576);
+    assert.ok(error.cause instanceof Error);
+    // A sender that bound no path cannot be answered, however it is given.
+    await assert.rejects(
+      a.send("x", { transport: "unixpacket" } as unknown as Deno.UnixAddr),
+      /cannot be answered/,
+    );
+    // And the stream side: a datagram socket is not for connect().
+    error = await connect({ path: b.path }).catch((e) => e);
+    assert.ok(error instanceof SocketError, String(error));
+    assert.match(error.message, /it is a datagram socket, not a stream socket/);
+    assert.ok(error.cause instanceof Error);
+  },
+);
+
+unixTest(
+  "Unix datagrams: close() ends a waiting receive, then sends and receives fail at once",
+  async () => {
+    const path = `${base}/a.sock`;
+    const a = await listenDatagram({ path });
+    using b = await listenDatagram({ path: `${base}/b.sock` });
+    assert.equal(a.closed, false);
+    assert.equal(a.hasInput, false);
+    await b.send("one", path);
+    // receive() with no options at all.
+    assert.equal(new TextDecoder().decode((await a.receive()).data), "one");
+    await assert.rejects(a.receive({ timeout: 20 }), {
+      name: "TimeoutError",
+      message: `Cannot receive on ${path}: timed out after 20 ms`,
+    });
+    const waiting = a.receive({ timeout: 2000 }).catch((e) => e);
+    await delay(10);
+    a.close();
+    a.close();
+    const error = await waiting;
+    assert.ok(error instanceof ConnectionClosedError, String(error));
+    assert.equal(
+      error.message,
+      `Cannot receive on ${path}: the socket is closed`,
+    );
+    assert.ok(error.cause instanceof Error, "Deno's error is the cause");
+    assert.equal(a.closed, true);
+    assert.equal(a.hasInput, true);
+    assert.equal(String(a), `#<datagram socket closed, was at ${path}>`);
+    await assert.rejects(a.receive(), {
+      name: "ConnectionClosedError",
+      message: `Cannot receive on ${path}: the socket is closed`,
+    });
+    await assert.rejects(a.send("x", b.path), {
+      name: "ConnectionClosedError",
+      message: `Cannot send to ${b.path}: the socket is closed`,
+    });
+    assert.equal(exists(path), false);
+  },
+);
+
+unixTest(
+  "Unix datagrams: close() leaves a file or a socket that took the socket's place",
+  async () => {
+    const path = `${base}/a.sock`;
+    const socket = await listenDatagram({ path });
+    Deno.removeSync(path);
+    await Deno.writeTextFile(path, "not ours");
+    socket.close();
+    assert.equal(await Deno.readTextFile(path), "not ours");
+    Deno.removeSync(path);
+    // Closed with no receive waiting: receive() would not wait.
+    const first = await listenDatagram({ path });
+    first.close();
+    assert.equal(first.hasInput, true);
+    // Closing again leaves alone the socket now bound there.
+    using second = await listenDatagram({ path });
+    first.close();
+    assert.equal(Deno.lstatSync(path).isSocket, true);
+    assert.equal(second.closed, false);
   },
 );
