@@ -148,6 +148,8 @@ function makeWritable(socket: Socket): WritableStream<Uint8Array> {
 
 function describeChunk(chunk: unknown): string {
   if (chunk === null || chunk === undefined) return String(chunk);
-  if (typeof chunk !== "object") return `a ${typeof chunk}`;
-  return `a ${chunk.constructor?.name ?? "object"}`;
+  const kind = typeof chunk === "object"
+    ? chunk.constructor?.name ?? "object"
+    : typeof chunk;
+  return `${/^[aeiou]/i.test(kind) ? "an" : "a"} ${kind}`;
 }

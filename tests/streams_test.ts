@@ -246,7 +246,8 @@ test("writable refuses each kind of chunk that is not a Uint8Array by naming it"
     [42, "a number"],
     [new DataView(new ArrayBuffer(4)), "a DataView"],
     [new Map(), "a Map"],
-    [Object.create(null), "a object"],
+    [Object.create(null), "an object"],
+    [new ArrayBuffer(4), "an ArrayBuffer"],
   ];
   for (const [chunk, named] of chunks) {
     // A refused chunk fails the writable for good: a new socket each time.
