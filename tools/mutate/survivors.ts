@@ -43,7 +43,8 @@ tells the mutant apart), **performance only** (a fast path that gives the same
 result either way), **message** (the text of an error whose class and cause are
 tested), **not worth a test** (with why). A line listed under "no test yet" is a
 shortfall against the goals (90 % for the pure parts, 80 % for the socket,
-listener, server loops, UDP, TLS and Unix modules). \`deno task mutate --list\`
+listener, server loops, UDP, TLS and Unix modules) as of that run: a test
+written after it counts at the target's next run. \`deno task mutate --list\`
 writes this file.
 `;
 
