@@ -14,6 +14,7 @@ import { IdleClock } from "../lib/_idle.ts";
 import { checkOptionName, TcpTuning } from "../lib/_tcp_tuning.ts";
 import { WriteBuffer } from "../lib/_write_buffer.ts";
 import { SocketError } from "../lib/errors.ts";
+import { makeLocalhostCert } from "./_certs.ts";
 import { canRun, delay, test, until } from "./_helpers.ts";
 import { haveOpenssl, makeCerts } from "./_certs.ts";
 
@@ -342,23 +343,7 @@ test("new Socket() wraps a Unix connection, as documented: lines and bytes both 
 test("new Socket() wraps a TLS connection, as documented", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const { success, stderr } = await new Deno.Command("openssl", {
-      args: [
-        ..."req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
-          .split(" "),
-        "-addext",
-        "subjectAltName=DNS:localhost",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(success, new TextDecoder().decode(stderr));
+    await makeLocalhostCert(dir);
     const result = await wrappedConn(
       [`--allow-read=${dir}`, "--allow-net=127.0.0.1,localhost"],
       "tls",

@@ -22,6 +22,7 @@ import {
   until,
   writeAllRaw,
 } from "./_helpers.ts";
+import { makeLocalhostCert } from "./_certs.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const encoder = new TextEncoder();
@@ -713,23 +714,7 @@ test(
   async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const { success, stderr } = await new Deno.Command("openssl", {
-        args: [
-          ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost"
-            .split(" "),
-          "-addext",
-          "subjectAltName=DNS:localhost",
-          "-addext",
-          "basicConstraints=critical,CA:FALSE",
-          "-keyout",
-          `${dir}/key.pem`,
-          "-out",
-          `${dir}/cert.pem`,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assert.ok(success, new TextDecoder().decode(stderr));
+      await makeLocalhostCert(dir);
       const cert = await Deno.readTextFile(`${dir}/cert.pem`);
       const key = await Deno.readTextFile(`${dir}/key.pem`);
       using listener = listen({ port: 0, tls: { cert, key } });
