@@ -15,7 +15,7 @@ import { checkOptionName, TcpTuning } from "../lib/_tcp_tuning.ts";
 import { WriteBuffer } from "../lib/_write_buffer.ts";
 import { SocketError } from "../lib/errors.ts";
 import { makeLocalhostCert } from "./_certs.ts";
-import { canRun, delay, test, until } from "./_helpers.ts";
+import { canRun, delay, rawConnect, test, until } from "./_helpers.ts";
 import { haveOpenssl, makeCerts } from "./_certs.ts";
 
 const T = { timeout: 2000 };
@@ -30,10 +30,7 @@ async function recordingNoDelay(
   body: (calls: Map<number, boolean[]>) => Promise<void>,
 ): Promise<void> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  using conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
+  using conn = await rawConnect(listener.addr.port);
   using _accepted = await listener.accept();
   const prototype = Object.getPrototypeOf(conn) as Deno.TcpConn;
   const original = prototype.setNoDelay;
@@ -361,10 +358,7 @@ test(
   async () => {
     await recordingNoDelay(async (calls) => {
       using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: listener.addr.port,
-      });
+      const conn = await rawConnect(listener.addr.port);
       using _accepted = await listener.accept();
       const open = { closed: false, closeError: undefined, peer: "the peer" };
       const sink = () =>

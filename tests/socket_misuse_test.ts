@@ -436,10 +436,7 @@ test("closeWrite() a second time, or after close(), does nothing", async () => {
 
 test("closeWrite() on a connection closed underneath the socket says it cannot end the stream", async () => {
   using listener = listen({ port: 0 });
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.port,
-  });
+  const conn = await rawConnect(listener.port);
   await using socket = new Socket(conn);
   await using _server = await listener.accept(T);
   conn.close();

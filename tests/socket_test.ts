@@ -776,10 +776,7 @@ test(
       await assert.rejects(upgrading, ConnectionClosedError);
       // A socket made from a connection has no name: its address is checked.
       const third = listener.accept(T);
-      const conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: listener.port,
-      });
+      const conn = await rawConnect(listener.port);
       await using unnamed = new Socket(conn);
       await using thirdServer = await third;
       thirdServer.handshake({ timeout: 2000 }).catch(() => {});
@@ -1092,10 +1089,7 @@ test("connect() checks closeTimeout; new Socket() with a bad option closes the c
     );
   }
   using listener = listen({ port: 0 });
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.port,
-  });
+  const conn = await rawConnect(listener.port);
   await using server = await listener.accept(T);
   assert.equal(server.remoteAddr.port, conn.localAddr.port);
   assert.throws(
@@ -1268,10 +1262,7 @@ test("new Socket() checks maxBufferSize and closeTimeout, with messages, and clo
     ],
   ];
   for (const [options, message] of cases) {
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: listener.port,
-    });
+    const conn = await rawConnect(listener.port);
     await using server = await listener.accept(T);
     assert.throws(() => new Socket(conn, options), {
       name: "RangeError",

@@ -184,10 +184,7 @@ test("clients that close before accept() are handed over as ended streams, and a
   // Connect and close at once (a FIN, not a reset), before anything is
   // accepted: each is accepted in turn and reads as an empty stream.
   for (let i = 0; i < 5; i++) {
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: listener.port,
-    });
+    const conn = await rawConnect(listener.port);
     conn.close();
   }
   await using good = await connect({ port: listener.port, timeout: 2000 });

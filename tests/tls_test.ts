@@ -16,7 +16,7 @@ import {
 } from "../mod.ts";
 import { mapTlsError } from "../lib/_tls_errors.ts";
 import { type CertSet, haveOpenssl, makeCerts } from "./_certs.ts";
-import { delay, test, until } from "./_helpers.ts";
+import { delay, rawConnect, test, until } from "./_helpers.ts";
 
 const opensslFound = await haveOpenssl();
 if (!opensslFound) console.log("TLS tests skipped: openssl not found");
@@ -711,10 +711,7 @@ tlsTest(
     // A health check: connect and close.
     (await Deno.connect({ hostname: "127.0.0.1", port: server.port })).close();
     // A client that leaves halfway through its ClientHello.
-    const half = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-    });
+    const half = await rawConnect(server.port);
     await half.write(new Uint8Array([0x16, 3, 1, 0, 200, 1, 0]));
     half.close();
     await until(() => server.active === 0);

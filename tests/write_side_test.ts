@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { listen, Socket, SocketError } from "../mod.ts";
 import { WriteBuffer } from "../lib/_write_buffer.ts";
 import { IdleClock } from "../lib/_idle.ts";
-import { pattern, socketPair, test } from "./_helpers.ts";
+import { pattern, rawConnect, socketPair, test } from "./_helpers.ts";
 
 const T = { timeout: 5000 };
 
@@ -77,10 +77,7 @@ test("reserve() takes any whole count from 0, and refuses others with a RangeErr
 
 test("after a write fails, commit() fails with the same error", async () => {
   using listener = listen({ port: 0 });
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.port,
-  });
+  const conn = await rawConnect(listener.port);
   await using socket = new Socket(conn);
   await using _server = await listener.accept(T);
   conn.close();
