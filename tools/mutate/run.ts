@@ -238,32 +238,26 @@ async function readReasons(): Promise<Reasons> {
   return await exists(WHY) ? JSON.parse(await Deno.readTextFile(WHY)) : {};
 }
 
-/** Counts, for each target with a report at hand, its alive mutants with no reason. */
-async function countUnexplained(): Promise<void> {
+/**
+ * From the reports at hand and the reasons in why.json, in one pass: each
+ * target's count of alive mutants with no reason (kept in scores.json) and
+ * its section of SURVIVORS.md.
+ */
+async function writeSurvivors(): Promise<void> {
   const reasons = await readReasons();
   const kept = await readScores();
-  for (const name of Object.keys(all)) {
-    const file = `${here}reports/${name}.json`;
-    if (kept[name] === undefined || !await exists(file)) continue;
-    const report: MutationReport = JSON.parse(await Deno.readTextFile(file));
-    kept[name].unexplained = unexplained(report, reasons);
-  }
-  await Deno.writeTextFile(SCORES, `${JSON.stringify(kept, null, 2)}\n`);
-}
-
-/** SURVIVORS.md from the reports at hand and the reasons in why.json. */
-async function writeSurvivors(scores: Record<string, Score>): Promise<void> {
-  const reasons = await readReasons();
   const written = await exists(SURVIVORS)
     ? sections(await Deno.readTextFile(SURVIVORS))
     : new Map<string, string>();
   for (const [name, target] of Object.entries(all)) {
     const file = `${here}reports/${name}.json`;
-    const score = scores[name];
+    const score = kept[name];
     if (score === undefined || !await exists(file)) continue;
     const report: MutationReport = JSON.parse(await Deno.readTextFile(file));
+    score.unexplained = unexplained(report, reasons);
     written.set(name, section(name, score, report, reasons, target.note));
   }
+  await Deno.writeTextFile(SCORES, `${JSON.stringify(kept, null, 2)}\n`);
   await Deno.writeTextFile(SURVIVORS, survivorsFile(Object.keys(all), written));
 }
 
@@ -271,7 +265,7 @@ const BEGIN = "<!-- mutation scores: deno task mutate --list -->";
 const END = "<!-- end of mutation scores -->";
 
 if (Deno.args.includes("--list")) {
-  await countUnexplained();
+  await writeSurvivors();
   const text = table(await readScores());
   console.log(text);
   const covered = new Set(
@@ -300,7 +294,6 @@ if (Deno.args.includes("--list")) {
     `${root}README.md`,
     `${readme.slice(0, from + BEGIN.length)}\n\n${text}\n\n${readme.slice(to)}`,
   );
-  await writeSurvivors(await readScores());
   Deno.exit(0);
 }
 
